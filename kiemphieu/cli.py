@@ -103,5 +103,16 @@ def ballots(workspace: Path, copies: int, no_tokens: bool) -> None:
     ))
 
 
+def _register() -> None:
+    """Commands of each stage live in their own module, registered here."""
+    from kiemphieu import cli_review, cli_scan, cli_simulate, cli_tally
+
+    for module in (cli_scan, cli_simulate, cli_tally, cli_review):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

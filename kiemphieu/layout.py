@@ -25,6 +25,9 @@ QR_PREFIX = "KP1"
 Rect = tuple[float, float, float, float]
 
 # --- page geometry (mm), one place ---------------------------------------
+# Straightened page images (scanner analysis, review images) use this scale:
+# pixel (row, col) = (y_mm * CANONICAL_PX_PER_MM, x_mm * CANONICAL_PX_PER_MM).
+CANONICAL_PX_PER_MM = 6.0
 PAGE_W, PAGE_H = 210.0, 297.0
 MARKER = 12.0
 MARKER_IDS = {"top_middle": 0, "top_right": 1, "bottom_left": 2, "bottom_right": 3}

@@ -1,0 +1,7 @@
+"""Commands: review, audit."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

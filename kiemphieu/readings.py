@@ -1,0 +1,215 @@
+"""What each scanned page says, after human review: the input to the rules.
+
+The scanner's reading (tables ``pages`` and ``rows``) is never changed. A human
+decision (table ``decisions``) stands beside it; :func:`load_readings` merges
+the two into :class:`PageReading` objects, applying the two-person rule when
+the session asks for it.
+
+Decision ``after`` documents (JSON):
+
+* row decision (``person`` set): ``{"marks": "none"|"one"|"multiple", "choice": "high"|"medium"|"low"|null}``
+* ballot decision (``person`` NULL): ``{"verdict": V}`` with V one of
+
+  - ``valid``: the page-level doubts are cleared (no extra writing, no crossed name, issued);
+  - ``not_issued``: not issued by the committee (foreign, copied): the ballot is invalid;
+  - ``name_crossed``: with ``"persons": [stt, ...]``, the printed names crossed out;
+  - ``extra_writing``: a name or other text was written on the ballot;
+  - ``duplicate_copy``: a second scan of a ballot already counted: this page is left out;
+  - ``not_a_ballot``: a blank sheet or another document: left out, not collected.
+
+An entry with ``undoes`` set withdraws the decision it names.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PageKind = Literal["ballot", "blank", "unreadable", "not_issued", "rejected"]
+PageStatus = Literal["auto", "review", "reviewed", "rejected"]
+Marks = Literal["none", "one", "multiple"]
+BALLOT_VERDICTS = ("valid", "not_issued", "name_crossed", "extra_writing", "duplicate_copy", "not_a_ballot")
+ROW_MARKS = ("none", "one", "multiple")
+
+# reason codes -------------------------------------------------------------
+# page level
+R_BLANK = "blank"
+R_NO_MARKERS = "no_markers"
+R_NO_QR = "qr_unreadable"
+R_FOREIGN = "foreign_session"
+R_LAYOUT = "layout_mismatch"
+R_UNKNOWN_TOKEN = "unknown_token"
+R_DUPLICATE = "duplicate"
+R_WRITING = "writing"
+R_FILE = "file_error"
+# row level
+R_MARGINAL = "marginal"
+R_MULTIPLE = "multiple"
+R_CROSSED = "name_crossed"
+R_STREAK = "streak"
+R_RED = "red_ink"
+R_OUTSIDE = "mark_outside_box"
+R_FAINT = "faint"
+
+REASON_TEXT: dict[str, tuple[str, str]] = {
+    R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
+    R_NO_MARKERS: ("Không tìm thấy dấu định vị", "Alignment markers not found"),
+    R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),
+    R_FOREIGN: ("Phiếu của phiên khác", "Ballot of another session"),
+    R_LAYOUT: ("Mẫu phiếu không khớp", "Ballot layout does not match"),
+    R_UNKNOWN_TOKEN: ("Mã phiếu không có trong danh sách đã phát", "Ballot token was never issued"),
+    R_DUPLICATE: ("Phiếu bị quét trùng (bản sao?)", "Same ballot scanned twice (a copy?)"),
+    R_WRITING: ("Có chữ viết thêm trên phiếu", "Extra writing on the ballot"),
+    R_FILE: ("Tệp hỏng hoặc không đọc được", "File damaged or unreadable"),
+    R_MARGINAL: ("Dấu không rõ", "Unclear mark"),
+    R_MULTIPLE: ("Đánh dấu nhiều ô", "More than one box marked"),
+    R_CROSSED: ("Họ tên in sẵn có thể bị gạch", "Printed name may be crossed out"),
+    R_STREAK: ("Vệt máy quét đi qua ô", "Scanner streak through a box"),
+    R_RED: ("Dấu bằng mực đỏ", "Mark in red ink"),
+    R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
+    R_FAINT: ("Dấu mờ", "Faint mark"),
+}
+
+
+@dataclass(frozen=True)
+class RowReading:
+    """One person's line on one page, effective (machine, or human where decided)."""
+
+    person: int
+    marks: Marks
+    choice: str | None
+    machine_marks: Marks
+    machine_choice: str | None
+    reasons: tuple[str, ...]
+    decided: bool  # a standing human decision gives marks/choice
+    pending: bool  # flagged and not yet decided
+
+
+@dataclass(frozen=True)
+class PageReading:
+    page_id: int
+    source: str
+    page_index: int
+    kind: PageKind
+    status: PageStatus
+    token: str | None
+    layout_page: int | None
+    reasons: tuple[str, ...]
+    rows: tuple[RowReading, ...]
+    verdict: str | None  # standing ballot-level decision
+    crossed_persons: frozenset[int]
+    pending: bool  # anything on this page still waits for a human
+
+    @property
+    def counted(self) -> bool:
+        """True when this page is a collected ballot page (counted, valid or not)."""
+        if self.verdict in ("duplicate_copy", "not_a_ballot"):
+            return False
+        if self.verdict is not None:
+            return True
+        return self.kind == "ballot" and not self.pending
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: int
+    page_id: int
+    person: int | None
+    reviewer: str
+    after: dict[str, Any]
+    undoes: int | None
+
+
+def _decisions(conn: sqlite3.Connection) -> list[Decision]:
+    return [
+        Decision(r["id"], r["page_id"], r["person"], r["reviewer"], json.loads(r["after"]), r["undoes"])
+        for r in conn.execute("SELECT id, page_id, person, reviewer, after, undoes FROM decisions ORDER BY id")
+    ]
+
+
+def standing_decisions(
+    conn: sqlite3.Connection, *, two_person: bool
+) -> tuple[dict[tuple[int, int | None], dict[str, Any]], list[tuple[int, int | None]]]:
+    """The decision that stands for each (page, person-or-None), and the disagreements.
+
+    Without the two-person rule the latest decision stands. With it, a decision
+    stands only when the latest decisions of two different reviewers agree.
+    """
+    all_decisions = _decisions(conn)
+    undone = {d.undoes for d in all_decisions if d.undoes is not None}
+    latest_by_reviewer: dict[tuple[int, int | None], dict[str, Decision]] = defaultdict(dict)
+    for d in all_decisions:
+        if d.undoes is not None or d.id in undone:
+            continue
+        latest_by_reviewer[(d.page_id, d.person)][d.reviewer] = d
+    standing: dict[tuple[int, int | None], dict[str, Any]] = {}
+    disagreements: list[tuple[int, int | None]] = []
+    for key, by_reviewer in latest_by_reviewer.items():
+        ordered = sorted(by_reviewer.values(), key=lambda d: d.id)
+        if not two_person:
+            standing[key] = ordered[-1].after
+        elif len(ordered) >= 2:
+            if ordered[-1].after == ordered[-2].after:
+                standing[key] = ordered[-1].after
+            else:
+                disagreements.append(key)
+    return standing, disagreements
+
+
+def load_readings(conn: sqlite3.Connection, *, two_person: bool = False) -> list[PageReading]:
+    """Every recorded page, machine reading merged with standing decisions."""
+    standing, _ = standing_decisions(conn, two_person=two_person)
+    rows_by_page: dict[int, list[sqlite3.Row]] = defaultdict(list)
+    for r in conn.execute("SELECT page_id, person, marks, choice, reasons FROM rows ORDER BY page_id, person"):
+        rows_by_page[r["page_id"]].append(r)
+    readings = []
+    for p in conn.execute("SELECT * FROM pages ORDER BY file_sha256, page_index"):
+        page_id = p["id"]
+        ballot = standing.get((page_id, None))
+        verdict = ballot.get("verdict") if ballot else None
+        rows = []
+        for r in rows_by_page.get(page_id, []):
+            reasons = tuple(json.loads(r["reasons"]))
+            decided = standing.get((page_id, r["person"]))
+            rows.append(
+                RowReading(
+                    person=r["person"],
+                    marks=decided["marks"] if decided else r["marks"],
+                    choice=decided.get("choice") if decided else r["choice"],
+                    machine_marks=r["marks"],
+                    machine_choice=r["choice"],
+                    reasons=reasons,
+                    decided=decided is not None,
+                    pending=bool(reasons) and decided is None,
+                )
+            )
+        page_reasons = tuple(json.loads(p["reasons"]))
+        needs_ballot_decision = p["kind"] != "blank" and (
+            bool(page_reasons) or p["kind"] in ("unreadable", "not_issued", "rejected")
+        )
+        pending = (needs_ballot_decision and verdict is None) or any(r.pending for r in rows)
+        if verdict in ("duplicate_copy", "not_a_ballot", "not_issued"):
+            pending = False  # the rows do not matter any more
+        status = p["status"]
+        if status in ("review", "rejected") and not pending and (verdict is not None or any(r.decided for r in rows)):
+            status = "reviewed"
+        readings.append(
+            PageReading(
+                page_id=page_id,
+                source=p["source"],
+                page_index=p["page_index"],
+                kind=p["kind"],
+                status=status,
+                token=p["token"],
+                layout_page=p["layout_page"],
+                reasons=page_reasons,
+                rows=tuple(rows),
+                verdict=verdict,
+                crossed_persons=frozenset(int(x) for x in (ballot or {}).get("persons", [])),
+                pending=pending,
+            )
+        )
+    return readings
