@@ -35,9 +35,15 @@ from kiemphieu.layout import (
 from kiemphieu.session import Session, Workspace
 
 NAME_SIZES = (10.0, 9.0, 8.0)
-POSITION_SIZES = (9.0, 8.0, 7.0)
+# (font size, most lines) tried in order for the position column
+POSITION_FITS = ((9.0, 1), (9.0, 2), (8.0, 2), (7.0, 2), (7.0, 3), (6.5, 3))
+ORG_SIZES = (9.5, 8.5, 7.5)
+ORG_WIDTH_MM, ORG_MAX_LINES = 60.0, 3
+TITLE_SIZES = (10.5, 9.5, 8.5)
+TITLE_WIDTH_MM = 186.0
 LEVEL_TITLES = {"high": ("Tín nhiệm", "cao"), "medium": ("Tín nhiệm", ""), "low": ("Tín nhiệm", "thấp")}
 INSTRUCTION = "Đánh dấu X vào một ô tương ứng với mức độ tín nhiệm"
+PT_MM = 25.4 / 72.0  # one typographic point in millimetres
 
 
 def _fit_size(text: str, font: str, width_mm: float, sizes: Sequence[float]) -> float | None:
@@ -61,28 +67,66 @@ def _wrap(text: str, font: str, size: float, width_mm: float) -> list[str]:
     return lines
 
 
-def _position_lines(position: str, font: str) -> tuple[float, list[str]] | None:
-    for size in POSITION_SIZES:
-        lines = _wrap(position, font, size, COL_W["position"] - 3.0)
-        if len(lines) <= 2 and all(stringWidth(ln, font, size) <= (COL_W["position"] - 3.0) * mm for ln in lines):
+def _fit_lines(
+    text: str, font: str, width_mm: float, fits: Sequence[tuple[float, int]]
+) -> tuple[float, list[str]] | None:
+    """The first (size, lines) that wraps ``text`` within ``width_mm`` and the line limit."""
+    for size, most in fits:
+        lines = _wrap(text, font, size, width_mm)
+        if len(lines) <= most and all(stringWidth(ln, font, size) <= width_mm * mm for ln in lines):
             return size, lines
     return None
 
 
-def check_fits(session: Session) -> None:
-    """Raise :class:`LayoutError` naming the first person whose text cannot be printed."""
+def _position_lines(position: str, font: str) -> tuple[float, list[str]] | None:
+    return _fit_lines(position, font, COL_W["position"] - 3.0, POSITION_FITS)
+
+
+def _org_lines(organisation: str, font: str) -> tuple[float, list[str]] | None:
+    return _fit_lines(organisation.upper(), font, ORG_WIDTH_MM, [(s, ORG_MAX_LINES) for s in ORG_SIZES])
+
+
+def _baselines(centre_mm: float, size: float, count: int) -> list[float]:
+    """Baselines (mm, y down) of ``count`` lines of ``size`` pt centred on ``centre_mm``."""
+    lead = 1.15 * size * PT_MM
+    cap = 0.73 * size * PT_MM
+    first = centre_mm - (count - 1) * lead / 2 + cap / 2
+    return [first + i * lead for i in range(count)]
+
+
+def fit_problem(name: str, position: str) -> tuple[str, str] | None:
+    """Why a person's name or position cannot be printed, as (vi, en); ``None`` when it fits."""
     regular, _ = register_fonts()
+    if _fit_size(name, regular, COL_W["name"] - 3.0, NAME_SIZES) is None:
+        return (
+            f"họ và tên '{name}' quá dài để in trên một dòng của cột 'Họ và tên'",
+            f"the name '{name}' is too long to print on one line of the name column",
+        )
+    if position and _position_lines(position, regular) is None:
+        return (
+            f"chức vụ '{position}' quá dài để in (tối đa ba dòng)",
+            f"the position '{position}' is too long to print (three lines at most)",
+        )
+    return None
+
+
+def check_fits(session: Session) -> None:
+    """Raise :class:`LayoutError` naming the first text that cannot be printed."""
+    regular, bold = register_fonts()
+    if _org_lines(session.organisation, bold) is None:
+        raise LayoutError(
+            f"Tên cơ quan, đơn vị quá dài để in (tối đa {ORG_MAX_LINES} dòng): {session.organisation}",
+            f"The organisation is too long to print ({ORG_MAX_LINES} lines at most): {session.organisation}",
+        )
+    if _fit_size(session.title, regular, TITLE_WIDTH_MM, TITLE_SIZES) is None:
+        raise LayoutError(
+            f"Tên hội nghị quá dài để in trên một dòng: {session.title}",
+            f"The conference title is too long to print on one line: {session.title}",
+        )
     for p in session.persons:
-        if _fit_size(p.name, regular, COL_W["name"] - 3.0, NAME_SIZES) is None:
-            raise LayoutError(
-                f"STT {p.stt} ({p.name}): họ và tên quá dài để in trong một dòng của cột 'Họ và tên'.",
-                f"STT {p.stt} ({p.name}): the name is too long to print on one line of the name column.",
-            )
-        if p.position and _position_lines(p.position, regular) is None:
-            raise LayoutError(
-                f"STT {p.stt} ({p.name}): chức vụ quá dài để in (tối đa hai dòng).",
-                f"STT {p.stt} ({p.name}): the position is too long to print (two lines at most).",
-            )
+        problem = fit_problem(p.name, p.position)
+        if problem is not None:
+            raise LayoutError(f"STT {p.stt}: {problem[0]}.", f"STT {p.stt}: {problem[1]}.")
 
 
 def new_token() -> str:
@@ -154,13 +198,18 @@ def _draw_page(
     c.setFillColorRGB(0, 0, 0)
     c.setStrokeColorRGB(0, 0, 0)
     # organisation, top left: the hanging seal is stamped over it
-    org_lines = _wrap(session.organisation.upper(), bold, 9.5, 60.0)[:3]
+    fitted_org = _org_lines(session.organisation, bold)
+    if fitted_org is None:  # check_fits refuses this before any drawing
+        raise LayoutError("Tên cơ quan, đơn vị quá dài để in.", "The organisation is too long to print.")
+    org_size, org_lines = fitted_org
     for i, line in enumerate(org_lines):
-        p.text(36.0, 16.0 + i * 4.5, line, bold, 9.5, align="centre")
-    p.line(24.0, 18.0 + len(org_lines) * 4.5 - 2.5, 48.0, 18.0 + len(org_lines) * 4.5 - 2.5, width=0.25)
+        p.text(36.0, 16.0 + i * 4.5, line, bold, org_size, align="centre")
+    if org_lines:
+        rule_y = 18.0 + len(org_lines) * 4.5 - 2.5
+        p.line(24.0, rule_y, 48.0, rule_y, width=0.25)
     p.text(PAGE_W / 2, 44.0, "PHIẾU TÍN NHIỆM", bold, 16.0, align="centre")
-    for i, line in enumerate(_wrap(session.title, regular, 10.5, 150.0)[:1]):
-        p.text(PAGE_W / 2, 50.5 + i * 5, line, regular, 10.5, align="centre")
+    title_size = _fit_size(session.title, regular, TITLE_WIDTH_MM, TITLE_SIZES) or TITLE_SIZES[-1]
+    p.text(PAGE_W / 2, 50.5, session.title, regular, title_size, align="centre")
     p.text(PAGE_W / 2, 57.5, INSTRUCTION, regular, 10.0, align="centre")
     if layout.pages_per_ballot > 1:
         p.text(200.0, 37.0, f"Trang {page.page}/{layout.pages_per_ballot}", regular, 8.0, align="right")
@@ -191,8 +240,8 @@ def _draw_page(
             if len(lines) == 1:
                 p.text(COLUMN_X["position"] + 1.5, ry + 6.3, lines[0], regular, psize)
             else:
-                p.text(COLUMN_X["position"] + 1.5, ry + 4.3, lines[0], regular, psize)
-                p.text(COLUMN_X["position"] + 1.5, ry + 8.2, lines[1], regular, psize)
+                for line, base in zip(lines, _baselines(ry + rh / 2, psize, len(lines)), strict=True):
+                    p.text(COLUMN_X["position"] + 1.5, base, line, regular, psize)
         for level in LEVELS:
             p.rect(row.boxes_mm[level], width=0.45)
     if page.signature_mm:
@@ -206,8 +255,7 @@ def _draw_page(
 
 
 def _write_pdf(path: Path, session: Session, layout: Layout, tokens: Sequence[str | None], *, qr: bool) -> None:
-    tmp = path.with_suffix(".pdf.tmp")
-    c = canvas.Canvas(str(tmp), pagesize=(PAGE_W * mm, PAGE_H * mm), pageCompression=1)
+    c = canvas.Canvas(str(path), pagesize=(PAGE_W * mm, PAGE_H * mm), pageCompression=1)
     c.setTitle("Phiếu tín nhiệm")
     c.setAuthor(session.organisation)
     c.setCreator("kiemphieu")
@@ -218,7 +266,6 @@ def _write_pdf(path: Path, session: Session, layout: Layout, tokens: Sequence[st
             _draw_page(painter, session, layout, page, payload)
             c.showPage()
     c.save()
-    tmp.replace(path)
 
 
 def render_ballots(ws: Workspace, *, copies: int, tokens: bool = True) -> PrintRun:
@@ -227,6 +274,10 @@ def render_ballots(ws: Workspace, *, copies: int, tokens: bool = True) -> PrintR
     Tokens are random and recorded only as an unordered set of issued tokens.
     A second print run with the same list adds its tokens to the set; a list
     changed after ballots were issued is refused.
+
+    Every file is written beside its final name first; the tokens are committed
+    to the database before the files take their final names, so a failed run
+    leaves neither a half-written file nor a printed token that is not issued.
     """
     if copies < 1:
         raise LayoutError("Số bản in phải lớn hơn 0.", "--copies must be at least 1.")
@@ -234,6 +285,11 @@ def render_ballots(ws: Workspace, *, copies: int, tokens: bool = True) -> PrintR
     check_fits(session)
     layout = build_layout(session.session_id, [(p.name, p.position) for p in session.persons])
     conn = db.connect(ws.db_path)
+    outputs = {
+        ws.ballots_pdf: ws.ballots_pdf.with_suffix(".pdf.tmp"),
+        ws.reference_pdf: ws.reference_pdf.with_suffix(".pdf.tmp"),
+        ws.layout_json: ws.layout_json.with_suffix(".json.tmp"),
+    }
     try:
         previous = db.get_meta(conn, "layout_hash")
         if previous and previous != layout.layout_hash:
@@ -247,19 +303,26 @@ def render_ballots(ws: Workspace, *, copies: int, tokens: bool = True) -> PrintR
                     "Create a new workspace instead.",
                 )
         token_list: list[str | None] = [new_token() for _ in range(copies)] if tokens else [None] * copies
-        _write_pdf(ws.ballots_pdf, session, layout, token_list, qr=True)
-        _write_pdf(ws.reference_pdf, session, layout, [None], qr=False)
-        tmp = ws.layout_json.with_suffix(".json.tmp")
-        tmp.write_text(layout.to_json(), encoding="utf-8")
-        tmp.replace(ws.layout_json)
+        _write_pdf(outputs[ws.ballots_pdf], session, layout, token_list, qr=True)
+        _write_pdf(outputs[ws.reference_pdf], session, layout, [None], qr=False)
+        outputs[ws.layout_json].write_text(layout.to_json(), encoding="utf-8")
+        if load_layout(outputs[ws.layout_json]).layout_hash != layout.layout_hash:
+            raise LayoutError("layout.json không đọc lại được.", "layout.json does not read back.")
         conn.execute("BEGIN IMMEDIATE")
-        db.set_meta(conn, "layout_hash", layout.layout_hash)
-        if tokens:
-            db.add_tokens(conn, [t for t in token_list if t])
-        else:
-            db.set_meta(conn, "untokened_issued", "1")
+        try:
+            db.set_meta(conn, "layout_hash", layout.layout_hash)
+            if tokens:
+                db.add_tokens(conn, [t for t in token_list if t])
+            else:
+                db.set_meta(conn, "untokened_issued", "1")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
+        for final, tmp in outputs.items():
+            tmp.replace(final)
     finally:
         conn.close()
-    assert load_layout(ws.layout_json).layout_hash == layout.layout_hash
+        for tmp in outputs.values():
+            tmp.unlink(missing_ok=True)
     return PrintRun(ws.ballots_pdf, ws.layout_json, copies, layout.pages_per_ballot, tokens)

@@ -12,7 +12,7 @@ import io
 import secrets
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,11 @@ class Session:
         for label, value in (("present", self.present), ("issued", self.issued)):
             if value is not None and value < 0:
                 raise InputError(f"{label} không được âm.", f"{label} must not be negative.")
+        if self.present is not None and self.present > self.summoned:
+            raise InputError(
+                f"Số người có mặt ({self.present}) lớn hơn số người được triệu tập ({self.summoned}).",
+                f"The number present ({self.present}) is larger than the number summoned ({self.summoned}).",
+            )
         if not self.persons:
             raise InputError("Danh sách người được lấy phiếu trống.", "The list of persons is empty.")
         return self
@@ -89,12 +94,30 @@ POSITION_HEADERS = {"chuc vu", "chuc danh", "position", "title", "chucvu"}
 STT_HEADERS = {"stt", "no", "#", "so thu tu"}
 
 
-def read_persons(path: Path) -> tuple[Person, ...]:
-    """Read a persons list from CSV (UTF-8) or XLSX.
+FitCheck = Callable[[str, str], tuple[str, str] | None]
+
+
+def read_persons(path: Path, *, fits: FitCheck | None = None) -> tuple[Person, ...]:
+    """Read a persons list from CSV (UTF-8, ``,`` ``;`` or tab separated, BOM allowed) or XLSX.
 
     The file needs a header row with a name column (``Họ và tên`` / ``name``) and a
     position column (``Chức vụ`` / ``position``); an ``STT`` column is optional
     and only checked, the order of the rows is the printed order.
+
+    Parameters
+    ----------
+    path
+        The CSV or XLSX file.
+    fits
+        Optional check ``fits(name, position) -> (vi, en) | None`` that returns why a
+        person cannot be printed; its reason is raised naming the file's line.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: missing file, wrong encoding, missing column,
+        empty list, empty or too long name, duplicate person, wrong STT, text that
+        does not fit on the ballot.
     """
     if not path.exists():
         raise InputError(f"Không tìm thấy tệp {path}.", f"File not found: {path}.")
@@ -107,7 +130,7 @@ def read_persons(path: Path) -> tuple[Person, ...]:
         raise InputError(
             f"{path.name}: chỉ nhận tệp CSV hoặc XLSX.", f"{path.name}: only CSV or XLSX files are accepted."
         )
-    return _persons_from_table(path.name, table)
+    return _persons_from_table(path.name, table, fits=fits)
 
 
 def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
@@ -120,10 +143,11 @@ def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
             f"{path.name}, dòng {line}: tệp không phải UTF-8. Hãy lưu lại dưới dạng 'CSV UTF-8'.",
             f"{path.name}, line {line}: the file is not UTF-8. Save it again as 'CSV UTF-8'.",
         ) from None
-    sample = text[:4096]
+    # the header line decides the delimiter: names and positions may hold commas
+    header = next((ln for ln in text.splitlines() if ln.strip()), "")
     delimiter = ","
     for cand in (";", "\t"):
-        if sample.count(cand) > sample.count(delimiter):
+        if header.count(cand) > header.count(delimiter):
             delimiter = cand
     rows = []
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
@@ -138,18 +162,35 @@ def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise InputError(f"{path.name}: không đọc được tệp XLSX ({exc}).", f"{path.name}: cannot read XLSX ({exc}).") from None
-    sheet = book.worksheets[0]
-    rows = []
-    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        rows.append((number, ["" if c is None else str(c).strip() for c in row]))
-    book.close()
+    try:
+        if not book.worksheets:
+            raise InputError(f"{path.name}: tệp XLSX không có trang tính nào.", f"{path.name}: the XLSX file has no sheet.")
+        sheet = book.worksheets[0]
+        rows = []
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows.append((number, [_cell_text(c) for c in row]))
+    finally:
+        book.close()
     return rows
 
 
-def _persons_from_table(fname: str, table: list[tuple[int, list[str]]]) -> tuple[Person, ...]:
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # an STT typed as 1 may come back as 1.0
+    return str(value).strip()
+
+
+def _persons_from_table(
+    fname: str, table: list[tuple[int, list[str]]], *, fits: FitCheck | None = None
+) -> tuple[Person, ...]:
     table = [(n, r) for n, r in table if any(r)]
     if not table:
-        raise InputError(f"{fname}: tệp trống.", f"{fname}: the file is empty.")
+        raise InputError(
+            f"{fname}, dòng 1: tệp trống, không có người nào được lấy phiếu.",
+            f"{fname}, line 1: the file is empty, it lists no persons.",
+        )
     header_line, header = table[0]
     folded = [_fold(h) for h in header]
 
@@ -164,11 +205,19 @@ def _persons_from_table(fname: str, table: list[tuple[int, list[str]]]) -> tuple
 
     name_col = column(NAME_HEADERS, "Họ và tên", "name")
     pos_col = column(POSITION_HEADERS, "Chức vụ", "position")
+    stt_col = next((i for i, h in enumerate(folded) if h in STT_HEADERS), None)
     persons: list[Person] = []
     seen: dict[tuple[str, str], int] = {}
     for line, row in table[1:]:
-        cells = row + [""] * (max(name_col, pos_col) + 1 - len(row))
+        cells = row + [""] * (max(name_col, pos_col, stt_col or 0) + 1 - len(row))
         name, position = normalise(cells[name_col]), normalise(cells[pos_col])
+        if stt_col is not None and cells[stt_col] and cells[stt_col] != str(len(persons) + 1):
+            raise InputError(
+                f"{fname}, dòng {line}: STT '{cells[stt_col]}' không đúng thứ tự, phải là {len(persons) + 1}. "
+                "Phiếu in theo thứ tự các dòng; hãy sửa cột STT hoặc để trống.",
+                f"{fname}, line {line}: STT '{cells[stt_col]}' is out of order, expected {len(persons) + 1}. "
+                "Ballots follow the order of the lines; correct the STT column or leave it empty.",
+            )
         if not name:
             raise InputError(f"{fname}, dòng {line}: thiếu họ và tên.", f"{fname}, line {line}: the name is empty.")
         if len(name) > MAX_NAME_CHARS:
@@ -183,10 +232,14 @@ def _persons_from_table(fname: str, table: list[tuple[int, list[str]]]) -> tuple
                 f"{fname}, line {line}: duplicate of line {seen[key]} ({name}, {position}).",
             )
         seen[key] = line
+        problem = fits(name, position) if fits is not None else None
+        if problem is not None:
+            raise InputError(f"{fname}, dòng {line}: {problem[0]}.", f"{fname}, line {line}: {problem[1]}.")
         persons.append(Person(stt=len(persons) + 1, name=name, position=position))
     if not persons:
         raise InputError(
-            f"{fname}: danh sách người được lấy phiếu trống.", f"{fname}: the list of persons is empty."
+            f"{fname}, dòng {header_line + 1}: danh sách người được lấy phiếu trống (chỉ có dòng tiêu đề).",
+            f"{fname}, line {header_line + 1}: the list of persons is empty (only the header line).",
         )
     return tuple(persons)
 
@@ -335,7 +388,9 @@ def init_workspace(
             f"{root} đã là một thư mục làm việc; chọn thư mục khác.",
             f"{root} is already a workspace; choose another folder.",
         )
-    persons = read_persons(Path(persons_file))
+    from ballot_templates.render import check_fits, fit_problem
+
+    persons = read_persons(Path(persons_file), fits=fit_problem)
     session = Session(
         session_id=session_id or secrets.token_hex(5).upper(),
         organisation=normalise(organisation),
@@ -349,8 +404,6 @@ def init_workspace(
         crossed_name_invalidates=crossed_name_invalidates,
         committee=tuple(normalise(c) for c in committee if c.strip()),
     ).validate()
-    from ballot_templates.render import check_fits
-
     check_fits(session)
     root.mkdir(parents=True, exist_ok=True)
     ws.save_session(session)
