@@ -255,7 +255,11 @@ def _draw_page(
 
 
 def _write_pdf(path: Path, session: Session, layout: Layout, tokens: Sequence[str | None], *, qr: bool) -> None:
-    c = canvas.Canvas(str(path), pagesize=(PAGE_W * mm, PAGE_H * mm), pageCompression=1)
+    regular, _ = register_fonts()
+    # every font on the page is the embedded TrueType one (no stray Helvetica reference)
+    c = canvas.Canvas(
+        str(path), pagesize=(PAGE_W * mm, PAGE_H * mm), pageCompression=1, initialFontName=regular
+    )
     c.setTitle("Phiếu tín nhiệm")
     c.setAuthor(session.organisation)
     c.setCreator("kiemphieu")
