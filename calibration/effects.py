@@ -1,0 +1,257 @@
+"""What happens to a ballot after the voter: the hanging seal, folds, the scanner, the phone.
+
+All functions take and return uint8 images, BGR (H, W, 3) unless said otherwise;
+geometry arguments are in millimetres on the page, pixel (row, col) =
+(y_mm, x_mm) * ``px_per_mm``. Randomness comes from ``rng`` only (OpenCV's own
+generator is seeded from it where it is used for speed).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def paper(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Turn a grey raster of the printed page into BGR paper with toner (not pure white/black)."""
+    red = rng.uniform(240, 253)
+    green = red - rng.uniform(0, 3)
+    tint = np.array([green - rng.uniform(0, 7), green, red])  # B, G, R: white to slightly warm
+    toner = rng.uniform(18, 45)
+    x = np.arange(256, dtype=np.float64) / 255.0
+    luts = [np.clip(x * t + (1 - x) * toner, 0, 255).astype(np.uint8) for t in tint]
+    return cv2.merge([cv2.LUT(grey, lut) for lut in luts])
+
+
+def _seal_mask(text: str, diameter_mm: float, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """Alpha mask (float32, 0..1) of a round seal: two rings, a text ring and a star."""
+    scale = 10.0  # draw at 10 px/mm, then resize
+    size = int(diameter_mm * scale) + 8
+    img = Image.new("L", (size, size), 0)
+    d = ImageDraw.Draw(img)
+    c = size / 2
+    r = diameter_mm * scale / 2
+    d.ellipse((c - r, c - r, c + r, c + r), outline=255, width=int(1.1 * scale))
+    r_in = r - 7.0 * scale
+    d.ellipse((c - r_in, c - r_in, c + r_in, c + r_in), outline=255, width=int(0.45 * scale))
+    star_r = r_in * 0.45
+    pts = []
+    for k in range(10):
+        a = -math.pi / 2 + k * math.pi / 5
+        rr = star_r if k % 2 == 0 else star_r * 0.4
+        pts.append((c + rr * math.cos(a), c + rr * math.sin(a)))
+    d.polygon(pts, fill=255)
+    font = _font(int(3.3 * scale))
+    ring_text = (text.upper() + " ★ ") if text else "ỦY BAN NHÂN DÂN ★ "
+    n = len(ring_text)
+    r_text = r - 4.0 * scale
+    for i, ch in enumerate(ring_text):
+        if ch == " ":
+            continue
+        a = -math.pi + 2 * math.pi * i / n
+        glyph = Image.new("L", (int(4.5 * scale), int(4.5 * scale)), 0)
+        ImageDraw.Draw(glyph).text((glyph.width / 2, glyph.height / 2), ch, fill=255, font=font, anchor="mm")
+        glyph = glyph.rotate(-math.degrees(a) - 90, resample=Image.Resampling.BILINEAR)
+        gx = c + r_text * math.cos(a) - glyph.width / 2
+        gy = c + r_text * math.sin(a) - glyph.height / 2
+        img.paste(255, (int(gx), int(gy)), glyph)
+    big = np.asarray(img, dtype=np.float32) / 255.0
+    out = int(round(size / scale * px_per_mm))
+    mask = cv2.resize(big, (out, out), interpolation=cv2.INTER_AREA)
+    rot = cv2.getRotationMatrix2D((out / 2, out / 2), float(rng.uniform(0, 360)), 1.0)
+    return cv2.warpAffine(mask, rot, (out, out))
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT_BOLD, size)
+
+
+def stamp_seal(img: np.ndarray, text: str, *, px_per_mm: float, rng: np.random.Generator) -> None:
+    """Stamp the red hanging seal over the top-left corner, in place."""
+    diameter = float(rng.uniform(36.0, 40.0))
+    mask = _seal_mask(text, diameter, px_per_mm, rng)
+    # uneven stamp ink: low-frequency density with a few voids
+    lo = rng.random((8, 8)).astype(np.float32)
+    density = cv2.resize(lo, mask.shape[::-1], interpolation=cv2.INTER_CUBIC)
+    density = np.clip(0.55 + 0.45 * density, 0.3, 1.0)
+    speck = (rng.random(mask.shape) > 0.12).astype(np.float32)
+    alpha = mask * density * (0.6 + 0.4 * speck) * float(rng.uniform(0.6, 0.85))
+    cx_mm, cy_mm = rng.uniform(22.0, 32.0), rng.uniform(18.0, 26.0)
+    size = mask.shape[0]
+    r0 = int(cy_mm * px_per_mm - size / 2)
+    c0 = int(cx_mm * px_per_mm - size / 2)
+    _composite(img, alpha, r0, c0, np.array([45.0, 35.0, 205.0]) + rng.normal(0, 8, 3))
+
+
+def _composite(img: np.ndarray, alpha: np.ndarray, r0: int, c0: int, colour_bgr: np.ndarray) -> None:
+    """Multiply ink of ``colour_bgr`` with coverage ``alpha`` into ``img`` at (r0, c0), clipped."""
+    h, w = alpha.shape
+    rr0, cc0 = max(0, r0), max(0, c0)
+    rr1, cc1 = min(img.shape[0], r0 + h), min(img.shape[1], c0 + w)
+    if rr1 <= rr0 or cc1 <= cc0:
+        return
+    a = alpha[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0, None]
+    roi = img[rr0:rr1, cc0:cc1].astype(np.float32)
+    col = np.clip(colour_bgr, 0, 255).astype(np.float32) / 255.0
+    roi *= 1.0 - a * (1.0 - col[None, None, :])
+    img[rr0:rr1, cc0:cc1] = np.clip(roi, 0, 255).astype(np.uint8)
+
+
+def fold(img: np.ndarray, kind: str, *, px_per_mm: float, rng: np.random.Generator) -> None:
+    """Crease lines (``"half"``: across the middle; ``"quarter"``: also down the middle), in place.
+
+    A crease is a thin darker line with a light edge beside it, and the paper on one
+    side is shaded a little, as the flattened sheet does not lie quite flat.
+    """
+    h, w = img.shape[:2]
+    lines = [("h", h / 2 + rng.normal(0, 3.0 * px_per_mm))]
+    if kind == "quarter":
+        lines.append(("v", w / 2 + rng.normal(0, 3.0 * px_per_mm)))
+    for orient, pos in lines:
+        length = w if orient == "h" else h
+        n = np.arange(length, dtype=np.float32)
+        slope = rng.normal(0.0, 0.004)
+        centre = pos + slope * (n - length / 2)
+        band = int(18 * px_per_mm)
+        lo = int(max(0, centre.min() - band))
+        hi = int(min(h if orient == "h" else w, centre.max() + band))
+        off = np.arange(lo, hi, dtype=np.float32)[:, None] - centre[None, :]  # (band, length)
+        line = np.exp(-(off / (0.18 * px_per_mm)) ** 2) * rng.uniform(0.12, 0.25)
+        light = np.exp(-((off - 0.5 * px_per_mm) / (0.3 * px_per_mm)) ** 2) * 0.05
+        side = 1.0 if rng.random() < 0.5 else -1.0
+        shade = np.clip(side * off / (15 * px_per_mm), 0.0, 1.0)
+        shade = np.where(side * off > 0, (1.0 - shade) * rng.uniform(0.03, 0.07), 0.0)
+        factor = (1.0 - line - shade + light).astype(np.float32)
+        if orient == "h":
+            roi = img[lo:hi].astype(np.float32) * factor[:, :, None]
+            img[lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
+        else:
+            roi = img[:, lo:hi].astype(np.float32) * factor.T[:, :, None]
+            img[:, lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
+
+
+def bleed_through(img: np.ndarray, back: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Show ``back`` (the other side, grey uint8 of the same size) mirrored and faint."""
+    mirrored = cv2.flip(back, 1)
+    mirrored = cv2.GaussianBlur(mirrored, (0, 0), 2.0)
+    strength = float(rng.uniform(0.04, 0.1))
+    factor = 1.0 - strength * (1.0 - mirrored.astype(np.float32) / 255.0)
+    return np.clip(img.astype(np.float32) * factor[:, :, None], 0, 255).astype(np.uint8)
+
+
+def scan_geometry(img: np.ndarray, *, skew_deg: float, rotation: int, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """Feed the page through a scanner: a margin of scanner background, skew, then rotation."""
+    margin = int(rng.uniform(1.0, 4.0) * px_per_mm)
+    bg = int(rng.uniform(225, 250))
+    out = cv2.copyMakeBorder(img, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=(bg, bg, bg))
+    if abs(skew_deg) > 1e-6:
+        h, w = out.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), float(skew_deg), 1.0)
+        out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(bg, bg, bg))
+    if rotation:
+        out = np.ascontiguousarray(np.rot90(out, k=-(rotation // 90)))
+    return out
+
+
+def streak(img: np.ndarray, x_mm: float, *, px_per_mm: float, rng: np.random.Generator) -> None:
+    """A thin dark vertical line over the whole image height at image column ``x_mm``, in place."""
+    col = int(x_mm * px_per_mm)
+    width = int(rng.integers(1, 4))
+    lo, hi = max(0, col), min(img.shape[1], col + width)
+    if hi > lo:
+        dark = rng.uniform(0.35, 0.7)
+        img[:, lo:hi] = (img[:, lo:hi].astype(np.float32) * dark).astype(np.uint8)
+
+
+def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blur of ``blur`` px and gaussian noise of std ``noise`` (0..255)."""
+    out = img
+    if blur > 0:
+        out = cv2.GaussianBlur(out, (0, 0), blur)
+    if noise > 0:
+        cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
+        n = np.empty(out.shape, np.int16)
+        cv2.randn(n.reshape(out.shape[0], -1), 0.0, float(noise))  # type: ignore[call-overload]
+        out = np.clip(out.astype(np.int16) + n, 0, 255).astype(np.uint8)
+    return out
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG compression artefacts, in memory."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover - OpenCV always encodes uint8 images
+        raise RuntimeError("JPEG encoding failed")
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
+
+
+def phone_photo(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A phone photo of ``page`` lying on a desk: perspective, background, uneven light, shadow.
+
+    Returns a 4000 x 3000 (portrait) or 3000 x 4000 (landscape) BGR image in which the
+    page's long side spans 60-85 % of the frame's long side.
+    """
+    landscape = rng.random() < 0.3
+    fh, fw = (3000, 4000) if landscape else (4000, 3000)
+    ph, pw = page.shape[:2]
+    fill = rng.uniform(0.6, 0.85)
+    long_side = fill * max(fh, fw)
+    short_side = long_side * pw / ph
+    cx, cy = fw / 2 + rng.normal(0, 0.04 * fw), fh / 2 + rng.normal(0, 0.04 * fh)
+    if landscape:  # page lies sideways: its long side along the frame width
+        hw, hh = long_side / 2, short_side / 2
+        quad = [(cx - hw, cy + hh), (cx - hw, cy - hh), (cx + hw, cy - hh), (cx + hw, cy + hh)]
+    else:
+        hw, hh = short_side / 2, long_side / 2
+        quad = [(cx - hw, cy - hh), (cx + hw, cy - hh), (cx + hw, cy + hh), (cx - hw, cy + hh)]
+    jit = 0.05 * long_side
+    dst = np.array([(x + rng.uniform(-jit, jit), y + rng.uniform(-jit, jit)) for x, y in quad], np.float32)
+    # keep the whole page in the picture, with a small margin
+    margin = 0.02 * min(fw, fh)
+    lo_xy = dst.min(axis=0)
+    hi_xy = dst.max(axis=0)
+    span = hi_xy - lo_xy
+    shrink = min(1.0, (fw - 2 * margin) / span[0], (fh - 2 * margin) / span[1])
+    centre = (lo_xy + hi_xy) / 2
+    dst = (dst - centre) * shrink + centre
+    dst += np.maximum(0.0, margin - dst.min(axis=0)) - np.maximum(0.0, dst.max(axis=0) - (np.array([fw, fh]) - margin))
+    dst = dst.astype(np.float32)
+    # keep the camera a little tilted: one edge shorter than the opposite one
+    src = np.array([(0, 0), (pw, 0), (pw, ph), (0, ph)], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    base = np.array([rng.uniform(60, 140), rng.uniform(80, 160), rng.uniform(100, 190)], np.float32)
+    lo = cv2.resize(rng.random((6, 8)).astype(np.float32), (fw, fh), interpolation=cv2.INTER_CUBIC)
+    bg = np.clip(base[None, None, :] * (0.75 + 0.5 * lo[:, :, None]), 0, 255).astype(np.uint8)
+    photo = cv2.warpPerspective(page, m, (fw, fh), dst=bg, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+    # uneven light: a linear gradient and a soft vignette
+    yy, xx = np.mgrid[0:fh:8, 0:fw:8].astype(np.float32)
+    ang = rng.uniform(0, 2 * np.pi)
+    grad = (xx / fw - 0.5) * math.cos(ang) + (yy / fh - 0.5) * math.sin(ang)
+    r2 = ((xx / fw - 0.5) ** 2 + (yy / fh - 0.5) ** 2) * 2
+    light = 1.0 + grad * rng.uniform(0.25, 0.5) - r2 * rng.uniform(0.1, 0.25)
+    # a soft shadow (the phone or a hand) over one side of the picture
+    shadow = np.zeros_like(light)
+    gh, gw = light.shape
+    poly = np.array(
+        [(0, 0), (rng.uniform(0.2, 0.45) * gw, 0), (rng.uniform(0.05, 0.25) * gw, rng.uniform(0.3, 0.6) * gh),
+         (0, rng.uniform(0.4, 0.7) * gh)],
+        np.float64,
+    )
+    if rng.random() < 0.5:
+        poly[:, 0] = gw - 1 - poly[:, 0]
+    if rng.random() < 0.5:
+        poly[:, 1] = gh - 1 - poly[:, 1]
+    poly = poly.astype(np.int32)
+    cv2.fillPoly(shadow, [poly], 1.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 25)
+    light *= 1.0 - shadow * rng.uniform(0.3, 0.5)
+    light = cv2.resize(light.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
+    warm = np.array([rng.uniform(0.88, 0.97), rng.uniform(0.95, 1.0), 1.0], np.float32)
+    out = photo.astype(np.float32) * light[:, :, None] * warm[None, None, :]
+    return np.clip(out, 0, 255).astype(np.uint8)
