@@ -363,7 +363,7 @@ def judge_readings(
         ballot_reasons = group_reasons.get(key, ()) if state != "excluded" else ()
         crossed = group_crossed.get(key, frozenset()) if state != "excluded" else frozenset()
         rows: list[tuple[RowReading | None, int]] = [(r, r.person) for r in p.rows]
-        if not rows and state != "excluded":
+        if not rows and state == "collected":  # a page still undecided claims no person yet
             rows = [(None, n) for n in _persons_on(p, page_persons or {})]
         lines = tuple(
             judge_line(
