@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS files(
     pages INTEGER NOT NULL          -- pages found in the file (1 for a rejected file)
 ) WITHOUT ROWID;
 
+-- every input path seen by 'scan' and the content it had
+CREATE TABLE IF NOT EXISTS sources(
+    path TEXT PRIMARY KEY,          -- absolute path of the input file
+    sha256 TEXT NOT NULL,
+    rel TEXT NOT NULL               -- path relative to the scanned folder
+) WITHOUT ROWID;
+
 -- one row per page read, whatever became of it
 CREATE TABLE IF NOT EXISTS pages(
     id INTEGER PRIMARY KEY,

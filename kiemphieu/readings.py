@@ -53,6 +53,7 @@ R_STREAK = "streak"
 R_RED = "red_ink"
 R_OUTSIDE = "mark_outside_box"
 R_FAINT = "faint"
+R_SCRIBBLE = "scribble"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -71,6 +72,16 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_RED: ("Dấu bằng mực đỏ", "Mark in red ink"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
     R_FAINT: ("Dấu mờ", "Faint mark"),
+    # file problems (the second reason of a rejected page)
+    "empty_file": ("Tệp rỗng (0 byte)", "Empty file (0 bytes)"),
+    "not_an_image": ("Không phải tệp ảnh hay PDF", "Not an image or PDF file"),
+    "truncated": ("Tệp ảnh bị cắt cụt (chưa ghi xong?)", "Truncated image file (not fully written?)"),
+    "damaged": ("Tệp hỏng, không giải mã được", "Damaged file, cannot be decoded"),
+    "too_large": ("Ảnh quá lớn: hãy quét ở 300 dpi", "Image too large: scan at 300 dpi"),
+    "encrypted": ("PDF có mật khẩu: hãy quét lại không đặt mật khẩu", "Password-protected PDF: scan again without one"),
+    "unreadable": ("Không đọc được tệp", "The file cannot be read"),
+    "internal_error": ("Lỗi nội bộ khi đọc trang này", "Internal error while reading this page"),
+    R_SCRIBBLE: ("Ô bị tô kín hoặc gạch xoá (huỷ dấu?)", "Box filled or scribbled over (a cancelled mark?)"),
 }
 
 

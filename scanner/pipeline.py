@@ -1,0 +1,691 @@
+"""Reading one scanned page: the stages, in order.
+
+``read_page`` is the short driver; each stage is a function of its own:
+
+1. :func:`dropout`      colour scan → grey in which the red seal ink turns white
+2. :func:`register`     find the alignment markers, fit the page transform (any orientation,
+                        perspective for photos); a page without markers is blank or unreadable
+3. :func:`straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``)
+4. :func:`identify`     read the QR code, check session, layout and issued token
+5. :func:`score_boxes`  refine each box against its printed outline and measure the ink inside
+6. :func:`classify`     marked / marginal / empty per box, none / one / multiple per row
+7. :func:`inspect`      ink the printed ballot does not explain: crossed names, writing,
+                        marks outside boxes, red ink, scanner streaks
+
+Arrays are indexed (row, column); OpenCV's (x, y) points are converted in
+:func:`_to_xy` / where noted. Every decision the machine is unsure of becomes a
+reason code (see :mod:`kiemphieu.readings`) that sends the row or page to review.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ballot_templates.markers import dictionary
+from kiemphieu import readings as R
+from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, parse_qr_payload
+from scanner.settings import ScanSettings
+from scanner.sources import DecodeError, PageTask, decode_page
+
+PX = CANONICAL_PX_PER_MM
+MIN_SHORT_SIDE = round(210 * PX * 0.98)  # JPEGs are decoded at 1/2, 1/4 size while the short side stays above this
+MIN_PX_PER_MM = 5.5  # below this after a reduced decode, decode the page in full
+
+
+# --- results -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxResult:
+    person: int
+    level: str
+    score: float  # ink share of the box interior
+    faint: float  # faint-or-darker share
+    span_mm: float  # longest extent of one stroke
+    state: str  # marked | marginal | empty
+    dx_mm: float
+    dy_mm: float
+
+
+@dataclass(frozen=True)
+class RowResult:
+    person: int
+    marks: str  # none | one | multiple
+    choice: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PageResult:
+    task: PageTask
+    kind: str  # ballot | blank | unreadable | not_issued | rejected
+    status: str  # auto | review | rejected
+    token: str | None = None
+    layout_page: int | None = None
+    reasons: tuple[str, ...] = ()
+    detail: str = ""
+    transform: tuple[float, ...] | None = None  # 3x3 row-major, image (x, y) -> page mm
+    image: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    boxes: tuple[BoxResult, ...] = ()
+    rows: tuple[RowResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every worker needs; small enough to send to each process once."""
+
+    layout: Layout
+    session_id: str
+    layout_hash: str
+    issued: frozenset[str]
+    untokened_ok: bool
+    settings: ScanSettings
+    workspace: str
+    debug_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A fitted page transform, or the reason there is none (falsy)."""
+
+    homography: np.ndarray | None  # 3x3, page mm -> image (x, y) pixels
+    markers: int
+    residual_mm: float
+    failure: str = ""
+
+    def __bool__(self) -> bool:
+        return self.homography is not None
+
+    @property
+    def px_per_mm(self) -> float:
+        """Image pixels per page millimetre (geometric mean over the page)."""
+        if self.homography is None:
+            raise ValueError(f"no registration: {self.failure}")
+        return float(np.sqrt(abs(np.linalg.det(self.homography[:2, :2]))))
+
+
+# --- stage 1: dropout ----------------------------------------------------------
+
+
+def dropout(image: np.ndarray) -> np.ndarray:
+    """Grey image in which red stamp ink turns white while blue and black pen stays dark.
+
+    For a colour scan this is the red channel: red ink reflects red light like
+    paper does, blue and black ink absorb it.
+    """
+    if image.ndim == 2:
+        return image
+    return cv2.extractChannel(image, 2)
+
+
+def redness(bgr: np.ndarray) -> np.ndarray:
+    """How red each pixel is (0..255): R minus the larger of G and B."""
+    b, g, r = cv2.split(bgr)
+    return cv2.subtract(r, cv2.max(g, b))
+
+
+# --- stage 2: register ---------------------------------------------------------
+
+
+@cache
+def _detector(thorough: bool) -> cv2.aruco.ArucoDetector:
+    params = cv2.aruco.DetectorParameters()
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    if thorough:  # uneven light and small markers (phone photos): more threshold windows
+        params.adaptiveThreshWinSizeMax = 53
+        params.adaptiveThreshWinSizeStep = 8
+        params.minMarkerPerimeterRate = 0.015
+    return cv2.aruco.ArucoDetector(dictionary(), params)
+
+
+def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False) -> dict[int, np.ndarray]:
+    """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy."""
+    h, w = grey.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    small = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else grey
+    corners, ids, _ = _detector(thorough).detectMarkers(small)
+    found: dict[int, np.ndarray] = {}
+    if ids is not None:
+        for c, i in zip(corners, ids.ravel(), strict=True):
+            if int(i) in found:  # the same id twice: not one of our pages, or a collage
+                found[int(i)] = np.full((4, 2), np.nan)
+                continue
+            found[int(i)] = c.reshape(4, 2) / scale
+    return {k: v for k, v in found.items() if not np.isnan(v).any()}
+
+
+def register(grey: np.ndarray, layout: Layout, settings: ScanSettings) -> Registration:
+    """Fit page mm → image pixels from the markers (at least three of four)."""
+    found = find_markers(grey, max_side=settings.detect_max_side)
+    if len(found) < 4:
+        more = find_markers(grey, max_side=int(settings.detect_max_side * 1.8), thorough=True)
+        if len(more) > len(found):
+            found = more
+    by_id = {v: k for k, v in layout.marker_ids.items()}
+    mm_pts, img_pts = [], []
+    page = layout.pages[0]
+    for marker_id, corners in found.items():
+        name = by_id.get(marker_id)
+        if name is None:
+            continue
+        x, y, w, h = page.markers_mm[name]
+        mm_pts += [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+        img_pts += [tuple(c) for c in corners]
+    count = len(mm_pts) // 4
+    if count < 3:
+        return Registration(None, count, float("nan"), R.R_NO_MARKERS)
+    src = np.asarray(mm_pts, np.float64)
+    dst = np.asarray(img_pts, np.float64)
+    hom, _ = cv2.findHomography(src, dst, 0)
+    if hom is None:
+        return Registration(None, count, float("nan"), R.R_NO_MARKERS)
+    residual = _residual_mm(hom, src, dst)
+    if residual > 2.0 and count == 4:  # one marker misread: fit again without the worst
+        hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+        residual = _residual_mm(hom, src, dst) if hom is not None else float("inf")
+    if hom is None or residual > 2.0:
+        return Registration(None, count, residual, R.R_NO_MARKERS)
+    return Registration(hom, count, residual)
+
+
+def _residual_mm(hom: np.ndarray, src_mm: np.ndarray, dst_px: np.ndarray) -> float:
+    inv = np.linalg.inv(hom)
+    back = cv2.perspectiveTransform(dst_px.reshape(-1, 1, 2), inv).reshape(-1, 2)
+    return float(np.sqrt(np.mean(np.sum((back - src_mm) ** 2, axis=1))))
+
+
+# --- stage 3: straighten ---------------------------------------------------------
+
+
+def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[float, float], px_per_mm: float = PX) -> np.ndarray:
+    """Warp ``image`` to the canonical page grid (rows = y mm * px_per_mm)."""
+    # first shrink by an integer factor with area averaging, so thin strokes are not aliased away
+    scale = float(np.sqrt(abs(np.linalg.det(hom_mm_to_img[:2, :2]))))  # image px per mm, roughly
+    factor = int(round(scale / px_per_mm))
+    if factor >= 2:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+        hom_mm_to_img = np.diag([1.0 / factor, 1.0 / factor, 1.0]) @ hom_mm_to_img
+    canon_to_img = hom_mm_to_img @ np.diag([1.0 / px_per_mm, 1.0 / px_per_mm, 1.0])
+    canon_to_img = canon_to_img / canon_to_img[2, 2]
+    width, height = round(size_mm[0] * px_per_mm), round(size_mm[1] * px_per_mm)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if _nearly_affine(canon_to_img, width, height):  # a flatbed or feeder scan: twice as fast
+        return cv2.warpAffine(image, canon_to_img[:2], (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(image, canon_to_img, (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _nearly_affine(hom: np.ndarray, width: int, height: int, tolerance_px: float = 0.25) -> bool:
+    corners = np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.float64)
+    exact = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
+    affine = corners.reshape(-1, 2) @ hom[:2, :2].T + hom[:2, 2]
+    return float(np.max(np.abs(exact - affine))) <= tolerance_px
+
+
+# --- stage 4: identify ---------------------------------------------------------
+
+
+@cache
+def _qr_detector() -> cv2.QRCodeDetector:
+    return cv2.QRCodeDetector()
+
+
+def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, float, float, float]) -> str | None:
+    """Decode the QR code in its expected place, straightened at two resolutions."""
+    x, y, w, h = qr_mm
+    margin = 4.0
+    region = (x - margin, y - margin, w + 2 * margin, h + 2 * margin)
+    # fast path: the code's corners are known from the layout, so decode without searching
+    ppm = 8.0
+    offset = np.array([[1, 0, region[0]], [0, 1, region[1]], [0, 0, 1]], np.float64)
+    crop = cv2.warpPerspective(image, hom_mm_to_img @ offset @ np.diag([1 / ppm, 1 / ppm, 1]),
+                               (round(region[2] * ppm), round(region[3] * ppm)),
+                               flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    if crop.ndim == 3:
+        crop = cv2.extractChannel(crop, 2)
+    m = margin * ppm
+    known = np.array([[m, m], [m + w * ppm, m], [m + w * ppm, m + h * ppm], [m, m + h * ppm]], np.float32)
+    text = _qr_detector().decode(crop, known.reshape(4, 1, 2))[0]
+    if text:
+        return str(text)
+    for px_per_mm in (8.0, 12.0, 5.0):
+        offset = np.array([[1, 0, region[0]], [0, 1, region[1]], [0, 0, 1]], np.float64)
+        canon_to_img = hom_mm_to_img @ offset @ np.diag([1 / px_per_mm, 1 / px_per_mm, 1])
+        size = (round(region[2] * px_per_mm), round(region[3] * px_per_mm))
+        crop = cv2.warpPerspective(image, canon_to_img, size, flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE)
+        if crop.ndim == 3:
+            crop = cv2.extractChannel(crop, 2)
+        text, _, _ = _qr_detector().detectAndDecode(crop)
+        if text:
+            return str(text)
+        _, binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        text, _, _ = _qr_detector().detectAndDecode(binary)
+        if text:
+            return str(text)
+    return None
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # ballot | not_issued | unreadable
+    token: str | None
+    layout_page: int | None
+    reasons: tuple[str, ...]
+
+
+def identify(text: str | None, ctx: RunContext) -> Identity:
+    """Check a decoded QR text against this session: never guess which ballot a page is."""
+    if text is None:
+        return Identity("unreadable", None, None, (R.R_NO_QR,))
+    payload = parse_qr_payload(text)
+    if payload is None or payload.session_id != ctx.session_id:
+        return Identity("not_issued", payload.token if payload else None, None, (R.R_FOREIGN,))
+    if payload.layout_hash != ctx.layout_hash or not 1 <= payload.page <= ctx.layout.pages_per_ballot:
+        return Identity("not_issued", payload.token, None, (R.R_LAYOUT,))
+    if payload.token is None:
+        if not ctx.untokened_ok:
+            return Identity("not_issued", None, payload.page, (R.R_UNKNOWN_TOKEN,))
+    elif payload.token not in ctx.issued:
+        return Identity("not_issued", payload.token, payload.page, (R.R_UNKNOWN_TOKEN,))
+    return Identity("ballot", payload.token, payload.page, ())
+
+
+# --- stage 5: score boxes ---------------------------------------------------------
+
+
+def paper_level(grey: np.ndarray) -> np.ndarray:
+    """Local paper brightness, same shape as ``grey`` (handles uneven light in photos)."""
+    h, w = grey.shape
+    small = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+    bright = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))
+    bright = cv2.blur(bright, (9, 9))
+    full = cv2.resize(bright, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(full, 40)
+
+
+def ink_maps(grey: np.ndarray, settings: ScanSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean maps (ink, faint ink) relative to the local paper level."""
+    paper = paper_level(grey)
+    ink_limit = cv2.convertScaleAbs(paper, alpha=1.0 - settings.ink_darkness)
+    faint_limit = cv2.convertScaleAbs(paper, alpha=1.0 - settings.faint_darkness)
+    return grey <= ink_limit, grey <= faint_limit
+
+
+def _px(v_mm: float) -> int:
+    return int(round(v_mm * PX))
+
+
+def _frame_template(w: int, h: int, t: int) -> np.ndarray:
+    tpl = np.zeros((h, w), np.float32)
+    tpl[:t, :] = tpl[-t:, :] = tpl[:, :t] = tpl[:, -t:] = 1.0
+    return tpl
+
+
+def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radius_mm: float) -> tuple[float, float, float]:
+    """Local shift (dx_mm, dy_mm) of a printed box outline, and how well it matched (0..1)."""
+    x, y, w, h = rect_mm
+    r = _px(radius_mm)
+    x0, y0, bw, bh = _px(x), _px(y), _px(w), _px(h)
+    top, left = max(0, y0 - r), max(0, x0 - r)
+    region = ink[top : y0 + bh + r, left : x0 + bw + r].astype(np.float32)
+    tpl = _frame_template(bw, bh, 3)
+    if region.shape[0] < bh or region.shape[1] < bw:
+        return 0.0, 0.0, 0.0
+    # thick strokes inside the box also correlate: weigh the outline ring only
+    res = cv2.matchTemplate(region, tpl, cv2.TM_CCORR)
+    _, best, _, loc = cv2.minMaxLoc(res)
+    quality = best / tpl.sum()
+    dx = (left + loc[0] - x0) / PX
+    dy = (top + loc[1] - y0) / PX
+    return dx, dy, float(quality)
+
+
+def measure_box(ink: np.ndarray, faint: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> tuple[float, float, float]:
+    """(ink share, faint share, longest stroke extent in mm) inside the box interior."""
+    x, y, w, h = rect_mm
+    r0, r1 = _px(y + inset_mm), _px(y + h - inset_mm)
+    c0, c1 = _px(x + inset_mm), _px(x + w - inset_mm)
+    inner = ink[r0:r1, c0:c1]
+    if inner.size == 0:
+        return 0.0, 0.0, 0.0
+    share = float(inner.mean())
+    faint_share = float(faint[r0:r1, c0:c1].mean())
+    span = 0.0
+    if share > 0:
+        n, _, stats, _ = cv2.connectedComponentsWithStats(inner.view(np.uint8), connectivity=8)
+        if n > 1:
+            dims = stats[1:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
+            span = float(np.max(np.hypot(dims[:, 0], dims[:, 1]))) / PX
+    return share, faint_share, span
+
+
+def classify_box(score: float, faint: float, span_mm: float, s: ScanSettings) -> str:
+    """Two thresholds: definitely marked, definitely empty, marginal between."""
+    if score >= s.mark_ink and span_mm >= s.mark_span_mm and score < s.heavy_ink:
+        return "marked"
+    if score < s.empty_ink and faint < s.empty_faint and span_mm < s.empty_span_mm:
+        return "empty"
+    return "marginal"
+
+
+def score_boxes(ink: np.ndarray, faint: np.ndarray, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
+    """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
+    results: list[BoxResult] = []
+    distorted: set[int] = set()
+    for row in page.rows:
+        shifts = [refine_box(ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
+        # the three boxes of a row move together; a mark inside one must not drag it away
+        mdx = float(np.median([d[0] for d in shifts]))
+        mdy = float(np.median([d[1] for d in shifts]))
+        for level, (dx, dy, _) in zip(LEVELS, shifts, strict=True):
+            if abs(dx - mdx) > 0.5 or abs(dy - mdy) > 0.5:
+                dx, dy = mdx, mdy
+            if max(abs(dx), abs(dy)) > s.refine_max_shift_mm:
+                distorted.add(row.person)
+            x, y, w, h = row.boxes_mm[level]
+            score, faint_share, span = measure_box(ink, faint, (x + dx, y + dy, w, h), s.box_inset_mm)
+            state = classify_box(score, faint_share, span, s)
+            results.append(BoxResult(row.person, level, round(score, 4), round(faint_share, 4), round(span, 2), state, round(dx, 3), round(dy, 3)))
+    return results, distorted
+
+
+# --- stage 6: classify rows ---------------------------------------------------------
+
+
+def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResult]:
+    by_person: dict[int, list[BoxResult]] = {}
+    for b in boxes:
+        by_person.setdefault(b.person, []).append(b)
+    rows = {}
+    for person, bs in by_person.items():
+        marked = [b for b in bs if b.state == "marked"]
+        reasons: list[str] = []
+        if any(b.state == "marginal" for b in bs):
+            heavy = any(b.score >= s.heavy_ink for b in bs)
+            faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)
+            reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
+        if len(marked) >= 2:
+            reasons.append(R.R_MULTIPLE)
+        marks = "none" if not marked else "one" if len(marked) == 1 else "multiple"
+        choice = marked[0].level if len(marked) == 1 else None
+        rows[person] = RowResult(person, marks, choice, tuple(reasons))
+    return rows
+
+
+# --- stage 7: inspect the rest of the ballot ------------------------------------------
+
+
+def _region(mask: np.ndarray, rect_mm: tuple[float, float, float, float]) -> np.ndarray:
+    x, y, w, h = rect_mm
+    return mask[max(0, _px(y)) : _px(y + h), max(0, _px(x)) : _px(x + w)]
+
+
+def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2) -> float:
+    """Area (mm²) of the ink components that are more than specks, long thin lines left out."""
+    if not mask.any():
+        return 0.0
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    total = 0.0
+    for i in range(1, n):
+        w, h, area = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_AREA]
+        span = max(w, h) / PX
+        if span < min_span_mm:
+            continue
+        if span > 80 and area / max(w, h) < 0.6 * PX:  # a fold or a streak across the page, not writing
+            continue
+        total += area / PX**2
+    return total
+
+
+@cache
+def _line_kernels(length_px: int) -> tuple[np.ndarray, ...]:
+    """Thin straight-line structuring elements, -30..30 degrees from horizontal."""
+    kernels = []
+    for angle in (-30, -20, -10, 0, 10, 20, 30):
+        a = np.deg2rad(angle)
+        dx, dy = np.cos(a) * (length_px - 1) / 2, np.sin(a) * (length_px - 1) / 2
+        size = length_px | 1
+        k = np.zeros((size, size), np.uint8)
+        c = size // 2
+        cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1, 1)
+        kernels.append(k)
+    return tuple(kernels)
+
+
+def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
+    """Share of the width of ``ink`` crossed by long straight strokes (printed letters have none)."""
+    if ink.size == 0 or not ink.any():
+        return 0.0
+    crop = ink.view(np.uint8)
+    found = np.zeros_like(crop)
+    for kernel in _line_kernels(_px(s.strike_min_mm)):
+        found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
+    return float(found.any(axis=0).mean())
+
+
+def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> tuple[dict[int, list[str]], list[str]]:
+    """Ink that the printed ballot does not explain → row reasons and page reasons.
+
+    * a printed name crossed out: long straight strokes over the name;
+    * a mark outside the boxes: ink in a level cell away from its box and the rules;
+    * writing: ink in the free areas, where nothing is printed.
+    """
+    row_reasons: dict[int, list[str]] = {}
+    shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
+    state = {(b.person, b.level): b.state for b in boxes}
+    for row in page.rows:
+        reasons = row_reasons.setdefault(row.person, [])
+        _, dy = shift[(row.person, LEVELS[0])]
+        nx, ny, nw, nh = row.name_mm
+        if strike_coverage(_region(ink, (nx, ny + dy + 0.3, nw, nh - 0.6)), s) >= s.name_cross_coverage:
+            reasons.append(R.R_CROSSED)
+        outside_levels = []
+        for level in LEVELS:
+            cx, cy, cw, ch = row.cells_mm[level]
+            cell = _region(ink, row.cells_mm[level]).copy()
+            dx, dy = shift[(row.person, level)]
+            bx, by, bw, bh = row.boxes_mm[level]
+            pad = 1.0
+            r0, c0 = _px(by + dy - cy - pad), _px(bx + dx - cx - pad)
+            r1, c1 = _px(by + dy - cy + bh + pad), _px(bx + dx - cx + bw + pad)
+            cell[max(0, r0) : r1, max(0, c0) : c1] = False
+            edge = _px(0.8)  # the table rules around the cell, slightly misregistered
+            cell[:edge, :] = False
+            cell[-edge:, :] = False
+            cell[:, :edge] = False
+            cell[:, -edge:] = False
+            if _blob_area_mm2(cell, min_span_mm=1.5) >= s.outside_ink_mm2:
+                outside_levels.append(level)
+        marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
+        if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
+            reasons.append(R.R_OUTSIDE)
+    page_reasons = []
+    writing = sum(_blob_area_mm2(_region(ink, rect)) for rect in page.free_mm)
+    if writing >= s.writing_min_mm2:
+        page_reasons.append(R.R_WRITING)
+    return row_reasons, page_reasons
+
+
+def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
+    """Image x positions of thin dark vertical lines that run over the whole image height."""
+    h, w = grey.shape
+    step = max(1, h // 400)
+    sample = grey[::step]
+    paper = np.percentile(sample[:, :: max(1, w // 200)], 90)
+    dark = sample < 0.6 * paper
+    coverage = dark.mean(axis=0)
+    cols = np.flatnonzero(coverage >= s.streak_coverage)
+    if cols.size == 0 or cols.size > w * 0.05:  # a dark border or a photo of something else
+        return []
+    groups, start = [], cols[0]
+    for a, b in zip(cols[:-1], cols[1:], strict=True):
+        if b - a > 2:
+            groups.append((start + a) / 2)
+            start = b
+    groups.append((start + cols[-1]) / 2)
+    return [float(g) for g in groups]
+
+
+def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> set[int]:
+    """Persons whose boxes a streak (a vertical line in image coordinates) passes through."""
+    hit: set[int] = set()
+    if not streaks_x:
+        return hit
+    for row in page.rows:
+        for level in LEVELS:
+            x, y, w, h = row.boxes_mm[level]
+            corners = np.array([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]], np.float64)
+            img = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
+            lo, hi = img[:, 0].min() - 3, img[:, 0].max() + 3
+            if any(lo <= sx <= hi for sx in streaks_x):
+                hit.add(row.person)
+    return hit
+
+
+def red_rows(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
+    """Persons with red ink in a box: red is dropped with the seal, so a human must look.
+
+    Measured on the colour source image, in each box's bounding rectangle.
+    """
+    hit: set[int] = set()
+    if image.ndim != 3:
+        return hit
+    h_img, w_img = image.shape[:2]
+    for row in page.rows:
+        for level in LEVELS:
+            x, y, w, h = row.boxes_mm[level]
+            inset = s.box_inset_mm
+            corners = np.array([[[x + inset, y + inset]], [[x + w - inset, y + h - inset]],
+                                [[x + w - inset, y + inset]], [[x + inset, y + h - inset]]], np.float64)
+            pts = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
+            c0, r0 = np.clip(np.floor(pts.min(axis=0)).astype(int), 0, [w_img, h_img])
+            c1, r1 = np.clip(np.ceil(pts.max(axis=0)).astype(int), 0, [w_img, h_img])
+            crop = image[r0:r1, c0:c1]
+            if crop.size and float((redness(crop) > 70).mean()) >= s.red_share:
+                hit.add(row.person)
+    return hit
+
+
+# --- driver ---------------------------------------------------------------------
+
+
+def _ink_share(grey: np.ndarray) -> float:
+    h, w = grey.shape
+    small = cv2.resize(grey, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    border_r, border_c = small.shape[0] // 25, small.shape[1] // 25
+    inner = small[border_r : small.shape[0] - border_r, border_c : small.shape[1] - border_c]
+    paper = max(float(np.percentile(inner, 90)), 40.0)
+    return float((inner < 0.6 * paper).mean())
+
+
+def _save_jpeg(image: np.ndarray, root: Path, name: str, quality: int) -> str:
+    rel = Path("images") / name
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if ok:
+        tmp = dest.with_suffix(".tmp")
+        tmp.write_bytes(buf.tobytes())
+        tmp.replace(dest)
+    return rel.as_posix()
+
+
+def image_name(task: PageTask) -> str:
+    return f"{task.sha256[:20]}-{task.page_index + 1}.jpg"
+
+
+def save_raw_preview(image: np.ndarray, task: PageTask, ctx: RunContext) -> str:
+    """A downscaled copy of an unregistered page, so a human can see it."""
+    h, w = image.shape[:2]
+    scale = min(1.0, 1600 / max(h, w))
+    small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
+    return _save_jpeg(small, Path(ctx.workspace), image_name(task), ctx.settings.review_jpeg_quality)
+
+
+def _straight_colour(image: np.ndarray, hom: np.ndarray, ctx: RunContext) -> np.ndarray:
+    return straighten(image, hom, ctx.layout.page_size_mm)
+
+
+def read_page(task: PageTask, ctx: RunContext) -> PageResult:
+    """Read one page: decode, register, identify, score, classify, inspect."""
+    s = ctx.settings
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        image = decode_page(task, max_pixels=s.max_pixels, min_short_side=MIN_SHORT_SIDE)
+        t["decode"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        grey = dropout(image)
+        reg = register(grey, ctx.layout, s)
+        if reg and reg.px_per_mm < MIN_PX_PER_MM and image.shape[0] * image.shape[1] > 0:
+            # decoded at reduced size but the page is small in the frame (a photo): decode in full
+            full = decode_page(task, max_pixels=s.max_pixels, min_short_side=None)
+            if full.shape[:2] != image.shape[:2]:
+                image, grey = full, dropout(full)
+                reg = register(grey, ctx.layout, s)
+    except DecodeError as exc:
+        return PageResult(task, "rejected", "rejected", reasons=(R.R_FILE, exc.problem.code), detail=exc.problem.en,
+                          timings={"decode": time.perf_counter() - t0})
+    t["register"] = time.perf_counter() - t1
+    if not reg:
+        if _ink_share(grey) < s.blank_ink_share:
+            return PageResult(task, "blank", "auto", reasons=(R.R_BLANK,), timings=t)
+        preview = save_raw_preview(image, task, ctx)
+        return PageResult(task, "unreadable", "rejected", reasons=(reg.failure,), image=preview, timings=t,
+                          detail="No alignment markers found: not a ballot, or a damaged one. Check the sheet and scan it again.")
+    hom = reg.homography
+    assert hom is not None
+    transform = tuple(float(v) for v in np.linalg.inv(hom).ravel())
+    t2 = time.perf_counter()
+    ident = identify(read_qr(grey, hom, ctx.layout.pages[0].qr_mm), ctx)
+    t["identify"] = time.perf_counter() - t2
+    if ident.layout_page is None:
+        path = _save_jpeg(_straight_colour(image, hom, ctx), Path(ctx.workspace), image_name(task), s.review_jpeg_quality)
+        return PageResult(task, ident.kind, "review", token=ident.token, reasons=ident.reasons, transform=transform,
+                          image=path, timings=t)
+    page = ctx.layout.page(ident.layout_page)
+    t3 = time.perf_counter()
+    straight_grey = straighten(grey, hom, ctx.layout.page_size_mm)
+    ink, faint = ink_maps(straight_grey, s)
+    boxes, distorted = score_boxes(ink, faint, page, s)
+    rows = classify_rows(boxes, s)
+    t["score"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    row_extra, page_reasons = inspect(ink, page, boxes, s)
+    for person in streak_rows(find_streaks(grey, s), hom, page):
+        row_extra.setdefault(person, []).append(R.R_STREAK)
+    for person in red_rows(image, hom, page, s):
+        row_extra.setdefault(person, []).append(R.R_RED)
+    for person in distorted:
+        row_extra.setdefault(person, []).append(R.R_MARGINAL)
+    t["inspect"] = time.perf_counter() - t4
+    final_rows = []
+    for person, row in sorted(rows.items()):
+        reasons = tuple(dict.fromkeys(row.reasons + tuple(row_extra.get(person, ()))))
+        final_rows.append(RowResult(person, row.marks, row.choice, reasons))
+    reasons = ident.reasons + tuple(page_reasons)
+    if reg.residual_mm > s.max_residual_mm:
+        reasons += (R.R_MARGINAL,)
+    needs_review = bool(reasons) or any(r.reasons for r in final_rows)
+    image_path = None
+    if needs_review or ctx.debug_dir:
+        straight = _straight_colour(image, hom, ctx)
+        if needs_review:
+            image_path = _save_jpeg(straight, Path(ctx.workspace), image_name(task), s.review_jpeg_quality)
+        if ctx.debug_dir:
+            from scanner.debug import write_overlay
+
+            write_overlay(Path(ctx.debug_dir), task, straight, page, boxes, final_rows, reasons)
+    t["total"] = time.perf_counter() - t0
+    return PageResult(
+        task, ident.kind, "review" if needs_review else "auto", token=ident.token, layout_page=ident.layout_page,
+        reasons=reasons, transform=transform, image=image_path, timings=t, boxes=tuple(boxes), rows=tuple(final_rows),
+    )

@@ -1,0 +1,95 @@
+"""Every threshold of the scanner, in one validated object.
+
+Defaults are conservative: when in doubt a box is *marginal* and its row goes
+to a human. ``kiemphieu calibrate`` (``calibration/``) can fit them to a real
+scanner and writes ``scanner.toml`` into the workspace, which
+:func:`load_settings` reads.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from kiemphieu.errors import InputError
+
+SETTINGS_FILE = "scanner.toml"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    # input limits
+    max_pixels: int = 120_000_000  # larger images are rejected before decoding (A4 at 600 dpi is 35 MP)
+    # registration
+    detect_max_side: int = 1000  # markers are searched on an image scaled to this long side
+    max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
+    refine_radius_mm: float = 1.5  # local search for each printed box outline
+    refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
+    # ink
+    ink_darkness: float = 0.38  # a pixel is ink when at least this much darker than the paper
+    faint_darkness: float = 0.14  # ... and faint ink when at least this much darker
+    box_inset_mm: float = 0.75  # interior of a box = printed box shrunk by this (outline excluded)
+    # box classification (two thresholds: definite and marginal)
+    mark_ink: float = 0.075  # marked: ink share at least this ...
+    mark_span_mm: float = 3.2  # ... and the largest stroke spans at least this
+    empty_ink: float = 0.018  # empty: ink share below this ...
+    empty_faint: float = 0.05  # ... faint share below this ...
+    empty_span_mm: float = 1.3  # ... and no stroke longer than this
+    heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
+    # other ink on the ballot
+    outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
+    name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
+    strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
+    writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
+    red_share: float = 0.02  # share of a box interior in red ink: review (red is dropped with the seal)
+    # scanner streaks and blank pages
+    streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
+    blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
+    # output
+    review_jpeg_quality: int = 82
+
+    def validate(self) -> ScanSettings:
+        problems = []
+        if not 0 < self.faint_darkness < self.ink_darkness < 1:
+            problems.append("0 < faint_darkness < ink_darkness < 1")
+        if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1:
+            problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1")
+        if not 0 < self.empty_span_mm < self.mark_span_mm:
+            problems.append("0 < empty_span_mm < mark_span_mm")
+        if self.max_pixels < 1_000_000:
+            problems.append("max_pixels >= 1000000")
+        if not 200 <= self.detect_max_side <= 4000:
+            problems.append("200 <= detect_max_side <= 4000")
+        if problems:
+            raise InputError(
+                f"{SETTINGS_FILE}: ngưỡng không hợp lệ: {'; '.join(problems)}.",
+                f"{SETTINGS_FILE}: invalid thresholds: {'; '.join(problems)}.",
+            )
+        return self
+
+    def to_toml(self) -> str:
+        lines = ["# kiemphieu scanner thresholds (ngưỡng máy quét)"]
+        for key, value in asdict(self).items():
+            lines.append(f"{key} = {value}")
+        return "\n".join(lines) + "\n"
+
+
+def load_settings(workspace_root: Path | None = None) -> ScanSettings:
+    """Defaults, overridden by ``<workspace>/scanner.toml`` when present."""
+    settings = ScanSettings()
+    if workspace_root is None or not (workspace_root / SETTINGS_FILE).exists():
+        return settings.validate()
+    path = workspace_root / SETTINGS_FILE
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: lỗi cú pháp ({exc}).", f"{path}: syntax error ({exc}).") from None
+    known = {f.name: f.type for f in fields(ScanSettings)}
+    unknown = set(doc) - set(known)
+    if unknown:
+        raise InputError(
+            f"{path}: khoá không biết: {', '.join(sorted(unknown))}.", f"{path}: unknown keys: {', '.join(sorted(unknown))}."
+        )
+    values = {k: (int(v) if known[k] == "int" else float(v)) for k, v in doc.items()}
+    return replace(settings, **values).validate()
