@@ -273,8 +273,8 @@ def test_session_toml_syntax_error_is_input_error(tmp_path: Path) -> None:
     assert "TOML" in info.value.vi
 
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-_name = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=20)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+_name = st.text(st.characters(exclude_categories=["Cs", "Cc", "Zs", "Zl", "Zp"]), min_size=1, max_size=20)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
