@@ -462,3 +462,24 @@ def test_failed_run_leaves_previous_files_and_tokens(tmp_path: Path, monkeypatch
         render.render_ballots(ws, copies=3)
     assert (ws.ballots_pdf.read_bytes(), ws.layout_json.read_bytes(), _tokens(ws)) == before
     assert not list(ws.root.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("angle", [-7.0, 4.0, 183.0])
+def test_markers_found_on_a_skewed_perspective_photo(angle: float, r150: Raster, layout60: Layout) -> None:
+    """A phone photo: the page rotated by ``angle`` degrees and seen in perspective, on grey."""
+    page = r150.pages[0]
+    rows, cols = page.shape
+    src = np.array([[0, 0], [cols, 0], [cols, rows], [0, rows]], dtype=np.float32)
+    dst = np.array([[cols * 0.08, rows * 0.05], [cols * 0.95, 0], [cols, rows], [0, rows * 0.97]], dtype=np.float32)
+    warp = cv2.getPerspectiveTransform(src, dst)
+    turn = np.vstack([cv2.getRotationMatrix2D((cols / 2, rows / 2), angle, 0.8), [0, 0, 1]])
+    matrix = turn @ warp
+    photo = cv2.warpPerspective(page, matrix, (cols, rows), borderValue=110)
+    found = _detect_markers(photo)
+    assert set(found) == set(MARKER_IDS.values())
+    s = r150.px_per_mm
+    for name, rect in layout60.pages[0].markers_mm.items():
+        centre = np.array([[[(rect[0] + rect[2] / 2) * s, (rect[1] + rect[3] / 2) * s]]], dtype=np.float32)
+        ex, ey = cv2.perspectiveTransform(centre, matrix)[0, 0]
+        cx, cy = found[layout60.marker_ids[name]].mean(axis=0)
+        assert math.hypot(cx - ex, cy - ey) < 1.0 * s, name
