@@ -39,7 +39,14 @@ def minutes_pdf_bytes(tally: Tally, *, results_sha256: str) -> bytes:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import (
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     from kiemphieu.fonts import register_fonts
 
@@ -51,7 +58,7 @@ def minutes_pdf_bytes(tally: Tally, *, results_sha256: str) -> bytes:
     body = ParagraphStyle("body", fontName=regular, fontSize=10, leading=13)
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=10)
     cell = ParagraphStyle("cell", parent=body, fontSize=8.5, leading=10)
-    cell_b = ParagraphStyle("cellb", parent=cell, fontName=bold)
+    cell_b = ParagraphStyle("cellb", parent=cell, fontName=bold, fontSize=8)
     title = ParagraphStyle("title", parent=body, fontName=bold, fontSize=15, leading=19, alignment=TA_CENTER)
     centre = ParagraphStyle("centre", parent=body, alignment=TA_CENTER)
     banner = ParagraphStyle("banner", parent=body, fontName=bold, fontSize=12, leading=15,
@@ -118,20 +125,20 @@ def minutes_pdf_bytes(tally: Tally, *, results_sha256: str) -> bytes:
             cells += [str(r.count(level)), r.percent(level)]
         cells.append(flag_text(tally, r))
         data.append([p(c, cell) for c in cells])
-    widths = [10, 45, 42, 15, 15, 15, 17, 17, 14, 17, 14, 17, 14, 30]
+    widths = [12, 42, 35, 14, 14, 14, 17, 17, 16, 17, 16, 17, 16, 26]
     if tally.provisional:
-        widths = [10, 42, 38, 14, 14, 14, 16, 15, 16, 14, 16, 14, 16, 14, 28]
+        widths = [12, 38, 30, 13, 13, 13, 16, 15, 15, 16, 15, 16, 15, 16, 22]
     table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
     style = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDEBF7")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
     ]
-    for i, r in enumerate(tally.rows, start=1):
+    for i, r in enumerate(tally.rows, start=1):  # light tint on the flag cell only: stays legible
         if r.flag == "two_thirds":
-            style.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#F4B084")))
+            style.append(("BACKGROUND", (-1, i), (-1, i), colors.HexColor("#FBE2D5")))
         elif r.flag == "over_half":
-            style.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#FFE699")))
+            style.append(("BACKGROUND", (-1, i), (-1, i), colors.HexColor("#FFF2CC")))
     table.setStyle(TableStyle(style))
     story += [table, Spacer(1, 3 * mm)]
 
@@ -151,14 +158,16 @@ def minutes_pdf_bytes(tally: Tally, *, results_sha256: str) -> bytes:
     )))
     story.append(p(tr("SHA-256 của tệp kết quả (results.csv): ", "SHA-256 of the results export (results.csv): ")
                    + results_sha256, small))
-    story.append(Spacer(1, 6 * mm))
-    story.append(p(tr("BAN KIỂM PHIẾU (ký, ghi rõ họ tên)", "COUNTING COMMITTEE (sign, with full name)"), cell_b))
+    story.append(Spacer(1, 5 * mm))
     members = list(s.committee) or ["", "", ""]
     signs = [[p(name or "……………………………"), p(tr("Ký tên: ", "Signature: ") + "……………………………………")]
              for name in members]
-    sign_table = Table(signs, colWidths=[90 * mm, 120 * mm], rowHeights=[16 * mm] * len(signs))
+    sign_table = Table(signs, colWidths=[90 * mm, 120 * mm], rowHeights=[13 * mm] * len(signs))
     sign_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "BOTTOM")]))
-    story.append(sign_table)
+    story.append(KeepTogether([
+        p(tr("BAN KIỂM PHIẾU (ký, ghi rõ họ tên)", "COUNTING COMMITTEE (sign, with full name)"), cell_b),
+        sign_table,
+    ]))
 
     def decorate(canvas: object, doc: object) -> None:
         c = canvas

@@ -17,10 +17,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiemphieu.errors import InputError
 from kiemphieu.i18n import tr
 from kiemphieu.tally import PersonTally, Tally
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PERCENT_LEVELS = ("high", "medium", "low")
 
@@ -158,7 +162,7 @@ def tally_xlsx_bytes(tally: Tally) -> bytes:
 
 # --- terminal -----------------------------------------------------------------
 
-def _console() -> object:
+def _console() -> Console:
     """A rich console; wide when writing to a file or pipe, so no name is cut."""
     from rich.console import Console
 
@@ -166,12 +170,11 @@ def _console() -> object:
     return console if console.is_terminal else Console(width=220)
 
 
-def render_terminal(tally: Tally, console: object | None = None) -> None:
+def render_terminal(tally: Tally, console: Console | None = None) -> None:
     """Print the table with rich, so the chair can read it aloud."""
-    from rich.console import Console
     from rich.table import Table
 
-    out = console if isinstance(console, Console) else _console()
+    out = console if console is not None else _console()
     lines = preamble(tally)
     table = Table(title=lines[0], show_lines=False, header_style="bold")
     for i, h in enumerate(table_headers()):
@@ -266,12 +269,11 @@ def summarise(tallies: Sequence[Tally]) -> Summary:
     return Summary(tuple(place_label(t) for t in tallies), persons, too_many)
 
 
-def render_summary(summary: Summary, console: object | None = None) -> None:
+def render_summary(summary: Summary, console: Console | None = None) -> None:
     """Print each person with up to two places side by side."""
-    from rich.console import Console
     from rich.table import Table
 
-    out = console if isinstance(console, Console) else _console()
+    out = console if console is not None else _console()
     table = Table(title=tr("TỔNG HỢP KẾT QUẢ THEO NGƯỜI", "RESULTS BY PERSON"), show_lines=True)
     table.add_column(tr("Họ và tên", "Name"))
     for n in (1, 2):
