@@ -171,15 +171,22 @@ def streak(img: np.ndarray, x_mm: float, *, px_per_mm: float, rng: np.random.Gen
 
 
 def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blur of ``blur`` px and gaussian noise of std ``noise`` (0..255)."""
+    """Gaussian blur of ``blur`` px and gaussian noise of std ``noise`` (0..255).
+
+    The noise is mostly luminance (one field for all channels), as in scanners, and
+    comes from OpenCV's generator seeded from ``rng`` (many times faster than numpy's).
+    """
     out = img
     if blur > 0:
         out = cv2.GaussianBlur(out, (0, 0), blur)
     if noise > 0:
+        h, w = out.shape[:2]
+        n = np.empty((h, w), np.float32)
         cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
-        n = np.empty(out.shape, np.int16)
-        cv2.randn(n.reshape(out.shape[0], -1), 0.0, float(noise))  # type: ignore[call-overload]
-        out = np.clip(out.astype(np.int16) + n, 0, 255).astype(np.uint8)
+        cv2.randn(n, 0.0, float(noise))  # type: ignore[call-overload]
+        if out.ndim == 3:
+            n = cv2.merge([n] * out.shape[2])
+        out = cv2.add(out, n, dtype=cv2.CV_8U)
     return out
 
 
