@@ -25,8 +25,8 @@ def paper(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tint = np.array([green - rng.uniform(0, 7), green, red])  # B, G, R: white to slightly warm
     toner = rng.uniform(18, 45)
     x = np.arange(256, dtype=np.float64) / 255.0
-    luts = [np.clip(x * t + (1 - x) * toner, 0, 255).astype(np.uint8) for t in tint]
-    return cv2.merge([cv2.LUT(grey, lut) for lut in luts])
+    lut = np.stack([np.clip(x * t + (1 - x) * toner, 0, 255) for t in tint], axis=-1).astype(np.uint8)
+    return np.asarray(cv2.LUT(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), lut.reshape(256, 1, 3)))
 
 
 def _seal_mask(text: str, diameter_mm: float, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -184,9 +184,8 @@ def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generat
         n = np.empty((h, w), np.float32)
         cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
         cv2.randn(n, 0.0, float(noise))  # type: ignore[call-overload]
-        if out.ndim == 3:
-            n = cv2.merge([n] * out.shape[2])
-        out = cv2.add(out, n, dtype=cv2.CV_8U)
+        field_ = np.asarray(cv2.cvtColor(n, cv2.COLOR_GRAY2BGR)) if out.ndim == 3 else n
+        out = cv2.add(out, field_, dtype=cv2.CV_8U)
     return out
 
 

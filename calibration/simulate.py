@@ -531,7 +531,7 @@ def _write_file(args: tuple[Path, Path, FileJob]) -> str:
     if fjob.fmt == "jpg":
         first.save(tmp, format="JPEG", quality=quality, dpi=(dpi, dpi))
     elif fjob.fmt == "png":
-        first.save(tmp, format="PNG", compress_level=3, dpi=(dpi, dpi))
+        first.save(tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
     elif fjob.fmt == "tif":
         first.save(tmp, format="TIFF", save_all=True, append_images=rest, compression="tiff_deflate", dpi=(dpi, dpi))
     else:

@@ -74,7 +74,9 @@ def test_marks_are_drawn_where_truth_says(printed_workspace: Workspace) -> None:
     layout = load_layout(printed_workspace.layout_json)
     rows = layout.page(1).rows
     clear = ("x", "check", "slash", "fill", "circle", "small_x", "x_overshoot", "cancelled")
-    marks = {row.person: (MarkSpec("medium", clear[i % len(clear)]),) for i, row in enumerate(rows[:8])}
+    marks: dict[int, tuple[MarkSpec, ...]] = {
+        row.person: (MarkSpec("medium", clear[i % len(clear)]),) for i, row in enumerate(rows[:8])
+    }
     spec = PageSpec(layout_page=1, token="TESTTOKEN0001", marks=marks)
     img = render_page(printed_workspace, spec, ScanSpec(dpi=DPI), rng=np.random.default_rng(4))
     page = _straighten(img)
