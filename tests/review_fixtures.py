@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np

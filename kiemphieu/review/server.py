@@ -320,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path.startswith("/static/") and path[len("/static/"):] in STATIC_FILES:
                 name = path[len("/static/"):]
                 self._send(HTTPStatus.OK, (STATIC_DIR / name).read_bytes(), STATIC_FILES[name])
+            elif path == "/favicon.ico":
+                self._send(HTTPStatus.NO_CONTENT, b"", "text/plain")
             elif path == "/api/state":
                 self._json(HTTPStatus.OK, review.state())
             elif (match := IMAGE_PATH.match(path)) is not None:

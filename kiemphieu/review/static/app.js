@@ -167,10 +167,13 @@
         "stroke-width": focus ? 4 : (box.state === "empty" ? 1.5 : 3),
         "stroke-dasharray": box.state === "marginal" ? "8 5" : "none" }, svg);
       if (focus) {
-        const label = el("text", { x: x + bw / 2, y: y - 8, "text-anchor": "middle", "font-size": 17,
-          "font-weight": 700, fill: BOX_COLOUR[box.state] || "#5b6472" }, svg);
-        const key = KEY_OF[box.level];
-        label.textContent = `[${key}] ` + (box.score == null ? "?" : Math.round(box.score * 100) + "%");
+        const colour = BOX_COLOUR[box.state] || "#5b6472";
+        const key = el("text", { x: x - 8, y: y + bh / 2 + 7, "text-anchor": "end", "font-size": 20,
+          "font-weight": 700, fill: "#1d2430" }, svg);
+        key.textContent = KEY_OF[box.level];
+        const score = el("text", { x: x + bw + 6, y: y + bh / 2 + 7, "text-anchor": "start", "font-size": 18,
+          "font-weight": 700, fill: colour }, svg);
+        score.textContent = box.score == null ? "?" : Math.round(box.score * 100) + "%";
       }
     }
     for (const stt of page.crossed) {
