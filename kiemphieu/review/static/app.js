@@ -225,12 +225,14 @@
     banner.textContent = state.total === 0 ? t("nothing") : t("allDone");
     const panelParts = ["item-where", "item-title", "item-sub", "machine", "standing"];
     if (!item) {
+      delete document.body.dataset.item;
       panelParts.forEach((id) => { $(id).textContent = ""; });
       $("reasons").replaceChildren();
       $("choices").replaceChildren();
       $("svg").replaceChildren();
       return;
     }
+    document.body.dataset.item = item.key;
     const page = pageOf(item);
     $("item-where").textContent = `${index + 1} / ${state.total} · ` +
       t("page", { src: page ? page.source : "?", n: page ? page.page_index + 1 : "?" });
@@ -392,6 +394,7 @@
       $("note").blur();
       const same = state.items.findIndex((i) => i.key === item.key);
       index = nextOpen(same >= 0 ? same : index);
+      document.body.dataset.saved = String(Number(document.body.dataset.saved || 0) + 1);
       message(t("saved"), true);
       render();
     } catch (err) {
@@ -411,6 +414,7 @@
       const at = state.items.findIndex((i) => i.key === key);
       if (at >= 0) index = at;
       selection = null;
+      document.body.dataset.saved = String(Number(document.body.dataset.saved || 0) + 1);
       message(t("undone", { id: doc.decision.undoes }), true);
       render();
     } catch (err) {

@@ -1,0 +1,164 @@
+"""End to end in a real headless Chromium: review a batch by keyboard alone.
+
+Screenshots are kept in ``test-artifacts/`` at the repository root, or in the
+directory named by the environment variable ``KIEMPHIEU_ARTIFACTS``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import make_workspace
+from review_fixtures import Batch, build_review_batch
+
+from kiemphieu import db
+from kiemphieu.review.audit import verify_audit
+from kiemphieu.review.server import ReviewServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+KEYS = {"high": "1", "medium": "2", "low": "3", "none": "0", "multiple": "m", "valid": "v", "not_issued": "n",
+        "extra_writing": "w", "duplicate_copy": "d", "not_a_ballot": "k", "name_crossed": "x"}
+CLOCK = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+
+
+def artifacts() -> Path:
+    root = Path(os.environ.get("KIEMPHIEU_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() or shutil.which("pdftoppm") is None:
+        pytest.skip("chromium or poppler is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def new_page(browser, *, lang: str = "vi"):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="vi-VN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return page, errors
+
+
+def saved(page) -> int:
+    return int(page.evaluate("Number(document.body.dataset.saved || 0)"))
+
+
+def press_and_wait(page, key: str) -> None:
+    before = saved(page)
+    page.keyboard.press(key)
+    # poll from Python: wait_for_function would need 'unsafe-eval', which the page's CSP forbids
+    for _ in range(300):
+        if saved(page) > before:
+            return
+        page.wait_for_timeout(50)
+    pytest.fail(f"no answer from the server after pressing {key!r}: {page.inner_text('#message')}")
+
+
+def answer(page, value: str, note: str) -> None:
+    page.keyboard.press(KEYS[value])
+    if note:
+        assert page.evaluate("document.activeElement.id") == "note"  # the page asks for the note by itself
+        page.keyboard.type(note)
+    press_and_wait(page, "Enter")
+
+
+def review_by_keyboard(page, batch: Batch, shots: Path, prefix: str) -> None:
+    page.wait_for_selector("#who-dialog[open]")
+    page.keyboard.type("Nguyễn Thị Lan")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("body[data-item]")
+    page.screenshot(path=str(shots / f"{prefix}-1-first-item.png"))
+    seen: list[str] = []
+    extras = {k: list(v) for k, v in batch.extra.items()}
+    for _ in range(40):
+        if page.evaluate("document.querySelector('#done-banner').hidden === false"):
+            break
+        key = page.evaluate("document.body.dataset.item")
+        seen.append(key)
+        if extras.get(key):
+            a = extras[key].pop(0)
+        else:
+            a = batch.answers[key]
+        answer(page, a.reading, a.note)
+        if len(seen) == 1:
+            # change of mind: undo, go back, and decide again — all by keyboard
+            press_and_wait(page, "u")
+            assert page.evaluate("document.body.dataset.item") == key
+            answer(page, a.reading, a.note)
+            page.keyboard.press("Backspace")
+            assert page.evaluate("document.body.dataset.item") == key
+            page.keyboard.press("ArrowRight")
+        if key.endswith("-b") and "p" in key:
+            page.keyboard.press("Space")
+    else:
+        pytest.fail(f"the queue did not finish: {seen}")
+    assert set(batch.answers) <= set(seen)
+
+
+def test_review_batch_by_keyboard(browser, tmp_path: Path) -> None:
+    batch = build_review_batch(make_workspace(tmp_path / "ws", copies=4))
+    shots = artifacts()
+    with ReviewServer(batch.ws, clock=lambda: CLOCK) as srv:
+        page, errors = new_page(browser)
+        page.goto(srv.url)
+        assert "token" not in page.url  # the token was swapped for a cookie
+        review_by_keyboard(page, batch, shots, "review")
+        page.screenshot(path=str(shots / "review-2-done.png"), full_page=True)
+        assert "Đã xem xét xong" in page.inner_text("#done-banner")
+        assert page.inner_text("#tally-status") == "Không còn trang nào chờ xem xét."
+        cells = page.eval_on_selector_all(
+            "#tally tr[data-stt]", "rows => rows.map(r => [...r.children].map(c => c.textContent))")
+        page.click("#lang")
+        assert page.inner_text("#tally-title") == "Tally (nothing pending)"
+        page.screenshot(path=str(shots / "review-3-english.png"))
+        page.keyboard.press("Backspace")
+        page.keyboard.press("Space")
+        page.screenshot(path=str(shots / "review-4-whole-page.png"))
+        assert errors == []
+    got = {int(c[0]): dict(zip(("collected", "valid", "invalid", "pending", "high", "medium", "low"),
+                                (int(x) for x in c[2:]), strict=True)) for c in cells}
+    assert got == batch.expected
+    from kiemphieu.tally import require_final, tally_workspace
+
+    tally = tally_workspace(batch.ws)
+    require_final(tally)
+    assert {r.stt: {k: getattr(r, k) for k in batch.expected[r.stt]} for r in tally.rows} == batch.expected
+    conn = db.connect(batch.ws.db_path)
+    report = verify_audit(conn)
+    notes = [r["note"] for r in conn.execute("SELECT note FROM decisions WHERE note != ''")]
+    conn.close()
+    assert report.entries >= len(batch.answers) + 2  # one undo and its redo included
+    assert "dấu mờ, đọc là thấp" in notes and "chỉ là chữ ký" in notes
+    from kiemphieu.cli import main
+
+    if "tally" in main.commands:
+        result = CliRunner().invoke(main, ["tally", str(batch.ws.root), "--final"])
+        assert result.exit_code == 0, result.output
+
+
+def test_page_refuses_without_token(browser, tmp_path: Path) -> None:
+    batch = build_review_batch(make_workspace(tmp_path / "ws", copies=4))
+    with ReviewServer(batch.ws) as srv:
+        page, _ = new_page(browser)
+        response = page.goto(srv.base + "/")
+        assert response is not None and response.status == 403
+        assert "kiemphieu review" in page.content()
