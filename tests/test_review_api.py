@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,3 +321,32 @@ def test_images_by_page_id_only(client: Client, batch: Batch, tmp_path: Path) ->
     for path in ("/api/pages/9999/image", "/api/pages/../../etc/passwd/image", "/static/../server.py",
                  "/static/index.html", "/../session.toml"):
         assert client.request("GET", path)[0].status == 404, path
+
+
+def test_cli_review_prints_a_tokened_loopback_address(batch: Batch) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiemphieu.cli", "review", str(batch.ws.root), "--no-browser", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "KIEMPHIEU_LANG": "vi"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = proc.stdout.readline().strip()
+        assert "Trang xem xét phiếu đang chạy" in first
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        port = int(url.split(":")[2].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/state")
+        assert conn.getresponse().status == 403
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", url.split(str(port), 1)[1])
+        response = conn.getresponse()
+        assert response.status == 303 and "HttpOnly" in response.getheader("Set-Cookie")
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
