@@ -64,8 +64,9 @@ CREATE TABLE IF NOT EXISTS boxes(
     page_id INTEGER NOT NULL REFERENCES pages(id),
     person INTEGER NOT NULL,
     level TEXT NOT NULL,            -- high | medium | low
-    score REAL NOT NULL,            -- share of the box interior covered by ink, 0..1
-    faint REAL NOT NULL,            -- share covered by any darkening (faint ink included)
+    score REAL NOT NULL,            -- share of the box interior covered by ink (pencil or darker), 0..1
+    faint REAL NOT NULL,            -- share covered by any trace of ink (faint pencil included)
+    span_mm REAL NOT NULL DEFAULT 0,  -- longest extent of one stroke or trace in the box
     state TEXT NOT NULL,            -- marked | marginal | empty
     dx_mm REAL NOT NULL DEFAULT 0,  -- local refinement of the box position
     dy_mm REAL NOT NULL DEFAULT 0,

@@ -18,7 +18,7 @@ def set_lang(lang: str) -> None:
     """Select the language of messages: ``"vi"`` or ``"en"``."""
     if lang not in ("vi", "en"):
         raise ValueError(f"unknown language {lang!r}; use 'vi' or 'en'")
-    _current[0] = lang  # type: ignore[assignment]
+    _current[0] = "en" if lang == "en" else "vi"
 
 
 def get_lang() -> Lang:

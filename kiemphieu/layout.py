@@ -201,7 +201,7 @@ def build_layout(session_id: str, persons: Sequence[tuple[str, str]]) -> Layout:
     stt = 0
     for index, chunk in enumerate(chunks, start=1):
         last = index == len(chunks)
-        rows = []
+        rows: list[RowLayout] = []
         top = HEADER_TOP + HEADER_H
         for name, position in chunk:
             stt += 1

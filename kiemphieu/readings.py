@@ -54,6 +54,7 @@ R_RED = "red_ink"
 R_OUTSIDE = "mark_outside_box"
 R_FAINT = "faint"
 R_SCRIBBLE = "scribble"
+R_FOLD = "fold_line"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -81,6 +82,7 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     "encrypted": ("PDF có mật khẩu: hãy quét lại không đặt mật khẩu", "Password-protected PDF: scan again without one"),
     "unreadable": ("Không đọc được tệp", "The file cannot be read"),
     "internal_error": ("Lỗi nội bộ khi đọc trang này", "Internal error while reading this page"),
+    R_FOLD: ("Nếp gấp hoặc đường kẻ đi qua ô", "A fold or ruled line crosses the boxes"),
     R_SCRIBBLE: ("Ô bị tô kín hoặc gạch xoá (huỷ dấu?)", "Box filled or scribbled over (a cancelled mark?)"),
 }
 

@@ -45,9 +45,9 @@ MIN_PX_PER_MM = 5.5  # below this after a reduced decode, decode the page in ful
 class BoxResult:
     person: int
     level: str
-    score: float  # ink share of the box interior
-    faint: float  # faint-or-darker share
-    span_mm: float  # longest extent of one stroke
+    score: float  # light-ink share of the box interior (pencil or darker)
+    faint: float  # share with any trace of ink
+    span_mm: float  # longest extent of one stroke or trace
     state: str  # marked | marginal | empty
     dx_mm: float
     dy_mm: float
@@ -311,12 +311,26 @@ def paper_level(grey: np.ndarray) -> np.ndarray:
     return np.maximum(full, 40)
 
 
-def ink_maps(grey: np.ndarray, settings: ScanSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean maps (ink, faint ink) relative to the local paper level."""
+@dataclass(frozen=True)
+class InkMaps:
+    """Boolean maps of the straightened page: ink, light ink (pencil), trace (on a smoothed copy)."""
+
+    ink: np.ndarray
+    light: np.ndarray
+    trace: np.ndarray
+    crease: np.ndarray  # darker than a trace, on the smoothed page: for folds
+
+
+def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
+    """Ink at three darkness levels relative to the local paper level."""
     paper = paper_level(grey)
-    ink_limit = cv2.convertScaleAbs(paper, alpha=1.0 - settings.ink_darkness)
-    faint_limit = cv2.convertScaleAbs(paper, alpha=1.0 - settings.faint_darkness)
-    return grey <= ink_limit, grey <= faint_limit
+
+    def limit(darkness: float) -> np.ndarray:
+        return np.asarray(cv2.convertScaleAbs(paper, alpha=1.0 - darkness))
+
+    smooth = cv2.GaussianBlur(grey, (0, 0), 1.5)  # noise must not look like a trace
+    return InkMaps(grey <= limit(settings.ink_darkness), grey <= limit(settings.light_darkness),
+                   smooth <= limit(settings.trace_darkness), smooth <= limit(settings.fold_darkness))
 
 
 def _px(v_mm: float) -> int:
@@ -348,40 +362,76 @@ def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radi
     return dx, dy, float(quality)
 
 
-def measure_box(ink: np.ndarray, faint: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> tuple[float, float, float]:
-    """(ink share, faint share, longest stroke extent in mm) inside the box interior."""
+@dataclass(frozen=True)
+class BoxInk:
+    light: float  # share of the interior in light ink or darker
+    light_span_mm: float  # longest extent of one light-ink stroke
+    trace: float  # share of the interior with any trace
+    trace_span_mm: float  # longest extent of one trace
+    line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
+
+
+@cache
+def _axis_kernels() -> tuple[np.ndarray, np.ndarray]:
+    return np.ones((1, _px(4.0)), np.uint8), np.ones((_px(3.2), 1), np.uint8)
+
+
+def _axis_line_share(mask: np.ndarray) -> float:
+    """Share of ``mask`` on long horizontal or vertical straight lines: folds, creases, ruled lines."""
+    total = int(mask.sum())
+    if total == 0:
+        return 0.0
+    crop = mask.view(np.uint8)
+    horizontal, vertical = _axis_kernels()
+    on_line = np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, horizontal)) | np.asarray(
+        cv2.morphologyEx(crop, cv2.MORPH_OPEN, vertical))
+    return float(on_line.sum()) / total
+
+
+def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
+    if not mask.any():
+        return 0.0
+    kernel = np.ones((close_px, close_px), np.uint8)
+    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, kernel)  # bridge pencil grain
+    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    if n <= 1:
+        return 0.0
+    dims = stats[1:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
+    return float(np.max(np.hypot(dims[:, 0], dims[:, 1]))) / PX
+
+
+def _interior(mask: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> np.ndarray:
     x, y, w, h = rect_mm
-    r0, r1 = _px(y + inset_mm), _px(y + h - inset_mm)
-    c0, c1 = _px(x + inset_mm), _px(x + w - inset_mm)
-    inner = ink[r0:r1, c0:c1]
-    if inner.size == 0:
-        return 0.0, 0.0, 0.0
-    share = float(inner.mean())
-    faint_share = float(faint[r0:r1, c0:c1].mean())
-    span = 0.0
-    if share > 0:
-        n, _, stats, _ = cv2.connectedComponentsWithStats(inner.view(np.uint8), connectivity=8)
-        if n > 1:
-            dims = stats[1:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
-            span = float(np.max(np.hypot(dims[:, 0], dims[:, 1]))) / PX
-    return share, faint_share, span
+    return mask[max(0, _px(y + inset_mm)) : _px(y + h - inset_mm), max(0, _px(x + inset_mm)) : _px(x + w - inset_mm)]
 
 
-def classify_box(score: float, faint: float, span_mm: float, s: ScanSettings) -> str:
+def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
+    """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
+    light = _interior(maps.light, rect_mm, s.box_inset_mm)
+    trace = _interior(maps.trace, rect_mm, s.trace_inset_mm)
+    if light.size == 0 or trace.size == 0:
+        return BoxInk(0.0, 0.0, 0.0, 0.0)
+    share = float(light.mean())
+    return BoxInk(share, _longest_span_mm(light, 5), float(trace.mean()), _longest_span_mm(trace),
+                  _axis_line_share(light) if share > 0 else 0.0)
+
+
+def classify_box(ink: BoxInk, s: ScanSettings) -> str:
     """Two thresholds: definitely marked, definitely empty, marginal between."""
-    if score >= s.mark_ink and span_mm >= s.mark_span_mm and score < s.heavy_ink:
+    if (ink.light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and ink.light < s.heavy_ink
+            and ink.line < s.line_share):
         return "marked"
-    if score < s.empty_ink and faint < s.empty_faint and span_mm < s.empty_span_mm:
+    if ink.light < s.empty_ink and ink.trace < s.empty_trace and ink.trace_span_mm < s.empty_span_mm:
         return "empty"
     return "marginal"
 
 
-def score_boxes(ink: np.ndarray, faint: np.ndarray, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
+def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
     """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
     results: list[BoxResult] = []
     distorted: set[int] = set()
     for row in page.rows:
-        shifts = [refine_box(ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
+        shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
         # the three boxes of a row move together; a mark inside one must not drag it away
         mdx = float(np.median([d[0] for d in shifts]))
         mdy = float(np.median([d[1] for d in shifts]))
@@ -391,9 +441,10 @@ def score_boxes(ink: np.ndarray, faint: np.ndarray, page: PageLayout, s: ScanSet
             if max(abs(dx), abs(dy)) > s.refine_max_shift_mm:
                 distorted.add(row.person)
             x, y, w, h = row.boxes_mm[level]
-            score, faint_share, span = measure_box(ink, faint, (x + dx, y + dy, w, h), s.box_inset_mm)
-            state = classify_box(score, faint_share, span, s)
-            results.append(BoxResult(row.person, level, round(score, 4), round(faint_share, 4), round(span, 2), state, round(dx, 3), round(dy, 3)))
+            ink = measure_box(maps, (x + dx, y + dy, w, h), s)
+            results.append(BoxResult(row.person, level, round(ink.light, 4), round(ink.trace, 4),
+                                     round(max(ink.light_span_mm, ink.trace_span_mm), 2), classify_box(ink, s),
+                                     round(dx, 3), round(dy, 3)))
     return results, distorted
 
 
@@ -410,7 +461,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         reasons: list[str] = []
         if any(b.state == "marginal" for b in bs):
             heavy = any(b.score >= s.heavy_ink for b in bs)
-            faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)
+            faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)  # traces only
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:
             reasons.append(R.R_MULTIPLE)
@@ -512,6 +563,66 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     if writing >= s.writing_min_mm2:
         page_reasons.append(R.R_WRITING)
     return row_reasons, page_reasons
+
+
+def _structure_mask(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
+    """Printed lines of the table and the boxes, widened by 0.8 mm: True where a fold is not looked for."""
+    mask = np.zeros(shape, bool)
+    band = _px(0.8)
+    tx, ty, tw, th = page.table_mm
+    for row in page.rows:
+        rx, ry, rw, rh = row.row_mm
+        mask[max(0, _px(ry) - band) : _px(ry) + band, :] = True
+        mask[max(0, _px(ry + rh) - band) : _px(ry + rh) + band, :] = True
+        for level in LEVELS:
+            cx, _, cw, _ = row.cells_mm[level]
+            mask[:, max(0, _px(cx) - band) : _px(cx) + band] = True
+            mask[:, max(0, _px(cx + cw) - band) : _px(cx + cw) + band] = True
+            bx, by, bw, bh = row.boxes_mm[level]  # the boxes too: voters' marks are there
+            mask[max(0, _px(by) - band) : _px(by + bh) + band, max(0, _px(bx) - band) : _px(bx + bw) + band] = True
+    return mask
+
+
+def fold_rows(trace: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
+    """Persons whose boxes a long straight line crosses: a fold, a crease or a ruler line.
+
+    Folds lie along the paper's axes, so on the straightened page they are
+    horizontal or vertical lines through the level columns, where nothing
+    printed runs that long.
+    """
+    if not page.rows:
+        return set()
+    x0 = min(r.cells_mm[LEVELS[0]][0] for r in page.rows)
+    x1 = max(r.cells_mm[LEVELS[-1]][0] + r.cells_mm[LEVELS[-1]][2] for r in page.rows)
+    y0 = page.rows[0].row_mm[1]
+    y1 = page.rows[-1].row_mm[1] + page.rows[-1].row_mm[3]
+    r0, r1, c0, c1 = _px(y0), _px(y1), _px(x0), _px(x1)
+    key = (page.page, trace.shape)
+    printed = _STRUCTURE.get(key)
+    if printed is None:
+        printed = _STRUCTURE[key] = _structure_mask(page, trace.shape)[r0:r1, c0:c1]
+    free = ~printed
+    ink = trace[r0:r1, c0:c1] & free
+    hit: set[int] = set()
+    row_cov = ink.sum(axis=1) / np.maximum(free.sum(axis=1), 1)
+    col_cov = ink.sum(axis=0) / np.maximum(free.sum(axis=0), 1)
+    for y in np.flatnonzero(row_cov >= s.fold_coverage):
+        y_mm = (r0 + y) / PX
+        for row in page.rows:
+            bx, by, bw, bh = row.boxes_mm[LEVELS[0]]
+            if by - 1.0 <= y_mm <= by + bh + 1.0:
+                hit.add(row.person)
+    if np.any(col_cov >= s.fold_coverage):
+        cols = (c0 + np.flatnonzero(col_cov >= s.fold_coverage)) / PX
+        for row in page.rows:
+            for level in LEVELS:
+                bx, _, bw, _ = row.boxes_mm[level]
+                if np.any((cols >= bx - 1.0) & (cols <= bx + bw + 1.0)):
+                    hit.add(row.person)
+    return hit
+
+
+_STRUCTURE: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
 
 
 def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
@@ -654,16 +765,18 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     page = ctx.layout.page(ident.layout_page)
     t3 = time.perf_counter()
     straight_grey = straighten(grey, hom, ctx.layout.page_size_mm)
-    ink, faint = ink_maps(straight_grey, s)
-    boxes, distorted = score_boxes(ink, faint, page, s)
+    maps = ink_maps(straight_grey, s)
+    boxes, distorted = score_boxes(maps, page, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    row_extra, page_reasons = inspect(ink, page, boxes, s)
+    row_extra, page_reasons = inspect(maps.light, page, boxes, s)
     for person in streak_rows(find_streaks(grey, s), hom, page):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     for person in red_rows(image, hom, page, s):
         row_extra.setdefault(person, []).append(R.R_RED)
+    for person in fold_rows(maps.crease, page, s):
+        row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
     t["inspect"] = time.perf_counter() - t4

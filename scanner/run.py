@@ -180,8 +180,9 @@ def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, siz
         )
         page_id = cur.lastrowid
         conn.executemany(
-            "INSERT INTO boxes(page_id, person, level, score, faint, state, dx_mm, dy_mm) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-            [(page_id, b.person, b.level, b.score, b.faint, b.state, b.dx_mm, b.dy_mm) for b in result.boxes],
+            "INSERT INTO boxes(page_id, person, level, score, faint, span_mm, state, dx_mm, dy_mm)"
+            " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(page_id, b.person, b.level, b.score, b.faint, b.span_mm, b.state, b.dx_mm, b.dy_mm) for b in result.boxes],
         )
         conn.executemany(
             "INSERT INTO rows(page_id, person, marks, choice, reasons) VALUES(?, ?, ?, ?, ?)",

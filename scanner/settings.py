@@ -26,16 +26,19 @@ class ScanSettings:
     max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
-    # ink
-    ink_darkness: float = 0.38  # a pixel is ink when at least this much darker than the paper
-    faint_darkness: float = 0.14  # ... and faint ink when at least this much darker
-    box_inset_mm: float = 0.75  # interior of a box = printed box shrunk by this (outline excluded)
+    # ink: darkness relative to the local paper level, three levels
+    ink_darkness: float = 0.38  # ink: ballpoint, felt pen
+    light_darkness: float = 0.14  # light ink: pencil counts as a mark from here
+    trace_darkness: float = 0.03  # a trace: too light to count, too dark to ignore
+    box_inset_mm: float = 1.0  # interior of a box = printed box shrunk by this (outline excluded)
+    trace_inset_mm: float = 1.25  # traces are looked for further in: the smoothed outline spreads
     # box classification (two thresholds: definite and marginal)
-    mark_ink: float = 0.075  # marked: ink share at least this ...
-    mark_span_mm: float = 3.2  # ... and the largest stroke spans at least this
-    empty_ink: float = 0.018  # empty: ink share below this ...
-    empty_faint: float = 0.05  # ... faint share below this ...
-    empty_span_mm: float = 1.3  # ... and no stroke longer than this
+    mark_ink: float = 0.02  # marked: light-ink share at least this ...
+    mark_span_mm: float = 3.0  # ... and the largest stroke spans at least this
+    empty_ink: float = 0.008  # empty: light-ink share below this ...
+    empty_trace: float = 0.03  # ... trace share below this ...
+    empty_span_mm: float = 1.3  # ... and no trace longer than this
+    line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
@@ -43,6 +46,8 @@ class ScanSettings:
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     red_share: float = 0.02  # share of a box interior in red ink: review (red is dropped with the seal)
+    fold_darkness: float = 0.07  # folds are looked for at this darkness (on the smoothed page)
+    fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
     # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
@@ -51,8 +56,8 @@ class ScanSettings:
 
     def validate(self) -> ScanSettings:
         problems = []
-        if not 0 < self.faint_darkness < self.ink_darkness < 1:
-            problems.append("0 < faint_darkness < ink_darkness < 1")
+        if not 0 < self.trace_darkness < self.light_darkness <= self.ink_darkness < 1:
+            problems.append("0 < trace_darkness < light_darkness <= ink_darkness < 1")
         if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1:
             problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:
@@ -92,4 +97,4 @@ def load_settings(workspace_root: Path | None = None) -> ScanSettings:
             f"{path}: khoá không biết: {', '.join(sorted(unknown))}.", f"{path}: unknown keys: {', '.join(sorted(unknown))}."
         )
     values = {k: (int(v) if known[k] == "int" else float(v)) for k, v in doc.items()}
-    return replace(settings, **values).validate()
+    return replace(settings, **values).validate()  # type: ignore[arg-type]
