@@ -27,7 +27,7 @@ $(STAMP_PIP): $(STAMP_APT) pyproject.toml
 	@touch $@
 
 demo: install
-	$(VENV)/bin/kiemphieu demo demo-workspace
+	$(VENV)/bin/kiemphieu demo demo-workspace --persons fixtures/example_persons.csv --replace
 
 lint: install
 	$(VENV)/bin/ruff check kiemphieu scanner calibration ballot_templates tests bench

@@ -138,4 +138,25 @@ def _scan(workspace: Path, scans: Path, jobs: int | None, watch: bool, idle_time
         sys.exit(int(ExitCode.NEEDS_ATTENTION))
 
 
-COMMANDS.append(scan)
+@click.command()
+@click.argument("workspace", type=click.Path(file_okay=False, path_type=Path), default="demo-workspace")
+@click.option("--persons", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Persons list to use (default: the bundled example).")
+@click.option("--voters", type=click.IntRange(min=1, max=500), default=50, show_default=True)
+@click.option("--profile", type=click.Choice(["adf", "adf-rough", "phone"]), default="adf", show_default=True)
+@click.option("--replace", is_flag=True, help="Replace an earlier demo workspace in the same folder.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+def demo(workspace: Path, persons: Path | None, voters: int, profile: str, replace: bool, jobs: int | None) -> None:
+    """Run the whole job on the bundled example: print, simulate voters, scan, tally."""
+    _demo(workspace, persons, voters, profile, replace, jobs)
+
+
+@_handled
+def _demo(workspace: Path, persons: Path | None, voters: int, profile: str, replace: bool, jobs: int | None) -> None:
+    from kiemphieu.demo import EXAMPLE_PERSONS, run_demo
+
+    run_demo(workspace, persons=persons or EXAMPLE_PERSONS, voters=voters, profile=profile, replace=replace,
+             jobs=jobs, say=click.echo)
+
+
+COMMANDS.extend([scan, demo])
