@@ -1,0 +1,377 @@
+"""Scanner stages, one at a time, on the small committed fixture ``fixtures/scans/ballot-150.jpg``.
+
+The fixture is a grey 150-dpi scan of one voted ballot of the test session,
+turned 90° and skewed 2°, with a scanner streak, a crossed-out name and words
+written in the free area (see ``fixtures/scans/make_fixtures.py`` and the JSON
+beside it for what is on it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, make_workspace
+from kiemphieu import db
+from kiemphieu import readings as R
+from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
+from kiemphieu.session import Workspace
+from scanner.pipeline import (
+    BoxInk,
+    BoxResult,
+    RunContext,
+    classify_box,
+    classify_rows,
+    dropout,
+    find_streaks,
+    identify,
+    ink_maps,
+    read_page,
+    read_qr,
+    register,
+    score_boxes,
+    straighten,
+    streak_rows,
+    strike_coverage,
+)
+from scanner.run import build_context
+from scanner.settings import ScanSettings
+from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
+
+SCANS = FIXTURES / "scans"
+IMAGE = SCANS / "ballot-150.jpg"
+META = json.loads((SCANS / "ballot-150.json").read_text(encoding="utf-8"))
+PX = CANONICAL_PX_PER_MM
+S = ScanSettings()
+
+
+@pytest.fixture(scope="module")
+def fixture_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The conftest session with the fixture's token issued."""
+    ws = make_workspace(tmp_path_factory.mktemp("stages") / "ws", copies=1)
+    conn = db.connect(ws.db_path)
+    try:
+        db.add_tokens(conn, [META["token"]])
+    finally:
+        conn.close()
+    return ws
+
+
+@pytest.fixture(scope="module")
+def layout(fixture_ws: Workspace) -> Layout:
+    lay = load_layout(fixture_ws.layout_json)
+    assert lay.layout_hash == META["layout_hash"], (
+        "the ballot layout changed since the scan fixtures were made: "
+        "run .venv/bin/python fixtures/scans/make_fixtures.py and commit the result")
+    return lay
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    img = cv2.imread(str(IMAGE), cv2.IMREAD_UNCHANGED)
+    assert img is not None and img.ndim == 2
+    return img
+
+
+@pytest.fixture(scope="module")
+def straight(image: np.ndarray, layout: Layout) -> np.ndarray:
+    reg = register(image, layout, S)
+    assert reg
+    return straighten(image, reg.homography, layout.page_size_mm)  # type: ignore[arg-type]
+
+
+def _payload(session_id: str, layout_hash: str, page: int, token: str | None) -> str:
+    """A QR text as the ballots carry it (``KP1:<session>:<layout hash>:<page>:<token or ->``)."""
+    return f"KP1:{session_id}:{layout_hash}:{page}:{token or '-'}"
+
+
+def test_fixture_is_small() -> None:
+    total = sum(p.stat().st_size for p in SCANS.iterdir() if p.is_file())
+    assert total < 300_000
+
+
+# --- sources ------------------------------------------------------------------------
+
+
+def test_sniff_by_content_not_name() -> None:
+    assert sniff(IMAGE.read_bytes()[:1024]) == "jpeg"
+    assert sniff(b"\x89PNG\r\n\x1a\n....") == "png"
+    assert sniff(b"II*\x00....") == "tiff" and sniff(b"MM\x00*") == "tiff"
+    assert sniff(b"BM....") == "bmp"
+    assert sniff(b"%PDF-1.7\n") == "pdf"
+    assert sniff(b"hello, this is text") == "unknown"
+
+
+def test_describe_fixture() -> None:
+    src = describe(IMAGE, SCANS)
+    assert (src.rel, src.fmt, src.pages, src.problem) == ("ballot-150.jpg", "jpeg", 1, None)
+    assert len(src.sha256) == 64
+
+
+def test_decode_truncated_and_too_large() -> None:
+    data = IMAGE.read_bytes()
+    with pytest.raises(DecodeError) as err:
+        decode_bytes(data[: len(data) // 2], "jpeg", max_pixels=S.max_pixels)
+    assert err.value.problem.code == "truncated"
+    with pytest.raises(DecodeError) as err:
+        decode_bytes(data, "jpeg", max_pixels=1_000_000)
+    assert err.value.problem.code == "too_large"
+    full = decode_bytes(data, "jpeg", max_pixels=S.max_pixels)
+    assert full.shape == tuple(META["shape"])
+    # a reduced decode keeps the short side above the floor it was given
+    reduced = decode_bytes(data, "jpeg", max_pixels=S.max_pixels, min_short_side=600)
+    assert reduced.shape[:2] == (-(-full.shape[0] // 2), -(-full.shape[1] // 2))
+
+
+def test_file_problem_is_truthy_and_bilingual() -> None:
+    problem = FileProblem("empty_file", "Tệp rỗng.", "Empty file.")
+    assert problem and problem.text in ("Tệp rỗng.", "Empty file.")
+
+
+# --- dropout, register, straighten ---------------------------------------------------
+
+
+def test_dropout_removes_red_keeps_blue_and_black() -> None:
+    bgr = np.full((3, 3, 3), 250, np.uint8)
+    bgr[0, 0] = (40, 40, 220)  # red seal ink
+    bgr[1, 1] = (160, 60, 20)  # blue ballpoint
+    bgr[2, 2] = (30, 30, 30)  # black
+    grey = dropout(bgr)
+    assert grey[0, 0] > 200 and grey[1, 1] < 60 and grey[2, 2] < 60
+    assert dropout(grey) is grey
+
+
+def test_register_fixture(image: np.ndarray, layout: Layout) -> None:
+    reg = register(image, layout, S)
+    assert reg and reg.markers == 4
+    assert reg.residual_mm < 0.3
+    assert reg.px_per_mm == pytest.approx(META["dpi"] / 25.4, rel=0.02)
+    # turned 90°: the page's x axis runs along the image's rows
+    hom = reg.homography
+    assert hom is not None
+    origin, right = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[100.0, 0.0]]]), hom).reshape(2, 2)
+    step = right - origin
+    assert abs(step[1]) > 5 * abs(step[0])
+
+
+def _rotated_xy(xy: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Image (x, y) points of the original image, in the image turned by ``np.rot90(image, k)``."""
+    h, w = shape[:2]
+    x, y = xy[:, 0], xy[:, 1]
+    return {1: np.stack([y, w - 1 - x], 1), 2: np.stack([w - 1 - x, h - 1 - y], 1), 3: np.stack([h - 1 - y, x], 1)}[k]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_register_any_orientation_gives_the_same_page(image: np.ndarray, layout: Layout, k: int) -> None:
+    base = register(image, layout, S)
+    turned = np.ascontiguousarray(np.rot90(image, k))
+    reg = register(turned, layout, S)
+    assert base.homography is not None and reg.homography is not None and reg.markers == 4
+    points_mm = np.array([[[20.0, 20.0]], [[190.0, 20.0]], [[100.0, 150.0]], [[20.0, 280.0]], [[190.0, 280.0]]])
+    expected = _rotated_xy(cv2.perspectiveTransform(points_mm, base.homography).reshape(-1, 2), k, image.shape)
+    found = cv2.perspectiveTransform(points_mm, reg.homography).reshape(-1, 2)
+    error_mm = np.abs(found - expected).max() / reg.px_per_mm
+    assert error_mm < 0.35
+    # the comparison can fail: the page read the other way round is far off
+    wrong = _rotated_xy(cv2.perspectiveTransform(points_mm, base.homography).reshape(-1, 2), 2 if k != 2 else 1, image.shape)
+    assert np.abs(found - wrong).max() / reg.px_per_mm > 10
+
+
+def test_register_without_markers_is_falsy_and_explains(layout: Layout) -> None:
+    paper = np.full((1754, 1240), 235, np.uint8)
+    reg = register(paper, layout, S)
+    assert not reg
+    assert reg.failure == R.R_NO_MARKERS and reg.markers == 0
+    with pytest.raises(ValueError, match="no registration"):
+        _ = reg.px_per_mm
+
+
+def test_register_with_one_marker_covered(image: np.ndarray, layout: Layout) -> None:
+    reg = register(image, layout, S)
+    assert reg.homography is not None
+    x, y, w, h = layout.pages[0].markers_mm["bottom_right"]
+    pts = cv2.perspectiveTransform(np.array([[[x - 2, y - 2]], [[x + w + 2, y + h + 2]]], np.float64), reg.homography)
+    (c0, r0), (c1, r1) = np.sort(pts.reshape(2, 2), axis=0).astype(int)
+    covered = image.copy()
+    covered[max(0, r0) : r1, max(0, c0) : c1] = 240
+    three = register(covered, layout, S)
+    assert three and three.markers == 3
+    assert three.residual_mm < 0.5
+
+
+def test_straighten_to_canonical_grid(straight: np.ndarray, layout: Layout) -> None:
+    assert straight.shape == (1782, 1260)
+    page = layout.pages[0]
+    # every marker's black border sits where the layout says (row = y_mm * 6, col = x_mm * 6)
+    for x, y, w, h in page.markers_mm.values():
+        border = straight[round((y + 0.5) * PX), round((x + 0.5) * PX) : round((x + w - 0.5) * PX)]
+        assert float(border.mean()) < 90
+        outside = straight[round((y - 1.5) * PX), round(x * PX) : round((x + w) * PX)]
+        assert float(outside.mean()) > 170
+    # an empty box of person 12: dark outline, light interior
+    bx, by, bw, bh = page.rows[11].boxes_mm["medium"]
+    assert float(straight[round((by + bh / 2) * PX), round(bx * PX) - 1 : round(bx * PX) + 2].min()) < 110
+    assert float(straight[round((by + 2) * PX) : round((by + bh - 2) * PX), round((bx + 2) * PX) : round((bx + bw - 2) * PX)].mean()) > 200
+
+
+# --- identify -----------------------------------------------------------------------
+
+
+def test_read_qr_and_identify(image: np.ndarray, layout: Layout, fixture_ws: Workspace) -> None:
+    reg = register(image, layout, S)
+    text = read_qr(image, reg.homography, layout.pages[0].qr_mm)  # type: ignore[arg-type]
+    assert text == _payload(META["session_id"], META["layout_hash"], 1, META["token"])
+    ctx = build_context(fixture_ws, S)
+    ident = identify(text, ctx)
+    assert (ident.kind, ident.token, ident.layout_page, ident.reasons) == ("ballot", META["token"], 1, ())
+
+
+def _ctx(fixture_ws: Workspace, **kw: object) -> RunContext:
+    return replace(build_context(fixture_ws, S), **kw)  # type: ignore[arg-type]
+
+
+def test_identify_never_guesses(fixture_ws: Workspace, layout: Layout) -> None:
+    ctx = _ctx(fixture_ws)
+    sid, lh = layout.session_id, layout.layout_hash
+    assert identify(None, ctx).reasons == (R.R_NO_QR,) and identify(None, ctx).kind == "unreadable"
+    foreign = identify(_payload("OTHERSESS1", lh, 1, META["token"]), ctx)
+    assert (foreign.kind, foreign.layout_page, foreign.reasons) == ("not_issued", None, (R.R_FOREIGN,))
+    assert identify("https://example.com/not-ours", ctx).reasons == (R.R_FOREIGN,)
+    wrong_layout = identify(_payload(sid, "000000000000", 1, META["token"]), ctx)
+    assert (wrong_layout.kind, wrong_layout.reasons) == ("not_issued", (R.R_LAYOUT,))
+    assert identify(_payload(sid, lh, 2, META["token"]), ctx).reasons == (R.R_LAYOUT,)  # page beyond the layout
+    unknown = identify(_payload(sid, lh, 1, "NOTISSUED0001"), ctx)
+    assert (unknown.kind, unknown.token, unknown.reasons) == ("not_issued", "NOTISSUED0001", (R.R_UNKNOWN_TOKEN,))
+    assert identify(_payload(sid, lh, 1, None), ctx).reasons == (R.R_UNKNOWN_TOKEN,)
+    untokened = identify(_payload(sid, lh, 1, None), _ctx(fixture_ws, untokened_ok=True))
+    assert (untokened.kind, untokened.reasons) == ("ballot", ())
+
+
+# --- score and classify -----------------------------------------------------------------
+
+
+def test_score_boxes_on_fixture(straight: np.ndarray, layout: Layout) -> None:
+    boxes, distorted = score_boxes(ink_maps(straight, S), layout.pages[0], S)
+    assert not distorted
+    assert len(boxes) == 3 * len(layout.pages[0].rows)
+    state = {(b.person, b.level): b for b in boxes}
+    streak_person = 11  # the streak crosses this row's boxes: not judged here
+    for person in range(1, 13):
+        if person == streak_person:
+            continue
+        marked = set(META["marks"].get(str(person), []))
+        for level in LEVELS:
+            b = state[(person, level)]
+            expected = "marked" if level in marked else "empty"
+            assert b.state == expected, (person, level, b)
+            if expected == "marked":
+                assert b.score >= S.mark_ink and b.span_mm >= S.mark_span_mm
+            else:
+                assert b.score < S.empty_ink
+            assert abs(b.dx_mm) < 0.7 and abs(b.dy_mm) < 0.7
+
+
+def test_classify_box_two_thresholds() -> None:
+    s = S
+    assert classify_box(BoxInk(0.15, 6.0, 0.2, 6.0), s) == "marked"
+    assert classify_box(BoxInk(0.0, 0.0, 0.0, 0.0), s) == "empty"
+    assert classify_box(BoxInk(s.empty_ink / 2, 0.5, s.empty_trace / 2, 0.5), s) == "empty"
+    # between the two thresholds: a human looks
+    assert classify_box(BoxInk((s.empty_ink + s.mark_ink) / 2, 6.0, 0.05, 6.0), s) == "marginal"
+    # enough ink but only a dot: not a mark
+    assert classify_box(BoxInk(0.05, s.mark_span_mm / 2, 0.06, s.mark_span_mm / 2), s) == "marginal"
+    # a faint trace long enough to be a pencil line: not empty
+    assert classify_box(BoxInk(0.0, 0.0, s.empty_trace / 2, s.empty_span_mm * 2), s) == "marginal"
+    # a box filled solid (a cancelled mark) or one straight line (a fold): not a plain mark
+    assert classify_box(BoxInk(s.heavy_ink + 0.05, 6.0, 0.9, 6.0), s) == "marginal"
+    assert classify_box(BoxInk(0.1, 6.0, 0.1, 6.0, line=0.9), s) == "marginal"
+
+
+def _box(person: int, level: str, state: str, score: float = 0.1) -> BoxResult:
+    return BoxResult(person, level, score, score, 5.0, state, 0.0, 0.0)
+
+
+def test_classify_rows_none_one_multiple_marginal() -> None:
+    boxes = [
+        _box(1, "high", "marked"), _box(1, "medium", "empty", 0), _box(1, "low", "empty", 0),
+        _box(2, "high", "empty", 0), _box(2, "medium", "empty", 0), _box(2, "low", "empty", 0),
+        _box(3, "high", "marked"), _box(3, "medium", "empty", 0), _box(3, "low", "marked"),
+        _box(4, "high", "marked"), _box(4, "medium", "marginal", 0.012), _box(4, "low", "empty", 0),
+        _box(5, "high", "marginal", 0.8), _box(5, "medium", "empty", 0), _box(5, "low", "empty", 0),
+        _box(6, "high", "marginal", 0.0), _box(6, "medium", "empty", 0), _box(6, "low", "empty", 0),
+    ]
+    rows = classify_rows(boxes, S)
+    assert (rows[1].marks, rows[1].choice, rows[1].reasons) == ("one", "high", ())
+    assert (rows[2].marks, rows[2].choice, rows[2].reasons) == ("none", None, ())
+    assert (rows[3].marks, rows[3].choice, rows[3].reasons) == ("multiple", None, (R.R_MULTIPLE,))
+    assert rows[4].reasons == (R.R_MARGINAL,) and rows[4].choice == "high"
+    assert rows[5].reasons == (R.R_SCRIBBLE,)
+    assert rows[6].reasons == (R.R_FAINT,)
+
+
+# --- inspect ----------------------------------------------------------------------------
+
+
+def _name_region(straight: np.ndarray, layout: Layout, person: int) -> np.ndarray:
+    maps = ink_maps(straight, S)
+    x, y, w, h = layout.pages[0].rows[person - 1].name_mm
+    return maps.light[round((y + 0.3) * PX) : round((y + h - 0.3) * PX), round(x * PX) : round((x + w) * PX)]
+
+
+def test_strike_coverage_crossed_name(straight: np.ndarray, layout: Layout) -> None:
+    (crossed,) = META["crossed"]
+    assert strike_coverage(_name_region(straight, layout, crossed), S) >= S.name_cross_coverage
+    for person in (1, 2, 3, 5, 12):
+        assert strike_coverage(_name_region(straight, layout, person), S) < S.name_cross_coverage / 2, person
+    assert strike_coverage(np.zeros((40, 300), bool), S) == 0.0
+    line = np.zeros((40, 300), bool)
+    line[20, 30:270] = True
+    assert strike_coverage(line, S) == pytest.approx(0.8, abs=0.02)
+
+
+def test_find_streaks(image: np.ndarray, layout: Layout) -> None:
+    streaks = find_streaks(image, S)
+    assert len(streaks) == 1
+    assert streaks[0] == pytest.approx(META["streak_x_mm"] * META["dpi"] / 25.4, abs=4)
+    reg = register(image, layout, S)
+    assert streak_rows(streaks, reg.homography, layout.pages[0]) == {11}  # type: ignore[arg-type]
+    # synthetic: one thin dark column is a streak, a clean page or a dark border is not
+    paper = np.full((800, 600), 230, np.uint8)
+    assert find_streaks(paper, S) == []
+    lined = paper.copy()
+    lined[:, 300:302] = 60
+    assert find_streaks(lined, S) == [pytest.approx(300.5, abs=1)]
+    border = paper.copy()
+    border[:, :60] = 20
+    assert find_streaks(border, S) == []
+
+
+# --- the whole page -----------------------------------------------------------------------
+
+
+def test_read_page_fixture(fixture_ws: Workspace, layout: Layout, tmp_path: Path) -> None:
+    ctx = _ctx(fixture_ws, workspace=str(tmp_path), debug_dir=str(tmp_path / "debug"))
+    result = read_page(next(tasks_for(describe(IMAGE, SCANS))), ctx)
+    assert (result.kind, result.status, result.token, result.layout_page) == ("ballot", "review", META["token"], 1)
+    assert result.reasons == (R.R_WRITING,)
+    rows = {r.person: r for r in result.rows}
+    assert sorted(rows) == list(range(1, 13))
+    for person, row in rows.items():
+        if person in (10, 11):  # the streak: crosses 10's name and 11's boxes
+            continue
+        marked = META["marks"].get(str(person), [])
+        expected = "none" if not marked else "one" if len(marked) == 1 else "multiple"
+        assert row.marks == expected, (person, row)
+        assert row.choice == (marked[0] if len(marked) == 1 else None)
+    assert R.R_CROSSED in rows[4].reasons
+    assert R.R_STREAK in rows[11].reasons
+    assert rows[10].reasons, "the streak crosses person 10's name: it must go to review"
+    for person in (1, 3, 5, 6, 7, 8, 12):
+        assert rows[person].reasons == (), person
+    assert result.image is not None and (tmp_path / result.image).is_file()
+    assert list((tmp_path / "debug").glob("*.png"))
