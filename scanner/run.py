@@ -116,8 +116,14 @@ def _results(tasks: list[PageTask], ctx: RunContext, jobs: int) -> Iterator[Page
         for task in tasks:
             yield _work(task)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    pool = mp.get_context(method).Pool(processes=jobs, initializer=_init_worker, initargs=(ctx,), maxtasksperchild=500)
+    # forkserver, not fork: forking a process that has threads (OpenCV's pool, a web server) can
+    # deadlock the child; the fork server is a fresh single-threaded process that forks cheaply.
+    if "forkserver" in mp.get_all_start_methods():
+        context = mp.get_context("forkserver")
+        context.set_forkserver_preload(["scanner.pipeline"])
+    else:
+        context = mp.get_context("spawn")
+    pool = context.Pool(processes=jobs, initializer=_init_worker, initargs=(ctx,), maxtasksperchild=500)
     try:
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
         pool.close()
