@@ -1,9 +1,9 @@
 """Every threshold of the scanner, in one validated object.
 
 Defaults are conservative: when in doubt a box is *marginal* and its row goes
-to a human. ``kiemphieu calibrate`` (``calibration/``) can fit them to a real
-scanner and writes ``scanner.toml`` into the workspace, which
-:func:`load_settings` reads.
+to a human. A ``scanner.toml`` in the workspace (same keys, see
+:meth:`ScanSettings.to_toml`) overrides them, for thresholds fitted to a real
+scanner; :func:`load_settings` reads and validates it.
 """
 
 from __future__ import annotations
