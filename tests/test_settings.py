@@ -1,0 +1,37 @@
+"""Scanner thresholds: one validated object, overridable per workspace."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kiemphieu.errors import InputError
+from scanner.settings import SETTINGS_FILE, ScanSettings, load_settings
+
+
+def test_defaults_are_valid() -> None:
+    assert load_settings(None) == ScanSettings()
+
+
+def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
+    changed = replace(ScanSettings(), mark_ink=0.03, detect_max_side=1200)
+    (tmp_path / SETTINGS_FILE).write_text(changed.to_toml(), encoding="utf-8")
+    assert load_settings(tmp_path) == changed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mark_ink = 0.001\nempty_ink = 0.01\n",  # marked below empty
+        "trace_darkness = 0.5\n",  # trace darker than ink
+        "no_such_threshold = 1\n",
+        "mark_ink = [\n",
+    ],
+)
+def test_bad_files_are_refused_with_a_sentence(tmp_path: Path, text: str) -> None:
+    (tmp_path / SETTINGS_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_settings(tmp_path)
+    assert SETTINGS_FILE in str(info.value)
