@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, make_workspace
+
 from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
@@ -208,7 +208,7 @@ def test_straighten_to_canonical_grid(straight: np.ndarray, layout: Layout) -> N
     assert straight.shape == (1782, 1260)
     page = layout.pages[0]
     # every marker's black border sits where the layout says (row = y_mm * 6, col = x_mm * 6)
-    for x, y, w, h in page.markers_mm.values():
+    for x, y, w, _h in page.markers_mm.values():
         border = straight[round((y + 0.5) * PX), round((x + 0.5) * PX) : round((x + w - 0.5) * PX)]
         assert float(border.mean()) < 90
         outside = straight[round((y - 1.5) * PX), round(x * PX) : round((x + w) * PX)]

@@ -1,0 +1,272 @@
+"""The whole scan on generated ballots with known marks: every page, every row, every reason.
+
+One deck is rendered once for the module with :func:`calibration.simulate.render_page`
+(explicit :class:`PageSpec`: clear X marks, none, two marks) and read with one
+:func:`scanner.run.scan_folder`; each test then checks one behaviour in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_workspace
+
+from calibration.simulate import MarkSpec, PageSpec, ScanSpec, blank_page, render_page
+from kiemphieu import db
+from kiemphieu import readings as R
+from kiemphieu.layout import LEVELS, QR_MM, load_layout
+from kiemphieu.readings import load_readings
+from kiemphieu.session import Workspace
+from scanner.run import ScanSummary, scan_folder
+
+PERSONS = range(1, 13)
+# person -> marked levels: one clear X each, person 10 none, person 11 two marks
+CLEAR: dict[int, tuple[str, ...]] = {p: (LEVELS[p % 3],) for p in PERSONS}
+CLEAR[10] = ()
+CLEAR[11] = ("high", "low")
+ORIENTED = [(dpi, rot) for dpi in (150, 300) for rot in (0, 90, 180, 270)]
+
+
+def _marks(levels_by_person: dict[int, tuple[str, ...]], style: str = "x") -> dict[int, tuple[MarkSpec, ...]]:
+    return {p: tuple(MarkSpec(lv, style) for lv in levels) for p, levels in levels_by_person.items() if levels}
+
+
+def _expected(levels: tuple[str, ...]) -> tuple[str, str | None]:
+    return ("none", None) if not levels else ("one", levels[0]) if len(levels) == 1 else ("multiple", None)
+
+
+def _paint(img: np.ndarray, rect_mm: tuple[float, float, float, float], dpi: int, value: int = 236) -> None:
+    """Paint an image-millimetre rectangle of an unrotated scan (the scanner adds a 1-4 mm margin)."""
+    x, y, w, h = rect_mm
+    k = dpi / 25.4
+    img[max(0, round(y * k)) : round((y + h) * k), max(0, round(x * k)) : round((x + w) * k)] = value
+
+
+@dataclass(frozen=True)
+class Deck:
+    ws: Workspace
+    folder: Path
+    summary: ScanSummary
+    tokens: tuple[str, ...]
+
+    def page(self, name: str) -> sqlite3.Row:
+        conn = db.connect(self.ws.db_path)
+        try:
+            row = conn.execute("SELECT * FROM pages WHERE source = ?", (name,)).fetchone()
+        finally:
+            conn.close()
+        assert row is not None, f"{name} not recorded"
+        return row
+
+    def rows(self, name: str) -> dict[int, sqlite3.Row]:
+        conn = db.connect(self.ws.db_path)
+        try:
+            return {r["person"]: r for r in conn.execute(
+                "SELECT r.* FROM rows r JOIN pages p ON p.id = r.page_id WHERE p.source = ?", (name,))}
+        finally:
+            conn.close()
+
+
+def _save(folder: Path, name: str, img: np.ndarray) -> None:
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
+    assert cv2.imwrite(str(folder / name), img, params)
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
+    root = tmp_path_factory.mktemp("pages")
+    ws = make_workspace(root / "ws", copies=20)
+    conn = db.connect(ws.db_path)
+    try:
+        tokens = tuple(sorted(db.issued_tokens(conn)))
+    finally:
+        conn.close()
+    folder = root / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(20261122)
+    clear = _marks(CLEAR)
+    for i, (dpi, rot) in enumerate(ORIENTED):
+        img = render_page(ws, PageSpec(1, tokens[i], clear), ScanSpec(dpi=dpi, rotation=rot), rng=rng)
+        _save(folder, f"clear-{dpi}-{rot}.{'png' if dpi == 150 else 'jpg'}", img)
+    _save(folder, "skew5.jpg", render_page(ws, PageSpec(1, tokens[8], clear), ScanSpec(dpi=200, skew_deg=5.0), rng=rng))
+    _save(folder, "skew-4.png", render_page(ws, PageSpec(1, tokens[16], clear),
+                                           ScanSpec(dpi=150, skew_deg=-4.0, rotation=90), rng=rng))
+    _save(folder, "phone.jpg", render_page(ws, PageSpec(1, tokens[9], clear), ScanSpec(dpi=200, phone=True), rng=rng))
+    _save(folder, "grey600.jpg", render_page(ws, PageSpec(1, tokens[17], clear),
+                                             ScanSpec(dpi=600, color=False, rotation=270), rng=rng))
+    _save(folder, "foreign.png", render_page(ws, PageSpec(1, tokens[10], clear, session_id="OTHERSESS1"),
+                                             ScanSpec(dpi=150), rng=rng))
+    _save(folder, "unknown-token.png", render_page(ws, PageSpec(1, "NOTISSUED0001", clear), ScanSpec(dpi=150), rng=rng))
+    no_qr = render_page(ws, PageSpec(1, tokens[11], clear), ScanSpec(dpi=150), rng=rng)
+    x, y, w, h = QR_MM  # the QR spans [x + m, x + w + m] with the scanner margin m in 1..4 mm: cover 90 % of it
+    _paint(no_qr, (x + 3, y + 3, w - 1, h - 1), 150)
+    _save(folder, "no-qr.png", no_qr)
+    doubtful = {1: (MarkSpec("high", "faint"),), 2: (MarkSpec("medium", "tiny_tick"),), 3: (MarkSpec("low", "cancelled"),),
+                4: (MarkSpec("high", "x"),)}
+    _save(folder, "doubtful.png", render_page(ws, PageSpec(1, tokens[12], doubtful), ScanSpec(dpi=150), rng=rng))
+    _save(folder, "crossed-writing.png", render_page(ws, PageSpec(1, tokens[13], clear, crossed=(5,), writing=True),
+                                                     ScanSpec(dpi=150), rng=rng))
+    layout = load_layout(ws.layout_json)
+    bx, _, bw, _ = layout.pages[0].rows[0].boxes_mm["high"]  # the medium column would cross the QR code
+    _save(folder, "streak.png", render_page(ws, PageSpec(1, tokens[14], clear),
+                                            ScanSpec(dpi=150, streak_x_mm=bx + bw / 2 + 0.5), rng=rng))
+    _save(folder, "back-side.png", blank_page(ScanSpec(dpi=150), rng=rng))
+    no_markers = render_page(ws, PageSpec(1, tokens[18], clear), ScanSpec(dpi=150), rng=rng)
+    for mx, my, mw, mh in layout.pages[0].markers_mm.values():
+        _paint(no_markers, (mx - 1, my - 1, mw + 7, mh + 7), 150)
+    _save(folder, "no-markers.png", no_markers)
+    sub = folder / "box2" / "late"
+    sub.mkdir(parents=True)
+    _save(sub, "dup-a.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150), rng=rng))
+    _save(sub, "dup-b.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150, rotation=180), rng=rng))
+    summary = scan_folder(ws, folder, jobs=2)
+    return Deck(ws, folder, summary, tokens)
+
+
+def _assert_rows_exact(deck: Deck, name: str) -> None:
+    page = deck.page(name)
+    assert (page["kind"], json.loads(page["reasons"])) == ("ballot", []), name
+    rows = deck.rows(name)
+    assert sorted(rows) == list(PERSONS)
+    for person, row in rows.items():
+        assert (row["marks"], row["choice"]) == _expected(CLEAR[person]), (name, person)
+        expected_reasons = [R.R_MULTIPLE] if len(CLEAR[person]) > 1 else []
+        assert json.loads(row["reasons"]) == expected_reasons, (name, person)
+
+
+@pytest.mark.parametrize(("dpi", "rot"), ORIENTED)
+def test_clear_marks_read_exactly_in_every_orientation(deck: Deck, dpi: int, rot: int) -> None:
+    _assert_rows_exact(deck, f"clear-{dpi}-{rot}.{'png' if dpi == 150 else 'jpg'}")
+
+
+@pytest.mark.parametrize("name", ["skew5.jpg", "skew-4.png", "grey600.jpg"])
+def test_skewed_and_600_dpi_pages_read_exactly(deck: Deck, name: str) -> None:
+    _assert_rows_exact(deck, name)
+
+
+def test_boxes_are_all_scored(deck: Deck) -> None:
+    conn = db.connect(deck.ws.db_path)
+    try:
+        counts = conn.execute("SELECT p.layout_page, COUNT(b.person) FROM pages p LEFT JOIN boxes b ON b.page_id = p.id "
+                              "GROUP BY p.id").fetchall()
+    finally:
+        conn.close()
+    for layout_page, n in counts:
+        assert n == (36 if layout_page is not None else 0)
+
+
+def test_phone_photo_never_silently_wrong(deck: Deck) -> None:
+    page = deck.page("phone.jpg")
+    assert page["kind"] == "ballot" and page["token"] == deck.tokens[9]
+    rows = deck.rows("phone.jpg")
+    assert sorted(rows) == list(PERSONS)
+    exact = 0
+    for person, row in rows.items():
+        if json.loads(row["reasons"]) and (row["marks"], row["choice"]) != _expected(CLEAR[person]):
+            continue  # a human looks at it
+        assert (row["marks"], row["choice"]) == _expected(CLEAR[person]), person
+        exact += 1
+    assert exact >= 10
+
+
+@pytest.mark.parametrize(("name", "kind", "reason"), [
+    ("foreign.png", "not_issued", R.R_FOREIGN),
+    ("no-qr.png", "unreadable", R.R_NO_QR),
+])
+def test_not_issued_or_unreadable_counts_nothing(deck: Deck, name: str, kind: str, reason: str) -> None:
+    page = deck.page(name)
+    assert (page["kind"], page["status"], json.loads(page["reasons"])) == (kind, "review", [reason])
+    assert page["layout_page"] is None
+    assert deck.rows(name) == {}
+    assert page["image"] and (deck.ws.root / page["image"]).is_file()  # the committee sees the sheet
+
+
+def test_unknown_token_is_read_but_not_counted(deck: Deck) -> None:
+    """Our own ballot page with a token the committee never issued: read for the reviewer, counted by nobody."""
+    page = deck.page("unknown-token.png")
+    assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("not_issued", "review", [R.R_UNKNOWN_TOKEN])
+    assert page["token"] == "NOTISSUED0001" and page["layout_page"] == 1
+    conn = db.connect(deck.ws.db_path)
+    try:
+        (reading,) = [r for r in load_readings(conn) if r.source == "unknown-token.png"]
+    finally:
+        conn.close()
+    assert reading.pending and reading.verdict is None  # waits for the committee's verdict
+
+
+def test_doubtful_marks_go_to_review(deck: Deck) -> None:
+    page = deck.page("doubtful.png")
+    assert (page["kind"], page["status"]) == ("ballot", "review")
+    rows = deck.rows("doubtful.png")
+    for person in (1, 2, 3):
+        assert json.loads(rows[person]["reasons"]), person
+    assert (rows[4]["marks"], rows[4]["choice"], json.loads(rows[4]["reasons"])) == ("one", "high", [])
+    for person in range(5, 13):
+        assert (rows[person]["marks"], json.loads(rows[person]["reasons"])) == ("none", []), person
+
+
+def test_crossed_name_and_writing(deck: Deck) -> None:
+    page = deck.page("crossed-writing.png")
+    assert page["status"] == "review"
+    assert json.loads(page["reasons"]) == [R.R_WRITING]
+    rows = deck.rows("crossed-writing.png")
+    assert R.R_CROSSED in json.loads(rows[5]["reasons"])
+    for person in PERSONS:
+        if person not in (5, 11):
+            assert json.loads(rows[person]["reasons"]) == [], person
+    # the marks are still read: a human decides what the crossed name means
+    assert (rows[5]["marks"], rows[5]["choice"]) == _expected(CLEAR[5])
+
+
+def test_streak_through_a_box(deck: Deck) -> None:
+    rows = deck.rows("streak.png")
+    streaked = {p for p, r in rows.items() if R.R_STREAK in json.loads(r["reasons"])}
+    assert streaked == set(PERSONS)  # a vertical streak crosses the "high" box of every row
+    assert deck.page("streak.png")["status"] == "review"
+
+
+def test_blank_back_side(deck: Deck) -> None:
+    page = deck.page("back-side.png")
+    assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("blank", "auto", [R.R_BLANK])
+    assert deck.rows("back-side.png") == {}
+
+
+def test_page_without_markers_is_rejected_with_a_reason(deck: Deck) -> None:
+    page = deck.page("no-markers.png")
+    assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("unreadable", "rejected", [R.R_NO_MARKERS])
+    assert page["detail"]
+    assert page["image"] and (deck.ws.root / page["image"]).is_file()
+    assert any(p.source == "no-markers.png" and p.status == "rejected" for p in deck.summary.problems)
+
+
+def test_duplicate_token_flags_both_pages(deck: Deck) -> None:
+    for name in ("box2/late/dup-a.png", "box2/late/dup-b.png"):
+        page = deck.page(name)
+        assert R.R_DUPLICATE in json.loads(page["reasons"]), name
+        assert page["status"] == "review" and page["token"] == deck.tokens[15]
+        assert page["image"] and (deck.ws.root / page["image"]).is_file(), name
+    # only these two carry the duplicate reason
+    conn = db.connect(deck.ws.db_path)
+    try:
+        flagged = {r["source"] for r in conn.execute("SELECT source, reasons FROM pages")
+                   if R.R_DUPLICATE in json.loads(r["reasons"])}
+    finally:
+        conn.close()
+    assert flagged == {"box2/late/dup-a.png", "box2/late/dup-b.png"}
+
+
+def test_summary_lists_every_page_needing_attention(deck: Deck) -> None:
+    s = deck.summary
+    files = sorted(p.relative_to(deck.folder).as_posix() for p in deck.folder.rglob("*") if p.is_file())
+    assert s.files == len(files) and s.pages_read == len(files) and s.pages_known == 0
+    assert sum(s.by_kind.values()) == len(files)
+    listed = {p.source for p in s.problems}
+    assert {"foreign.png", "unknown-token.png", "no-qr.png", "no-markers.png", "doubtful.png"} <= listed
+    assert "back-side.png" not in listed
+    assert s.needs_attention
