@@ -107,7 +107,7 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     x, y, w, h = QR_MM  # the QR spans [x + m, x + w + m] with the scanner margin m in 1..4 mm: cover 90 % of it
     _paint(no_qr, (x + 3, y + 3, w - 1, h - 1), 150)
     _save(folder, "no-qr.png", no_qr)
-    doubtful = {1: (MarkSpec("high", "faint"),), 2: (MarkSpec("medium", "tiny_tick"),), 3: (MarkSpec("low", "cancelled"),),
+    doubtful: dict[int, tuple[MarkSpec, ...]] = {1: (MarkSpec("high", "faint"),), 2: (MarkSpec("medium", "tiny_tick"),), 3: (MarkSpec("low", "cancelled"),),
                 4: (MarkSpec("high", "x"),)}
     _save(folder, "doubtful.png", render_page(ws, PageSpec(1, tokens[12], doubtful), ScanSpec(dpi=150), rng=rng))
     _save(folder, "crossed-writing.png", render_page(ws, PageSpec(1, tokens[13], clear, crossed=(5,), writing=True),
