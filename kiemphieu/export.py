@@ -125,18 +125,10 @@ def results_csv(rows: Sequence[ResultRow]) -> bytes:
 
 def results_csv_bytes(ws: Workspace) -> bytes:
     """The results export of a workspace, computed now from its database."""
-    from kiemphieu import db
-    from kiemphieu.layout import load_layout
-    from kiemphieu.readings import load_readings
+    from kiemphieu.readings import workspace_readings
 
-    session = ws.load_session()
-    layout = load_layout(ws.layout_json) if ws.layout_json.exists() else None
-    conn = db.connect(ws.db_path)
-    try:
-        readings = load_readings(conn, two_person=session.two_person_review)
-    finally:
-        conn.close()
-    return results_csv(result_rows(session, readings, layout=layout))
+    state = workspace_readings(ws)
+    return results_csv(result_rows(state.session, state.readings, layout=state.layout))
 
 
 def sha256_hex(data: bytes) -> str:

@@ -26,7 +26,11 @@ import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kiemphieu.layout import Layout
+    from kiemphieu.session import Session, Workspace
 
 PageKind = Literal["ballot", "blank", "unreadable", "not_issued", "rejected"]
 PageStatus = Literal["auto", "review", "reviewed", "rejected"]
@@ -170,6 +174,30 @@ def standing_decisions(
             else:
                 disagreements.append(key)
     return standing, disagreements
+
+
+@dataclass(frozen=True)
+class WorkspaceReadings:
+    """A workspace's session, its ballot layout (None before printing) and every page reading."""
+
+    session: Session
+    layout: Layout | None
+    readings: list[PageReading]
+
+
+def workspace_readings(ws: Workspace) -> WorkspaceReadings:
+    """Load the session, the layout and the merged readings of a workspace."""
+    from kiemphieu import db
+    from kiemphieu.layout import load_layout
+
+    session = ws.load_session()
+    layout = load_layout(ws.layout_json) if ws.layout_json.exists() else None
+    conn = db.connect(ws.db_path)
+    try:
+        readings = load_readings(conn, two_person=session.two_person_review)
+    finally:
+        conn.close()
+    return WorkspaceReadings(session, layout, readings)
 
 
 def load_readings(conn: sqlite3.Connection, *, two_person: bool = False) -> list[PageReading]:

@@ -324,18 +324,10 @@ def compute_tally(session: Session, readings: Sequence[PageReading], *, layout: 
 
 def tally_workspace(ws: Workspace) -> Tally:
     """Open the workspace's database, load the session and readings, and count."""
-    from kiemphieu import db
-    from kiemphieu.layout import load_layout
-    from kiemphieu.readings import load_readings
+    from kiemphieu.readings import workspace_readings
 
-    session = ws.load_session()
-    layout = load_layout(ws.layout_json) if ws.layout_json.exists() else None
-    conn = db.connect(ws.db_path)
-    try:
-        readings = load_readings(conn, two_person=session.two_person_review)
-    finally:
-        conn.close()
-    return compute_tally(session, readings, layout=layout)
+    state = workspace_readings(ws)
+    return compute_tally(state.session, state.readings, layout=state.layout)
 
 
 def require_final(tally: Tally) -> None:
