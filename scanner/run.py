@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -118,11 +119,9 @@ def _results(tasks: list[PageTask], ctx: RunContext, jobs: int) -> Iterator[Page
         return
     # forkserver, not fork: forking a process that has threads (OpenCV's pool, a web server) can
     # deadlock the child; the fork server is a fresh single-threaded process that forks cheaply.
-    if "forkserver" in mp.get_all_start_methods():
-        context = mp.get_context("forkserver")
+    context: Any = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    if hasattr(context, "set_forkserver_preload"):
         context.set_forkserver_preload(["scanner.pipeline"])
-    else:
-        context = mp.get_context("spawn")
     pool = context.Pool(processes=jobs, initializer=_init_worker, initargs=(ctx,), maxtasksperchild=500)
     try:
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
