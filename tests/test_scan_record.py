@@ -112,7 +112,7 @@ def test_kill_and_resume_ends_as_an_uninterrupted_run(deck: Deck, tmp_path: Path
     try:
         deadline = time.monotonic() + 120
         while _count_pages(ws / "kiemphieu.sqlite") < 3:
-            assert proc.poll() is None, f"scan ended before it was killed: {proc.stderr.read().decode() if proc.stderr else str()}"
+            assert proc.poll() is None, f"scan ended before it was killed: {proc.stderr.read().decode() if proc.stderr else ''}"
             assert time.monotonic() < deadline, "no pages recorded"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
