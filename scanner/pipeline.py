@@ -157,7 +157,7 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False) -> 
             if int(i) in found:  # the same id twice: not one of our pages, or a collage
                 found[int(i)] = np.full((4, 2), np.nan)
                 continue
-            found[int(i)] = c.reshape(4, 2) / scale
+            found[int(i)] = (c.reshape(4, 2) + 0.5) / scale - 0.5  # pixel centres, not corners
     return {k: v for k, v in found.items() if not np.isnan(v).any()}
 
 

@@ -151,12 +151,11 @@ def _add_reason(reasons_json: str, reason: str) -> str:
     return db.dumps(reasons)
 
 
-def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, size: int) -> list[int]:
-    """Write one page in one transaction; return ids of earlier pages that became duplicates."""
+def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, size: int) -> None:
+    """Write one page in one transaction; earlier pages with the same token become duplicates."""
     task = result.task
     reasons = list(result.reasons)
     status = result.status
-    became_duplicate: list[int] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("INSERT OR IGNORE INTO files(sha256, path, size, pages) VALUES(?, ?, ?, ?)",
@@ -171,8 +170,6 @@ def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, siz
                     "UPDATE pages SET reasons = ?, status = CASE status WHEN 'auto' THEN 'review' ELSE status END WHERE id = ?",
                     (_add_reason(twin["reasons"], R.R_DUPLICATE), twin["id"]),
                 )
-                if twin["image"] is None:
-                    became_duplicate.append(twin["id"])
             if twins:
                 reasons.append(R.R_DUPLICATE)
                 status = "review" if status == "auto" else status
@@ -193,13 +190,10 @@ def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, siz
             "INSERT INTO rows(page_id, person, marks, choice, reasons) VALUES(?, ?, ?, ?, ?)",
             [(page_id, r.person, r.marks, r.choice, db.dumps(list(r.reasons))) for r in result.rows],
         )
-        if R.R_DUPLICATE in reasons and result.image is None:
-            became_duplicate.append(int(page_id))  # type: ignore[arg-type]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return became_duplicate
 
 
 def _render_review_image(conn: sqlite3.Connection, ws: Workspace, ctx: RunContext, page_id: int) -> None:
@@ -290,20 +284,22 @@ def scan_folder(
                     todo.append(task)
         flagged = 0
         done = 0
-        new_ids: list[int] = []
         if progress:
             progress(0, len(todo), 0)
         timing_totals: Counter[str] = Counter()
         for result in _results(todo, ctx, jobs or os.cpu_count() or 1):
             src = meta[result.task.sha256]
-            for page_id in record(conn, result, src.pages, src.size):
-                new_ids.append(page_id)
+            record(conn, result, src.pages, src.size)
             done += 1
             flagged += result.status != "auto" or result.kind != "ballot"
             timing_totals.update(result.timings)
             if progress:
                 progress(done, len(todo), flagged)
-        for page_id in new_ids:
+        # pages that became doubtful after they were read (duplicates) need their image now;
+        # asking the database, not this run, also mends a run killed before it got here
+        for (page_id,) in conn.execute(
+            "SELECT id FROM pages WHERE status = 'review' AND image IS NULL AND transform IS NOT NULL"
+        ).fetchall():
             _render_review_image(conn, ws, ctx, page_id)
         summary = _summarise(conn, files, identical, done, pages_known, started, timing_totals)
     finally:
