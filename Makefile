@@ -30,7 +30,7 @@ demo: install
 	$(VENV)/bin/kiemphieu demo demo-workspace --persons fixtures/example_persons.csv --replace
 
 lint: install
-	$(VENV)/bin/ruff check kiemphieu scanner calibration ballot_templates tests bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 test: install lint
