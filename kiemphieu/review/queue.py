@@ -139,7 +139,8 @@ class ReviewState:
 
 
 def reason(code: str) -> Reason:
-    vi, en = REASON_TEXT.get(code, (code, code))
+    """A reason code with its plain sentence (an unknown code is still shown, never dropped)."""
+    vi, en = REASON_TEXT.get(code, (f"Lý do khác ({code})", f"Other reason ({code})"))
     return Reason(code, vi, en)
 
 

@@ -57,6 +57,9 @@
     kind_unreadable: ["Trang không đọc được", "Unreadable page"],
     kind_rejected: ["Trang bị loại", "Rejected page"],
     kind_not_issued: ["Phiếu không có trong danh sách phát ra", "Ballot not in the issued list"],
+    fileItem: ["Tệp không đọc được", "A file that cannot be read"],
+    rescan: ["Bản quét này không dùng được. Chọn K (không tính); nếu đó là một phiếu thật, hãy quét lại tờ phiếu đó.",
+             "This scan cannot be used. Choose K (not counted); if it is a real ballot, scan that sheet again."],
   };
   const READING = {
     high: ["Tín nhiệm cao", "High confidence"],
@@ -240,9 +243,13 @@
       $("item-title").textContent = t("rowItem", { stt: item.person, name: item.name });
       $("item-sub").textContent = item.position;
     } else {
-      $("item-title").textContent = t("ballotItem");
+      const unusable = page && (page.kind === "rejected" || page.kind === "unreadable");
+      $("item-title").textContent = page && page.kind === "rejected" ? t("fileItem") : t("ballotItem");
       const k = page && T[`kind_${page.kind}`];
-      $("item-sub").textContent = k ? words(k) + (page.detail ? ` — ${page.detail}` : "") : "";
+      // the scanner's detail sentence is English: the reasons below already say it in Vietnamese
+      const detail = page && page.detail && lang === "en" ? ` — ${page.detail}` : "";
+      const head = k ? words(k) + detail : "";
+      $("item-sub").textContent = unusable ? `${head.replace(/\.$/, "")}. ${t("rescan")}` : head;
     }
     const reasons = $("reasons");
     reasons.replaceChildren();
@@ -486,6 +493,7 @@
   $("lang").addEventListener("click", () => {
     lang = lang === "en" ? "vi" : "en";
     sessionStorage.setItem("kp-lang", lang);
+    message("");  // the last message was written in the other language
     render();
   });
   document.addEventListener("keydown", onKey);
