@@ -419,7 +419,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
 def classify_box(ink: BoxInk, s: ScanSettings) -> str:
     """Two thresholds: definitely marked, definitely empty, marginal between."""
     if (ink.light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and ink.light < s.heavy_ink
-            and ink.line < s.line_share):
+            and ink.trace < s.heavy_trace and ink.line < s.line_share):
         return "marked"
     if ink.light < s.empty_ink and ink.trace < s.empty_trace and ink.trace_span_mm < s.empty_span_mm:
         return "empty"
@@ -460,7 +460,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         marked = [b for b in bs if b.state == "marked"]
         reasons: list[str] = []
         if any(b.state == "marginal" for b in bs):
-            heavy = any(b.score >= s.heavy_ink for b in bs)
+            heavy = any(b.score >= s.heavy_ink or b.faint >= s.heavy_trace for b in bs)
             faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)  # traces only
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:

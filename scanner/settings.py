@@ -40,6 +40,7 @@ class ScanSettings:
     empty_span_mm: float = 1.3  # ... and no trace longer than this
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
+    heavy_trace: float = 0.93  # ... or this much of it darkened at all
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
@@ -58,8 +59,8 @@ class ScanSettings:
         problems = []
         if not 0 < self.trace_darkness < self.light_darkness <= self.ink_darkness < 1:
             problems.append("0 < trace_darkness < light_darkness <= ink_darkness < 1")
-        if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1:
-            problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1")
+        if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1 or not 0 < self.heavy_trace <= 1:
+            problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1 and 0 < heavy_trace <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:
             problems.append("0 < empty_span_mm < mark_span_mm")
         if self.max_pixels < 1_000_000:
