@@ -522,7 +522,8 @@ def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     return float(found.any(axis=0).mean())
 
 
-def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> tuple[dict[int, list[str]], list[str]]:
+def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,
+            trace: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
     """Ink that the printed ballot does not explain → row reasons and page reasons.
 
     * a printed name crossed out: long straight strokes over the name;
@@ -560,7 +561,8 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
             reasons.append(R.R_OUTSIDE)
     page_reasons = []
     writing = sum(_blob_area_mm2(_region(ink, rect)) for rect in page.free_mm)
-    if writing >= s.writing_min_mm2:
+    light_writing = sum(_blob_area_mm2(_region(trace, rect)) for rect in page.free_mm) if trace is not None else 0.0
+    if writing >= s.writing_min_mm2 or light_writing >= s.writing_trace_mm2:
         page_reasons.append(R.R_WRITING)
     return row_reasons, page_reasons
 
@@ -770,7 +772,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    row_extra, page_reasons = inspect(maps.light, page, boxes, s)
+    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace)
     for person in streak_rows(find_streaks(grey, s), hom, page):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     for person in red_rows(image, hom, page, s):

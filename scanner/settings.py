@@ -46,6 +46,7 @@ class ScanSettings:
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
+    writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in red ink: review (red is dropped with the seal)
     fold_darkness: float = 0.07  # folds are looked for at this darkness (on the smoothed page)
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
