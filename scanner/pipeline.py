@@ -20,7 +20,7 @@ reason code (see :mod:`kiemphieu.readings`) that sends the row or page to review
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class BoxResult:
     state: str  # marked | marginal | empty
     dx_mm: float
     dy_mm: float
+    shade: float = 0.0  # mean darkness of the interior above the page's empty boxes
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,8 @@ class InkMaps:
     light: np.ndarray
     trace: np.ndarray
     crease: np.ndarray  # darker than a trace, on the smoothed page: for folds
+    grey: np.ndarray  # the straightened page
+    paper: np.ndarray  # its local paper level
 
 
 def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
@@ -330,7 +333,7 @@ def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
 
     smooth = cv2.GaussianBlur(grey, (0, 0), 1.5)  # noise must not look like a trace
     return InkMaps(grey <= limit(settings.ink_darkness), grey <= limit(settings.light_darkness),
-                   smooth <= limit(settings.trace_darkness), smooth <= limit(settings.fold_darkness))
+                   smooth <= limit(settings.trace_darkness), smooth <= limit(settings.fold_darkness), grey, paper)
 
 
 def _px(v_mm: float) -> int:
@@ -369,6 +372,7 @@ class BoxInk:
     trace: float  # share of the interior with any trace
     trace_span_mm: float  # longest extent of one trace
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
+    shade: float = 0.0  # mean darkness of the interior: a mark too faint for a trace still shows here
 
 
 @cache
@@ -412,8 +416,11 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     if light.size == 0 or trace.size == 0:
         return BoxInk(0.0, 0.0, 0.0, 0.0)
     share = float(light.mean())
+    grey = _interior(maps.grey, rect_mm, s.trace_inset_mm).astype(np.float32)
+    paper = _interior(maps.paper, rect_mm, s.trace_inset_mm).astype(np.float32)
+    shade = float(np.mean(1.0 - grey / paper))
     return BoxInk(share, _longest_span_mm(light, 5), float(trace.mean()), _longest_span_mm(trace),
-                  _axis_line_share(light) if share > 0 else 0.0)
+                  _axis_line_share(light) if share > 0 else 0.0, shade)
 
 
 def classify_box(ink: BoxInk, s: ScanSettings) -> str:
@@ -429,6 +436,7 @@ def classify_box(ink: BoxInk, s: ScanSettings) -> str:
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
     """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
     results: list[BoxResult] = []
+    shades: list[float] = []
     distorted: set[int] = set()
     for row in page.rows:
         shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
@@ -442,9 +450,20 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
                 distorted.add(row.person)
             x, y, w, h = row.boxes_mm[level]
             ink = measure_box(maps, (x + dx, y + dy, w, h), s)
+            shades.append(ink.shade)
             results.append(BoxResult(row.person, level, round(ink.light, 4), round(ink.trace, 4),
                                      round(max(ink.light_span_mm, ink.trace_span_mm), 2), classify_box(ink, s),
                                      round(dx, 3), round(dy, 3)))
+    # a mark too faint to leave a trace still darkens its box a little: compare each empty box
+    # with the page's other empty boxes (same paper, same scanner)
+    empty = [sh for sh, b in zip(shades, results, strict=True) if b.state == "empty"]
+    if len(empty) >= 6:
+        baseline = float(np.median(empty))
+        results = [
+            replace(b, shade=round(sh - baseline, 4),
+                    state="marginal" if b.state == "empty" and sh - baseline >= s.shade_excess else b.state)
+            for sh, b in zip(shades, results, strict=True)
+        ]
     return results, distorted
 
 

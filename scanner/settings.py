@@ -39,6 +39,7 @@ class ScanSettings:
     empty_trace: float = 0.03  # ... trace share below this ...
     empty_span_mm: float = 1.3  # ... and no trace longer than this
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
+    shade_excess: float = 0.004  # an empty box this much darker on average than the page's others: review
     heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.93  # ... or this much of it darkened at all
     # other ink on the ballot
