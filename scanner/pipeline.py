@@ -223,7 +223,7 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
     return cv2.warpPerspective(image, canon_to_img, (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _nearly_affine(hom: np.ndarray, width: int, height: int, tolerance_px: float = 0.25) -> bool:
+def _nearly_affine(hom: np.ndarray, width: int, height: int, tolerance_px: float = 1.0) -> bool:
     corners = np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.float64)
     exact = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
     affine = corners.reshape(-1, 2) @ hom[:2, :2].T + hom[:2, 2]
