@@ -22,7 +22,7 @@ class ScanSettings:
     # input limits
     max_pixels: int = 120_000_000  # larger images are rejected before decoding (A4 at 600 dpi is 35 MP)
     # registration
-    detect_max_side: int = 800  # markers are searched on an image scaled to this long side
+    detect_max_side: int = 1000  # markers are searched on an image scaled to this long side
     max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
