@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,18 @@ def printed_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 def workspace(tmp_path: Path) -> Workspace:
     """A fresh workspace with 4 printed ballots, private to the test."""
     return make_workspace(tmp_path / "ws", copies=4)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    from browser_helpers import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists() or shutil.which("pdftoppm") is None:
+        pytest.skip("chromium or poppler is not installed (make install installs them)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

@@ -6,12 +6,10 @@ directory named by the environment variable ``KIEMPHIEU_ARTIFACTS``.
 
 from __future__ import annotations
 
-import os
-import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from browser_helpers import CLOCK, KEYS, artifacts, press_and_wait
 from click.testing import CliRunner
 from conftest import make_workspace
 from review_fixtures import Batch, build_review_batch
@@ -22,31 +20,6 @@ from kiemphieu.review.server import ReviewServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-KEYS = {"high": "1", "medium": "2", "low": "3", "none": "0", "multiple": "m", "valid": "v", "not_issued": "n",
-        "extra_writing": "w", "duplicate_copy": "d", "not_a_ballot": "k", "name_crossed": "x"}
-CLOCK = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-
-
-def artifacts() -> Path:
-    root = Path(os.environ.get("KIEMPHIEU_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("pdftoppm") is None:
-        pytest.skip("chromium or poppler is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
 
 def new_page(browser, *, lang: str = "vi"):
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="vi-VN")
@@ -55,21 +28,6 @@ def new_page(browser, *, lang: str = "vi"):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     return page, errors
-
-
-def saved(page) -> int:
-    return int(page.evaluate("Number(document.body.dataset.saved || 0)"))
-
-
-def press_and_wait(page, key: str) -> None:
-    before = saved(page)
-    page.keyboard.press(key)
-    # poll from Python: wait_for_function would need 'unsafe-eval', which the page's CSP forbids
-    for _ in range(300):
-        if saved(page) > before:
-            return
-        page.wait_for_timeout(50)
-    pytest.fail(f"no answer from the server after pressing {key!r}: {page.inner_text('#message')}")
 
 
 def answer(page, value: str, note: str) -> None:

@@ -28,15 +28,13 @@ directory named by ``KIEMPHIEU_ARTIFACTS``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from browser_helpers import CLOCK, KEYS, artifacts, press_and_wait
 from click.testing import CliRunner
 from conftest import make_workspace
 
@@ -55,24 +53,12 @@ pytestmark = pytest.mark.browser
 
 SEED = 5
 VOTERS = 8
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-KEYS = {"high": "1", "medium": "2", "low": "3", "none": "0", "multiple": "m", "valid": "v", "not_issued": "n",
-        "extra_writing": "w", "duplicate_copy": "d", "not_a_ballot": "k", "name_crossed": "x"}
-CLOCK = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 REVIEWER = "Trần Văn Bình"
 # a human reads these styles as a mark in the box (see the module docstring)
 HUMAN_MARKS = frozenset(CLEAR_STYLES) | {"tiny_tick", "faint"}
 # damaged files dropped into the scan folder, and the file problem each must show
 DAMAGED = {"z-truncated.jpg": "truncated", "z-empty.jpg": "empty_file", "z-notes.jpg": "not_an_image"}
 COUNT_FIELDS = ("collected", "valid", "invalid", "high", "medium", "low")
-
-
-def artifacts() -> Path:
-    root = Path(os.environ.get("KIEMPHIEU_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 # --- the truth, read as a human would ------------------------------------------------
@@ -158,35 +144,6 @@ def ballot_answer(page: ScannedPage) -> str:
 # --- the browser ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("pdftoppm") is None or shutil.which("tesseract") is None:
-        pytest.skip("chromium, poppler or tesseract is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def saved(page) -> int:
-    return int(page.evaluate("Number(document.body.dataset.saved || 0)"))
-
-
-def press_and_wait(page, key: str) -> None:
-    before = saved(page)
-    page.keyboard.press(key)
-    # poll from Python: wait_for_function would need 'unsafe-eval', which the page's CSP forbids
-    for _ in range(400):
-        if saved(page) > before:
-            message = page.inner_text("#message")
-            assert message in ("Đã ghi.", "Saved."), message
-            return
-        page.wait_for_timeout(25)
-    pytest.fail(f"no answer from the server after pressing {key!r}: {page.inner_text('#message')}")
-
-
 def decide(page, value: str, *, note: str) -> None:
     """Press the key of ``value``; write ``note`` if the page asks for one; confirm with Enter."""
     page.keyboard.press(KEYS[value])
@@ -194,7 +151,7 @@ def decide(page, value: str, *, note: str) -> None:
     assert selected, f"pressing {KEYS[value]!r} selected nothing"
     if page.evaluate("document.activeElement.id") == "note":  # the page asks for a note by itself
         page.keyboard.type(note)
-    press_and_wait(page, "Enter")
+    press_and_wait(page, "Enter", polls=400, interval_ms=25, saved_message=True)
 
 
 def reasons_shown(page) -> list[str]:
