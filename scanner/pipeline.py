@@ -238,32 +238,33 @@ def _qr_detector() -> cv2.QRCodeDetector:
     return cv2.QRCodeDetector()
 
 
+def _qr_crop(image: np.ndarray, hom_mm_to_img: np.ndarray, region_mm: tuple[float, float, float, float],
+             px_per_mm: float) -> np.ndarray:
+    """The QR region straightened to ``px_per_mm``, as one grey channel."""
+    offset = np.array([[1, 0, region_mm[0]], [0, 1, region_mm[1]], [0, 0, 1]], np.float64)
+    canon_to_img = hom_mm_to_img @ offset @ np.diag([1 / px_per_mm, 1 / px_per_mm, 1])
+    size = (round(region_mm[2] * px_per_mm), round(region_mm[3] * px_per_mm))
+    crop = cv2.warpPerspective(image, canon_to_img, size, flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.extractChannel(crop, 2) if crop.ndim == 3 else crop
+
+
 def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, float, float, float]) -> str | None:
-    """Decode the QR code in its expected place, straightened at two resolutions."""
+    """Decode the QR code in its expected place: first at its known corners, then searched at three scales."""
     x, y, w, h = qr_mm
     margin = 4.0
     region = (x - margin, y - margin, w + 2 * margin, h + 2 * margin)
+    crops = {8.0: _qr_crop(image, hom_mm_to_img, region, 8.0)}
     # fast path: the code's corners are known from the layout, so decode without searching
-    ppm = 8.0
-    offset = np.array([[1, 0, region[0]], [0, 1, region[1]], [0, 0, 1]], np.float64)
-    crop = cv2.warpPerspective(image, hom_mm_to_img @ offset @ np.diag([1 / ppm, 1 / ppm, 1]),
-                               (round(region[2] * ppm), round(region[3] * ppm)),
-                               flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    if crop.ndim == 3:
-        crop = cv2.extractChannel(crop, 2)
-    m = margin * ppm
+    m, ppm = margin * 8.0, 8.0
     known = np.array([[m, m], [m + w * ppm, m], [m + w * ppm, m + h * ppm], [m, m + h * ppm]], np.float32)
-    text = _qr_detector().decode(crop, known.reshape(4, 1, 2))[0]
+    text = _qr_detector().decode(crops[8.0], known.reshape(4, 1, 2))[0]
     if text:
         return str(text)
     for px_per_mm in (8.0, 12.0, 5.0):
-        offset = np.array([[1, 0, region[0]], [0, 1, region[1]], [0, 0, 1]], np.float64)
-        canon_to_img = hom_mm_to_img @ offset @ np.diag([1 / px_per_mm, 1 / px_per_mm, 1])
-        size = (round(region[2] * px_per_mm), round(region[3] * px_per_mm))
-        crop = cv2.warpPerspective(image, canon_to_img, size, flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_REPLICATE)
-        if crop.ndim == 3:
-            crop = cv2.extractChannel(crop, 2)
+        crop = crops.get(px_per_mm)
+        if crop is None:
+            crop = _qr_crop(image, hom_mm_to_img, region, px_per_mm)
         text, _, _ = _qr_detector().detectAndDecode(crop)
         if text:
             return str(text)
@@ -340,6 +341,7 @@ def _px(v_mm: float) -> int:
     return int(round(v_mm * PX))
 
 
+@cache
 def _frame_template(w: int, h: int, t: int) -> np.ndarray:
     tpl = np.zeros((h, w), np.float32)
     tpl[:t, :] = tpl[-t:, :] = tpl[:, :t] = tpl[:, -t:] = 1.0
@@ -757,7 +759,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         t1 = time.perf_counter()
         grey = dropout(image)
         reg = register(grey, ctx.layout, s)
-        if reg and reg.px_per_mm < MIN_PX_PER_MM and image.shape[0] * image.shape[1] > 0:
+        if reg and reg.px_per_mm < MIN_PX_PER_MM:
             # decoded at reduced size but the page is small in the frame (a photo): decode in full
             full = decode_page(task, max_pixels=s.max_pixels, min_short_side=None)
             if full.shape[:2] != image.shape[:2]:

@@ -38,6 +38,7 @@ from scanner.sources import (
     decode_page,
     describe,
     list_files,
+    sniff,
     tasks_for,
 )
 
@@ -162,7 +163,7 @@ def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, siz
                      (task.sha256, task.rel, size, pages_in_file))
         if result.token and result.layout_page:
             twins = conn.execute(
-                "SELECT id, reasons, status, image FROM pages WHERE token = ? AND layout_page = ?",
+                "SELECT id, reasons FROM pages WHERE token = ? AND layout_page = ?",
                 (result.token, result.layout_page),
             ).fetchall()
             for twin in twins:
@@ -204,8 +205,9 @@ def _render_review_image(conn: sqlite3.Connection, ws: Workspace, ctx: RunContex
     ).fetchone()
     if row is None or row["transform"] is None or row["path"] is None or not Path(row["path"]).exists():
         return
-    src = describe(Path(row["path"]), Path(row["path"]).parent)
-    task = PageTask(row["path"], row["source"], row["file_sha256"], row["page_index"], src.fmt)
+    with Path(row["path"]).open("rb") as f:
+        fmt = sniff(f.read(1024))  # the file was hashed when it was read: only its format is needed
+    task = PageTask(row["path"], row["source"], row["file_sha256"], row["page_index"], fmt)
     try:
         image = decode_page(task, max_pixels=ctx.settings.max_pixels)
     except DecodeError:
