@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,8 @@ from calibration.simulate import (
     MarkSpec,
     PageSpec,
     ScanSpec,
+    _plan,
+    _render_job,
     blank_page,
     render_page,
     row_truth,
@@ -266,3 +269,41 @@ def test_cli(printed_workspace: Workspace, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "Truth file" in res.output and (tmp_path / "s-truth.json").exists()
     assert runner.invoke(main, ["simulate", "--help"]).exit_code == 0
+
+
+# --- the existing profiles stay byte-identical -----------------------------------
+
+OLD_SCAN_KEYS = ("dpi", "rotation", "skew_deg", "seal", "color", "noise", "blur", "jpeg_quality", "fold",
+                 "streak_x_mm", "bleed", "phone")
+# Recorded before the field profile was added (plan of 2 fixed tokens, seed 3; first page at 100 dpi).
+# They pin the order and number of random draws of each profile, and the pixels; a library
+# upgrade (OpenCV, poppler) may change the pixels, the plan digest should never change.
+EXISTING_PROFILE_SHA256 = {
+    "adf": ("a7c9b5e057a722169667e14da111a4aab7a3a0cf243ef0b61b935d494b8f7bda",
+            "801c14e90a1c16b057ccf9a70da5179eb7378a4aab578f7ed90e78a13f0063db"),
+    "adf-rough": ("c0413365147f2d12c4f3f41f6b82a0d090562fde662c86d1cbec027d2af47e92",
+                  "b56c659594d6871dbddf97e1e0098192a4db49ee32e0080b26cb83d694317f31"),
+    "phone": ("d13089e6145dc3a6810bc8f6cf59338d5a390fe49cfcad19c9c4268f33324d3c",
+              "f4979a03de39a5f518271258802876b33f4bd35b49cbd05805d37ddcdedf1fba"),
+}
+
+
+def _plan_digest(plan: list) -> str:
+    """SHA-256 of every choice in a plan, with the ScanSpec fields that existed before ``field``."""
+    summary = [[f.name, f.fmt, [[p.kind, p.voter, p.seed, {k: asdict(p.scan)[k] for k in OLD_SCAN_KEYS},
+                None if p.spec is None else
+                [asdict(p.spec)[k] for k in ("layout_page", "token", "crossed", "writing", "signature")]
+                + [[(stt, [(m.level, m.style) for m in ms]) for stt, ms in sorted(p.spec.marks.items())]]]
+               for p in f.pages]] for f in plan]
+    return hashlib.sha256(json.dumps(summary).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("profile", sorted(EXISTING_PROFILE_SHA256))
+def test_existing_profiles_are_byte_identical(printed_workspace: Workspace, profile: str) -> None:
+    layout = load_layout(printed_workspace.layout_json)
+    plan = _plan(layout, ["ABCDEFGHIJKLM", "NOPQRSTUVWXYZ"], profile, 3)
+    job = plan[0].pages[0]
+    img = _render_job(printed_workspace, replace(job, scan=replace(job.scan, dpi=100)))
+    expected_plan, expected_page = EXISTING_PROFILE_SHA256[profile]
+    assert _plan_digest(plan) == expected_plan
+    assert hashlib.sha256(img.tobytes()).hexdigest() == expected_page
