@@ -7,6 +7,12 @@ discs of varying radius, then given an ink texture (ballpoint skips, pencil grai
 and composited multiplicatively onto the paper, so crossings get darker as real
 ink does. Nothing is a stamped glyph: size, position, angle and curvature are drawn
 from ``rng`` each time.
+
+The ``field`` profile's voters (held out from tuning) use other hands and pens:
+:data:`FIELD_CLEAR_STYLES` (a hooked X, a large shaky X, a V tick, a plus, a box
+hatched with parallel lines, an asterisk) and :func:`field_pen` (violet ballpoint,
+gel pen, thick marker). They are clear marks, kept in their own tuple so that
+:data:`CLEAR_STYLES` and everything drawn for the other profiles stay as they were.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ Stroke = tuple[np.ndarray, np.ndarray]
 CLEAR_STYLES = ("x", "check", "slash", "fill", "circle", "small_x", "x_overshoot")
 NOT_MARK_STYLES = ("dots", "neighbour_stroke", "fold_line")
 AMBIGUOUS_STYLES = ("cancelled", "tiny_tick", "faint")
-STYLES = CLEAR_STYLES + NOT_MARK_STYLES + AMBIGUOUS_STYLES
+FIELD_CLEAR_STYLES = ("hooked_x", "big_shaky_x", "v_tick", "plus", "hatch", "asterisk")
+"""Clear marks drawn only by the ``field`` profile's voters (see :func:`field_mark_strokes`)."""
+STYLES = CLEAR_STYLES + NOT_MARK_STYLES + AMBIGUOUS_STYLES + FIELD_CLEAR_STYLES
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,8 @@ class Pen:
 
     Parameters
     ----------
-    kind : "ballpoint" | "felt" | "pencil" | "crease"
+    kind : "ballpoint" | "felt" | "pencil" | "crease" | "gel" | "marker"
+        (``gel`` and ``marker`` only from :func:`field_pen`)
     color_bgr : ink colour, BGR 0..255
     width_mm : nominal line width
     opacity : peak ink coverage, 0..1
@@ -65,6 +74,39 @@ def pencil(rng: np.random.Generator, *, faint: bool = False) -> Pen:
     grey = int(rng.integers(60, 100))
     opacity = float(rng.uniform(0.12, 0.2)) if faint else float(rng.uniform(0.5, 0.7))
     return Pen("pencil", (grey, grey, grey + 5), float(rng.uniform(0.3, 0.5)), opacity)
+
+
+def _violet(rng: np.random.Generator) -> tuple[int, int, int]:
+    """Violet ink (mực tím), BGR: bright in the red channel the scanner keeps."""
+    return (int(rng.integers(140, 190)), int(rng.integers(30, 70)), int(rng.integers(100, 150)))
+
+
+def field_pen(rng: np.random.Generator) -> Pen:
+    """A pen of the ``field`` profile: violet ballpoint, gel pen, thick marker, or a usual pen.
+
+    Gel pens are black, blue or violet, opaque and without ballpoint skips; markers
+    are 1.3-2.2 mm wide, a little translucent, with uneven ink. A quarter of the
+    voters still use :func:`random_pen`.
+    """
+    u = rng.random()
+    if u < 0.3:
+        return Pen("ballpoint", _violet(rng), float(rng.uniform(0.3, 0.45)), float(rng.uniform(0.85, 1.0)))
+    if u < 0.55:
+        return Pen("gel", _ink_colour(rng), float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.95, 1.0)))
+    if u < 0.75:
+        return Pen("marker", _ink_colour(rng), float(rng.uniform(1.3, 2.2)), float(rng.uniform(0.8, 0.92)))
+    return random_pen(rng)
+
+
+def _ink_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    """Black, blue or violet ink, BGR."""
+    u = rng.random()
+    if u < 0.4:
+        black = int(rng.integers(15, 45))
+        return (black + 5, black, black)
+    if u < 0.75:
+        return (int(rng.integers(130, 190)), int(rng.integers(40, 90)), int(rng.integers(5, 40)))
+    return _violet(rng)
 
 
 # --- stroke geometry (mm) ----------------------------------------------------
@@ -233,7 +275,112 @@ def mark_strokes(style: str, box: Rect, rng: np.random.Generator) -> list[Stroke
         sc2 = _zigzag(x, y, w, h, int(rng.integers(4, 7)), rng)
         sc2 = (np.array(_rot([tuple(p) for p in sc2[0]], x + w / 2, y + h / 2, rng.uniform(60, 120))), sc2[1])
         return under + [scribble, sc2]
+    if style in FIELD_CLEAR_STYLES:
+        return field_mark_strokes(style, box, cx, cy, rng)
     raise ValueError(f"unknown mark style {style!r}")
+
+
+def field_mark_strokes(style: str, box: Rect, cx: float, cy: float, rng: np.random.Generator) -> list[Stroke]:
+    """The strokes of one of :data:`FIELD_CLEAR_STYLES` in ``box`` (mm), centred near (``cx``, ``cy``).
+
+    ``hooked_x``: an X whose first stroke starts with a small hook; ``big_shaky_x``: an
+    X 1.1-1.5 times the box with a trembling hand; ``v_tick``: a V with two arms of
+    about equal length; ``plus``: a + sign; ``hatch``: 4-7 parallel lines across the
+    box, each a separate stroke; ``asterisk``: three or four lines through the centre.
+    """
+    x, y, w, h = box
+    if style == "hooked_x":
+        return _hooked_x(cx, cy, w * rng.uniform(0.3, 0.45), h * rng.uniform(0.3, 0.45), rng)
+    if style == "big_shaky_x":
+        return _shaky_x(cx, cy, w * rng.uniform(0.55, 0.75), h * rng.uniform(0.55, 0.75), rng)
+    if style == "v_tick":
+        return _v_tick(cx, cy, w * rng.uniform(0.28, 0.42), h * rng.uniform(0.3, 0.45), rng)
+    if style == "plus":
+        return _plus(cx, cy, w * rng.uniform(0.3, 0.45), h * rng.uniform(0.3, 0.45), rng)
+    if style == "hatch":
+        return _hatch(x, y, w, h, rng)
+    if style == "asterisk":
+        return _asterisk(cx, cy, min(w, h) * rng.uniform(0.3, 0.45), rng)
+    raise ValueError(f"unknown field mark style {style!r}")
+
+
+def _hooked_x(cx: float, cy: float, a: float, b: float, rng: np.random.Generator) -> list[Stroke]:
+    """An X; the first stroke lands, curls back in a small hook, then runs down the diagonal."""
+    ang = rng.normal(0.0, 6.0)
+    hook = rng.uniform(0.6, 1.2)
+    start = (cx - a, cy - b)
+    s1 = [(start[0] + hook, start[1] - 0.2 * hook), (start[0] + 0.3 * hook, start[1] - 0.8 * hook), start, (cx + a, cy + b)]
+    s2 = [(cx + a + rng.normal(0, 0.25), cy - b + rng.normal(0, 0.25)), (cx - a + rng.normal(0, 0.25), cy + b + rng.normal(0, 0.25))]
+    return [path_stroke(_rot(s1, cx, cy, ang), rng, wobble_mm=0.06), path_stroke(_rot(s2, cx, cy, ang), rng)]
+
+
+def _tremor(start: tuple[float, float], end: tuple[float, float], amp: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Control points from ``start`` to ``end`` with a sideways tremor of about ``amp`` mm."""
+    n = int(rng.integers(12, 19))
+    t = np.linspace(0.0, 1.0, n)
+    p0, p1 = np.asarray(start), np.asarray(end)
+    d = p1 - p0
+    normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-9)
+    side = rng.normal(0.0, amp, n) * np.sin(np.pi * t) ** 0.5
+    pts = p0[None, :] + t[:, None] * d[None, :] + side[:, None] * normal[None, :]
+    return [(float(px), float(py)) for px, py in pts]
+
+
+def _shaky_x(cx: float, cy: float, a: float, b: float, rng: np.random.Generator) -> list[Stroke]:
+    """A very large X drawn with a trembling hand (it overruns the box)."""
+    ang = rng.normal(0.0, 8.0)
+    s1 = _tremor((cx - a, cy - b), (cx + a, cy + b), rng.uniform(0.1, 0.22), rng)
+    s2 = _tremor((cx + a, cy - b), (cx - a, cy + b), rng.uniform(0.1, 0.22), rng)
+    return [path_stroke(_rot(s, cx, cy, ang), rng, wobble_mm=0.12) for s in (s1, s2)]
+
+
+def _v_tick(cx: float, cy: float, a: float, b: float, rng: np.random.Generator) -> list[Stroke]:
+    """A V: down the left arm, up the right one, arms of about equal length."""
+    bottom = (cx + rng.normal(0, 0.3), cy + b)
+    pts = [(cx - a, cy - b + rng.normal(0, 0.3)), bottom, (cx + a * rng.uniform(0.9, 1.15), cy - b * rng.uniform(0.9, 1.2))]
+    return [path_stroke(_rot(pts, cx, cy, rng.normal(0, 6)), rng, wobble_mm=0.05)]
+
+
+def _plus(cx: float, cy: float, a: float, b: float, rng: np.random.Generator) -> list[Stroke]:
+    """A + sign: a horizontal then a vertical stroke."""
+    ang = rng.normal(0.0, 5.0)
+    horiz = [(cx - a, cy + rng.normal(0, 0.2)), (cx + a, cy + rng.normal(0, 0.2))]
+    vert = [(cx + rng.normal(0, 0.2), cy - b), (cx + rng.normal(0, 0.2), cy + b)]
+    return [path_stroke(_rot(s, cx, cy, ang), rng) for s in (horiz, vert)]
+
+
+def _hatch(x: float, y: float, w: float, h: float, rng: np.random.Generator) -> list[Stroke]:
+    """4-7 parallel lines across the box (each lifted), all at one slant, kept inside the box."""
+    n = int(rng.integers(4, 8))
+    slant = rng.uniform(-0.7, 0.7)  # horizontal run per mm of height
+    lo_x, hi_x, lo_y, hi_y = x + 0.5, x + w - 0.5, y + 0.5, y + h - 0.5
+    mid_y = (lo_y + hi_y) / 2
+    reach = abs(slant) * (hi_y - lo_y) / 2
+    out = []
+    for k in range(n):
+        u = (k + 0.5 + rng.normal(0, 0.08)) / n
+        xm = lo_x - reach + (hi_x - lo_x + 2 * reach) * u  # where the line crosses the box's middle
+        ys = [lo_y, hi_y]
+        if abs(slant) > 1e-3:  # clip the line x = xm + slant * (y - mid_y) to the box's width
+            y_a, y_b = mid_y + (lo_x - xm) / slant, mid_y + (hi_x - xm) / slant
+            ys = [max(lo_y, min(y_a, y_b)), min(hi_y, max(y_a, y_b))]
+        if ys[1] - ys[0] < 1.0:
+            continue
+        ends = [(xm + slant * (yy - mid_y) + rng.normal(0, 0.15), yy + rng.normal(0, 0.15)) for yy in ys]
+        out.append(path_stroke(ends if rng.random() < 0.7 else ends[::-1], rng))
+    return out
+
+
+def _asterisk(cx: float, cy: float, r: float, rng: np.random.Generator) -> list[Stroke]:
+    """Three or four lines through the centre."""
+    n = int(rng.integers(3, 5))
+    base = rng.uniform(0, 180)
+    out = []
+    for k in range(n):
+        a = math.radians(base + 180.0 * k / n + rng.normal(0, 6))
+        dx, dy = r * math.cos(a), r * math.sin(a)
+        out.append(path_stroke([(cx - dx, cy - dy), (cx + dx, cy + dy)], rng))
+    return out
 
 
 def pen_for_style(style: str, pen: Pen, rng: np.random.Generator) -> Pen:
@@ -361,8 +508,26 @@ def draw_strokes(
     elif pen.kind == "pencil":
         grain = np.asarray(rng.random(alpha.shape) < 0.6, np.float32) * np.asarray(rng.uniform(0.5, 1.0, alpha.shape), np.float32)
         alpha *= grain
+    elif pen.kind in ("gel", "marker"):
+        alpha = _field_ink(alpha, pen, px_per_mm=px_per_mm, rng=rng)
     alpha *= pen.opacity
     roi = img[r0:r1, c0:c1].astype(np.float32)
     colour = np.array(pen.color_bgr, np.float32) / 255.0
     roi *= 1.0 - alpha[:, :, None] * (1.0 - colour[None, None, :])
     img[r0:r1, c0:c1] = np.clip(roi, 0, 255).astype(np.uint8)
+
+
+def _field_ink(alpha: np.ndarray, pen: Pen, *, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """Ink texture of the field pens on a coverage map ``alpha`` (h, w), float32 0..1.
+
+    A gel pen lays a full, even line (coverage pushed up, no skips); a marker soaks
+    into the paper (edges feathered by 0.15 mm) and runs unevenly (a low-frequency
+    density of 0.75-1 over a few mm).
+    """
+    if pen.kind == "gel":
+        return np.asarray(np.clip(alpha * 1.25, 0.0, 1.0), np.float32)
+    feathered = np.asarray(cv2.GaussianBlur(alpha, (0, 0), max(0.5, 0.15 * px_per_mm)), np.float32)
+    h, w = alpha.shape
+    cells = (max(2, int(h / (3 * px_per_mm)) + 2), max(2, int(w / (3 * px_per_mm)) + 2))
+    density = cv2.resize(rng.uniform(0.75, 1.0, cells).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(np.clip(np.maximum(alpha, feathered) * density, 0.0, 1.0), np.float32)
