@@ -4,11 +4,18 @@ All functions take and return uint8 images, BGR (H, W, 3) unless said otherwise;
 geometry arguments are in millimetres on the page, pixel (row, col) =
 (y_mm, x_mm) * ``px_per_mm``. Randomness comes from ``rng`` only (OpenCV's own
 generator is seeded from it where it is used for speed).
+
+The last part holds the ``field`` profile's conditions, which no other profile
+produces: a sheet that is not flat (:func:`sheet_bend`, :func:`bend_sheet`), a
+phone lens with barrel distortion (:func:`lens_distortion`), a scanner's grey
+border or dark background strip (:func:`scanner_edge`) and 1-bit thresholding
+(:func:`bitonal`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 
 import cv2
@@ -261,3 +268,225 @@ def phone_photo(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     warm = np.array([rng.uniform(0.88, 0.97), rng.uniform(0.95, 1.0), 1.0], np.float32)
     out = photo.astype(np.float32) * light[:, :, None] * warm[None, None, :]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+# --- field conditions (the ``field`` profile only) -----------------------------
+
+SHEET_BENDS = ("fold_bulge", "edge_curl")
+SCANNER_EDGES = ("grey_border", "dark_strip")
+BITONAL_METHODS = ("fixed", "adaptive")
+
+
+@dataclass(frozen=True)
+class SheetBend:
+    """A smooth displacement of the sheet in its own plane, before the camera sees it.
+
+    Attributes
+    ----------
+    dy_mm, dx_mm : (H, W) float32 displacement in mm of the page point at pixel
+        (row, col): the ink drawn there is seen at pixel
+        (row + dy_mm * px_per_mm, col + dx_mm * px_per_mm).
+    height : (H, W) float32 in 0..1, how far the sheet is lifted (1 at the peak).
+    shade : darkening of the lifted paper at ``height`` 1 (0.03-0.1).
+    """
+
+    dy_mm: np.ndarray
+    dx_mm: np.ndarray
+    height: np.ndarray
+    shade: float
+
+    def magnitude_mm(self) -> np.ndarray:
+        """(H, W) length of the displacement in mm; never above the amplitude asked for."""
+        return np.asarray(np.hypot(self.dy_mm, self.dx_mm))
+
+
+def _coarse_grid(shape: tuple[int, int], px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Page coordinates in mm, y and x, each (h, w), on a grid of about 1 mm over an image of ``shape``."""
+    h, w = shape
+    gh, gw = max(2, int(h / px_per_mm) + 1), max(2, int(w / px_per_mm) + 1)
+    y = np.linspace(0.0, h / px_per_mm, gh, dtype=np.float32)
+    x = np.linspace(0.0, w / px_per_mm, gw, dtype=np.float32)
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    return yy, xx
+
+
+def sheet_bend(
+    shape: tuple[int, int], *, kind: str, amplitude_mm: float, px_per_mm: float, rng: np.random.Generator
+) -> SheetBend:
+    """How a sheet that is not flat moves under the camera: a bulge along a fold or a curled edge.
+
+    Parameters
+    ----------
+    shape : (H, W) of the page image.
+    kind : ``"fold_bulge"``: the sheet was folded in half and bulges along the
+        horizontal middle (a ridge about 25-40 mm wide whose height varies along the
+        fold); ``"edge_curl"``: one edge, chosen at random, curls up, the lift rising
+        quadratically over its last 20-50 mm.
+    amplitude_mm : the largest displacement on the page, mm (1.5-3 in the profile).
+    px_per_mm : page resolution.
+    rng : the only source of randomness.
+
+    Returns
+    -------
+    SheetBend
+        The displacement is ``amplitude_mm * height * v`` with ``|v| = 1``: smooth,
+        zero away from the bend, never longer than ``amplitude_mm``, and not a
+        projective map (a straight line across the bend comes out curved).
+    """
+    if kind not in SHEET_BENDS:
+        raise ValueError(f"unknown sheet bend {kind!r}; use one of {', '.join(SHEET_BENDS)}")
+    yy, xx = _coarse_grid(shape, px_per_mm)
+    page_h, page_w = shape[0] / px_per_mm, shape[1] / px_per_mm
+    view = rng.uniform(0, 2 * np.pi)  # the camera's side: a lifted point moves away from it
+    if kind == "fold_bulge":
+        fold_y = page_h / 2 + rng.normal(0.0, 3.0)
+        sigma = rng.uniform(25.0, 40.0)
+        along = 0.75 + 0.25 * np.sin(2 * np.pi * xx / page_w * rng.uniform(0.5, 1.5) + rng.uniform(0, 2 * np.pi))
+        height = np.exp(-(((yy - fold_y) / sigma) ** 2)) * along
+        inward = np.zeros((2,), np.float32)
+    else:
+        side = int(rng.integers(0, 4))  # top, right, bottom, left
+        band = rng.uniform(20.0, 50.0)
+        dist = (yy, page_w - xx, page_h - yy, xx)[side]
+        height = np.clip((band - dist) / band, 0.0, 1.0) ** 2
+        inward = np.array([(1, 0), (0, -1), (-1, 0), (0, 1)][side], np.float32)  # (dy, dx) towards the page
+    direction = 0.7 * inward + np.array([math.sin(view), math.cos(view)], np.float32) * (0.3 if inward.any() else 1.0)
+    direction /= float(np.linalg.norm(direction)) + 1e-9
+    full = (shape[1], shape[0])
+    height_px = np.clip(cv2.resize(height.astype(np.float32), full, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    shade = float(rng.uniform(0.03, 0.1))
+    return SheetBend(
+        dy_mm=(amplitude_mm * direction[0] * height_px).astype(np.float32),
+        dx_mm=(amplitude_mm * direction[1] * height_px).astype(np.float32),
+        height=height_px,
+        shade=shade,
+    )
+
+
+def bend_sheet(img: np.ndarray, bend: SheetBend, *, px_per_mm: float) -> np.ndarray:
+    """Move the page's ink by ``bend`` and shade the lifted paper.
+
+    Parameters
+    ----------
+    img : (H, W, 3) uint8 BGR page, the shape ``bend`` was made for.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) uint8: pixel (row, col) shows the page at (row, col) - (dy, dx) * px_per_mm
+        (the displacement is smooth and small, so this inverts it to well under a pixel).
+    """
+    h, w = img.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    map_x = cols - bend.dx_mm * px_per_mm
+    map_y = rows - bend.dy_mm * px_per_mm
+    out = cv2.remap(img, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    light = 1.0 - bend.shade * bend.height
+    return np.clip(out.astype(np.float32) * light[:, :, None], 0, 255).astype(np.uint8)
+
+
+def lens_distortion(img: np.ndarray, *, k1: float) -> np.ndarray:
+    """Radial lens distortion of a photo: ``r_d = r_u * (1 + k1 * r_u**2)``.
+
+    ``r`` is the distance from the frame centre divided by half the frame diagonal
+    (1 at the corners); ``k1 < 0`` is barrel distortion (straight lines bow outwards,
+    the corners move in by ``|k1|`` of the half-diagonal).
+
+    Parameters
+    ----------
+    img : (H, W, 3) or (H, W) uint8 photo.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype; the frame's edges are filled by reflection.
+    """
+    h, w = img.shape[:2]
+    step = 8  # the displacement is smooth: compute it on a coarse grid of cell centres
+    gh, gw = -(-h // step), -(-w // step)
+    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float64) * step + (step - 1) / 2  # cv2.resize's sample points
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    half_diag = math.hypot(h, w) / 2
+    yd, xd = (gy - cy) / half_diag, (gx - cx) / half_diag
+    rd = np.hypot(yd, xd)
+    ru = rd.copy()
+    for _ in range(8):  # invert r_d = r_u (1 + k1 r_u^2) by fixed-point iteration
+        ru = rd / (1.0 + k1 * ru**2)
+    gain = np.where(rd > 0, ru / np.maximum(rd, 1e-12), 1.0) - 1.0  # source = centre + (1 + gain) * offset
+    # bilinear resizing is exact for the linear part of the map; only the outermost
+    # half cell (background) is clamped
+    size = (gw * step, gh * step)
+    map_y = cv2.resize((gy + yd * gain * half_diag).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)[:h, :w].copy()
+    map_x = cv2.resize((gx + xd * gain * half_diag).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)[:h, :w].copy()
+    return np.asarray(cv2.remap(img, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+
+
+def scanner_edge(img: np.ndarray, kind: str, *, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """What a multifunction scanner adds at the edges of the scan.
+
+    Parameters
+    ----------
+    img : (H, W, 3) uint8 BGR scan (after :func:`scan_geometry`).
+    kind : ``"grey_border"``: all four edges darken smoothly (by 15-35 % at the edge,
+        fading over 2-5 mm), as a lid that does not press the sheet flat;
+        ``"dark_strip"``: a strip of dark scanner background (grey 25-80, 4-14 mm wide)
+        along one edge, outside the paper, with the paper's soft shadow beside it.
+
+    Returns
+    -------
+    numpy.ndarray
+        BGR uint8; ``grey_border`` keeps the shape, ``dark_strip`` adds the strip's
+        rows or columns on its side.
+    """
+    if kind not in SCANNER_EDGES:
+        raise ValueError(f"unknown scanner edge {kind!r}; use one of {', '.join(SCANNER_EDGES)}")
+    if kind == "grey_border":
+        h, w = img.shape[:2]
+        sigma = rng.uniform(2.0, 5.0) * px_per_mm
+        depth = rng.uniform(0.15, 0.35)
+        ry = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
+        rx = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
+        edge = np.minimum(ry[:, None], rx[None, :])
+        factor = 1.0 - depth * np.exp(-edge / sigma)
+        return np.clip(img.astype(np.float32) * factor[:, :, None], 0, 255).astype(np.uint8)
+    side = int(rng.integers(0, 4))  # top, right, bottom, left
+    width = int(rng.uniform(4.0, 14.0) * px_per_mm)
+    level = rng.uniform(25.0, 80.0)
+    shadow_depth, shadow_mm = rng.uniform(0.15, 0.35), rng.uniform(1.0, 2.5)
+    turned = np.ascontiguousarray(np.rot90(img, k=side))  # the strip's side on top
+    h, w = turned.shape[:2]
+    dist = np.arange(h, dtype=np.float32)[:, None, None]
+    paper_ = turned.astype(np.float32) * (1.0 - shadow_depth * np.exp(-dist / (shadow_mm * px_per_mm)))
+    strip = np.full((width, w, 3), level, np.float32)
+    strip *= 0.85 + 0.3 * cv2.resize(rng.random((2, 16)).astype(np.float32), (w, width))[:, :, None]
+    out = np.clip(np.vstack([strip, paper_]), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.rot90(out, k=-side))
+
+
+def bitonal(grey: np.ndarray, *, method: str, threshold: float, px_per_mm: float) -> np.ndarray:
+    """Threshold a grey scan to black and white, as a scanner's 1-bit mode does.
+
+    Parameters
+    ----------
+    grey : (H, W) uint8.
+    method : ``"fixed"``: black where grey < ``threshold`` * 255; ``"adaptive"``:
+        black where grey < ``threshold`` * the local paper level (the brightest grey
+        within 5 mm, averaged over 20 mm), so shading does not turn black.
+    threshold : fraction, 0 < threshold < 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) uint8 holding only 0 and 255. Faint pencil lighter than the threshold
+        vanishes; grainy pencil near it turns to speckle.
+    """
+    if method not in BITONAL_METHODS:
+        raise ValueError(f"unknown bitonal method {method!r}; use one of {', '.join(BITONAL_METHODS)}")
+    if method == "fixed":
+        level = np.full(grey.shape, threshold * 255.0, np.float32)
+    else:
+        k = max(3, int(5 * px_per_mm) | 1)
+        paper_level = cv2.dilate(grey, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        box = max(3, int(20 * px_per_mm))
+        level = np.asarray(cv2.blur(paper_level.astype(np.float32), (box, box)) * np.float32(threshold), np.float32)
+    return np.where(grey.astype(np.float32) < level, 0, 255).astype(np.uint8)
