@@ -6,8 +6,23 @@ Two levels:
   :class:`PageSpec` (what the voter did) and a :class:`ScanSpec` (what the scanner
   or camera did). Other engineers' tests use these directly.
 * :func:`simulate` writes a whole deck of scan files for ``voters`` voters with a
-  profile (``adf``, ``adf-rough``, ``phone``) and a truth file beside (never inside)
-  the scan folder.
+  profile (``adf``, ``adf-rough``, ``phone``, ``field``) and a truth file beside
+  (never inside) the scan folder.
+
+Profiles: ``adf`` a clean office scanner; ``adf-rough`` worn scanners, folds, streaks,
+not-marks, ambiguous marks, duplicates and foreign ballots; ``phone`` phone photos.
+``field`` is held out from tuning: conditions no other profile produces, to check
+that thresholds tuned on the first three generalise. Page by page about 35 % phone
+photos with barrel lens distortion (``lens_k1``) and a sheet that is not flat
+(``curl``: a bulge along a fold or a curled edge, ``curl_mm`` up to 3 mm, applied
+before the perspective); 20 % bitonal 1-bit scans (``bitonal``: a fixed or adaptive
+threshold; CCITT Group 4 TIFF or 1-bit PNG); 25 % greyscale scans (JPEG or PDF);
+20 % colour scans at 400 dpi or with a dark background strip (``edge``). Voters use
+:func:`~calibration.strokes.field_pen` (violet ballpoint, gel pen, thick marker) and
+mostly the :data:`~calibration.strokes.FIELD_CLEAR_STYLES` (``hooked_x``,
+``big_shaky_x``, ``v_tick``, ``plus``, ``hatch``, ``asterisk``) besides some usual
+clear styles; some rows have no mark or two, a few an ambiguous or a not-mark
+style, some ballots a crossed name, written-in words or a signature.
 
 Truth file (JSON, schema ``kiemphieu.truth/1``)::
 
@@ -25,11 +40,13 @@ Truth file (JSON, schema ``kiemphieu.truth/1``)::
         "rows": {"1": {"expect": "one", "choice": "high",
                        "styles": {"high": "x", "medium": "empty", "low": "dots"}}, ...},
         "crossed": [3], "writing": false, "signature": true,
-        "scan": {"dpi": 300, "rotation": 0, ...}}]}   # the ScanSpec as a dict
+        "scan": {"dpi": 300, "rotation": 0, ...},     # the ScanSpec as a dict
+        "pen": {"kind": "gel", "color_bgr": [...], ...}}]}  # only when the plan chose the pen (field)
 
 Row ``expect``: ``review`` when any box of the row holds an ambiguous style
 (``cancelled``, ``tiny_tick``, ``faint``: a human must look); otherwise ``none``,
-``one`` (with ``choice``) or ``multiple`` from the clear marks. Not-mark styles
+``one`` (with ``choice``) or ``multiple`` from the clear marks (:data:`CLEAR_STYLES`
+and the field profile's :data:`FIELD_CLEAR_STYLES`). Not-mark styles
 (``dots``, ``neighbour_stroke``, ``fold_line``) count as empty boxes.
 A ``duplicate`` page is a photocopy of an earlier ballot (same token, same marks);
 a ``foreign`` page carries another session's id.
@@ -55,9 +72,12 @@ from calibration import effects
 from calibration.strokes import (
     AMBIGUOUS_STYLES,
     CLEAR_STYLES,
+    FIELD_CLEAR_STYLES,
     NOT_MARK_STYLES,
     STYLES,
+    Pen,
     draw_strokes,
+    field_pen,
     mark_strokes,
     pen_for_style,
     random_pen,
@@ -71,12 +91,13 @@ from kiemphieu.layout import LEVELS, PAGE_H, PAGE_W, Layout, load_layout
 from kiemphieu.session import Workspace
 
 TRUTH_SCHEMA = "kiemphieu.truth/1"
-PROFILES = ("adf", "adf-rough", "phone")
+PROFILES = ("adf", "adf-rough", "phone", "field")
 MM_PER_INCH = 25.4
 
 __all__ = [
     "AMBIGUOUS_STYLES",
     "CLEAR_STYLES",
+    "FIELD_CLEAR_STYLES",
     "NOT_MARK_STYLES",
     "PROFILES",
     "STYLES",
@@ -116,11 +137,16 @@ class PageSpec:
     writing: bool = False
     signature: bool = False
     session_id: str | None = None
+    pen: Pen | None = None  # the voter's pen; None: drawn with random_pen when rendering
 
 
 @dataclass(frozen=True)
 class ScanSpec:
-    """What the scanner or camera did to the page."""
+    """What the scanner or camera did to the page.
+
+    The fields after ``phone`` are the ``field`` profile's; their defaults change
+    nothing, so older specs and truth files mean what they meant.
+    """
 
     dpi: int = 300
     rotation: int = 0
@@ -134,6 +160,20 @@ class ScanSpec:
     streak_x_mm: float | None = None
     bleed: bool = False
     phone: bool = False
+    # phone only: radial lens distortion r_d = r_u (1 + k1 r_u^2), r = 1 at the frame's
+    # corners; negative is barrel (field: -0.08..-0.02)
+    lens_k1: float = 0.0
+    # phone only: the sheet is not flat, "fold_bulge" (along the middle fold) or
+    # "edge_curl" (one edge lifts), moving the page by at most curl_mm before the perspective
+    curl: str | None = None
+    curl_mm: float = 0.0
+    # scanner only: "grey_border" (the four edges darken softly) or "dark_strip"
+    # (dark background strip outside the paper at one edge)
+    edge: str | None = None
+    # scanner only: 1-bit output, "fixed" (black below threshold * 255) or "adaptive"
+    # (black below threshold * the local paper level); needs color=False and no JPEG
+    bitonal: str | None = None
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.rotation not in (0, 90, 180, 270):
@@ -142,6 +182,23 @@ class ScanSpec:
             raise ValueError("fold must be None, 'half' or 'quarter'")
         if not 50 <= self.dpi <= 1200:
             raise ValueError("dpi must be within 50..1200")
+        self._check_field_options()
+
+    def _check_field_options(self) -> None:
+        if self.curl not in (None, *effects.SHEET_BENDS):
+            raise ValueError(f"curl must be None or one of {', '.join(effects.SHEET_BENDS)}")
+        if self.edge not in (None, *effects.SCANNER_EDGES):
+            raise ValueError(f"edge must be None or one of {', '.join(effects.SCANNER_EDGES)}")
+        if self.bitonal not in (None, *effects.BITONAL_METHODS):
+            raise ValueError(f"bitonal must be None or one of {', '.join(effects.BITONAL_METHODS)}")
+        if not self.phone and (self.curl is not None or self.lens_k1 != 0.0):
+            raise ValueError("curl and lens_k1 are for phone photos (phone=True)")
+        if self.phone and (self.edge is not None or self.bitonal is not None):
+            raise ValueError("edge and bitonal are for scanners (phone=False)")
+        if self.bitonal is not None and (self.color or self.jpeg_quality is not None):
+            raise ValueError("a bitonal scan has no colour and no JPEG (color=False, jpeg_quality=None)")
+        if not 0.0 < self.threshold < 1.0 or not 0.0 <= self.curl_mm <= 10.0 or not -0.3 <= self.lens_k1 <= 0.3:
+            raise ValueError("threshold must be within (0, 1), curl_mm within 0..10 mm, lens_k1 within -0.3..0.3")
 
 
 # --- truth of one row ---------------------------------------------------------
@@ -152,7 +209,7 @@ def row_truth(marks: tuple[MarkSpec, ...]) -> dict[str, Any]:
     styles: dict[str, str] = {level: "empty" for level in LEVELS}
     for m in marks:
         styles[m.level] = m.style if styles[m.level] == "empty" else f"{styles[m.level]}+{m.style}"
-    clear = sorted({m.level for m in marks if m.style in CLEAR_STYLES}, key=LEVELS.index)
+    clear = sorted({m.level for m in marks if m.style in CLEAR_STYLES or m.style in FIELD_CLEAR_STYLES}, key=LEVELS.index)
     if any(m.style in AMBIGUOUS_STYLES for m in marks):
         return {"expect": "review", "choice": None, "styles": styles}
     if not clear:
@@ -211,7 +268,7 @@ def _draw_qr(img: np.ndarray, payload: str, rect: tuple[float, float, float, flo
 
 def _voter_ink(img: np.ndarray, layout: Layout, spec: PageSpec, px_per_mm: float, rng: np.random.Generator) -> None:
     page = layout.page(spec.layout_page)
-    pen = random_pen(rng)
+    pen = random_pen(rng) if spec.pen is None else spec.pen
     rows = {row.person: row for row in page.rows}
     for stt, marks in sorted(spec.marks.items()):
         if stt not in rows:
@@ -237,15 +294,24 @@ def _finish(img: np.ndarray, scan: ScanSpec, px_per_mm: float, rng: np.random.Ge
     if scan.phone:
         if scan.rotation == 180:
             img = np.ascontiguousarray(img[::-1, ::-1])
+        if scan.curl is not None:  # the sheet is bent before the camera projects it
+            bend = effects.sheet_bend(img.shape[:2], kind=scan.curl, amplitude_mm=scan.curl_mm, px_per_mm=px_per_mm, rng=rng)
+            img = effects.bend_sheet(img, bend, px_per_mm=px_per_mm)
         img = effects.phone_photo(img, rng)
+        if scan.lens_k1 != 0.0:
+            img = effects.lens_distortion(img, k1=scan.lens_k1)
         img = effects.sensor(img, noise=max(scan.noise, 2.0), blur=max(scan.blur, 0.6), rng=rng)
     else:
         img = effects.scan_geometry(img, skew_deg=scan.skew_deg, rotation=scan.rotation, px_per_mm=px_per_mm, rng=rng)
+        if scan.edge is not None:
+            img = effects.scanner_edge(img, scan.edge, px_per_mm=px_per_mm, rng=rng)
         if scan.streak_x_mm is not None:
             effects.streak(img, scan.streak_x_mm, px_per_mm=px_per_mm, rng=rng)
         img = effects.sensor(img, noise=scan.noise, blur=scan.blur, rng=rng)
     if not scan.color:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if scan.bitonal is not None:
+        img = effects.bitonal(img, method=scan.bitonal, threshold=scan.threshold, px_per_mm=px_per_mm)
     if scan.jpeg_quality is not None:
         img = effects.jpeg(img, scan.jpeg_quality)
     return img
@@ -264,7 +330,8 @@ def render_page(ws: Workspace, spec: PageSpec, scan: ScanSpec, *, rng: np.random
     Returns
     -------
     numpy.ndarray
-        ``(H, W, 3)`` uint8 BGR, or ``(H, W)`` uint8 when ``scan.color`` is False.
+        ``(H, W, 3)`` uint8 BGR, or ``(H, W)`` uint8 when ``scan.color`` is False
+        (holding only 0 and 255 when ``scan.bitonal`` is set).
         Without skew, rotation or phone, page pixel (row, col) = (y_mm, x_mm) *
         dpi / 25.4 plus the scanner margin added by the scan (1-4 mm).
     """
@@ -358,7 +425,36 @@ ADF_STYLES = {"x": 0.78, "check": 0.07, "slash": 0.04, "small_x": 0.04, "x_overs
 ROUGH_STYLES = {"x": 0.45, "check": 0.12, "slash": 0.08, "small_x": 0.1, "x_overshoot": 0.12, "circle": 0.06, "fill": 0.07}
 
 
+FIELD_STYLES = {"hooked_x": 0.16, "big_shaky_x": 0.1, "v_tick": 0.14, "plus": 0.12, "hatch": 0.1, "asterisk": 0.1,
+                "x": 0.12, "check": 0.08, "small_x": 0.04, "circle": 0.04}
+"""The field profile's clear marks: mostly other hands' marks, some usual ones."""
+
+
+def _field_row_marks(rng: np.random.Generator) -> tuple[MarkSpec, ...]:
+    """One row of the field profile: 4 % no mark, 4 % two, else one.
+
+    Then, in a free box, a not-mark (``dots``, ``neighbour_stroke``: 10 %) or an
+    ambiguous style (5 %), as in ``adf-rough``.
+    """
+    u = rng.random()
+    marks: list[MarkSpec] = []
+    if 0.04 <= u < 0.08:
+        a, b = rng.choice(3, size=2, replace=False)
+        marks = [MarkSpec(LEVELS[int(a)], _weighted(rng, FIELD_STYLES)), MarkSpec(LEVELS[int(b)], _weighted(rng, FIELD_STYLES))]
+    elif u >= 0.08:
+        marks = [MarkSpec(_weighted(rng, LEVEL_WEIGHTS), _weighted(rng, FIELD_STYLES))]
+    free = [lv for lv in LEVELS if lv not in {m.level for m in marks}]
+    v = rng.random()
+    if free and v < 0.1:
+        marks.append(MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(NOT_MARK_STYLES[:2]))))
+    elif free and v < 0.15:
+        marks.append(MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(AMBIGUOUS_STYLES))))
+    return tuple(marks)
+
+
 def _row_marks(profile: str, rng: np.random.Generator) -> tuple[MarkSpec, ...]:
+    if profile == "field":
+        return _field_row_marks(rng)
     styles = ADF_STYLES if profile == "adf" else ROUGH_STYLES
     u = rng.random()
     if u < 0.03:
@@ -417,13 +513,90 @@ def _scan_spec(profile: str, rng: np.random.Generator, *, fmt: str) -> ScanSpec:
     )
 
 
+FIELD_DEVICES = {"phone": 0.45, "bitonal": 0.17, "grey": 0.21, "colour": 0.17}
+"""Devices of the field profile per file. Scanner files hold 1.5-1.7 pages on average
+(some multi-page), phone files one, so pages are about 35 % phone, 20 % bitonal,
+25 % grey, 20 % colour."""
+
+
+@dataclass(frozen=True)
+class FieldFile:
+    """One file of the field profile: the device that made it, its format, pages, dpi."""
+
+    device: str  # phone | bitonal | grey | colour
+    fmt: str  # jpg | png | tif | pdf
+    pages: int
+    dpi: int
+
+
+def _field_file(rng: np.random.Generator, pages_per_ballot: int) -> FieldFile:
+    """The device, format, page count and resolution of the next field file."""
+    device = _weighted(rng, FIELD_DEVICES)
+    if device == "phone":
+        return FieldFile(device, "jpg", 1, int(rng.choice([200, 250])))
+    multi = rng.random() < (0.35 if device == "bitonal" else 0.3 if device == "grey" else 0.25)
+    pages = int(rng.integers(2, 5)) * pages_per_ballot if multi else 1
+    if device == "bitonal":
+        fmt = "tif" if multi or rng.random() < 0.5 else "png"
+        return FieldFile(device, fmt, pages, int(rng.choice([200, 300, 400], p=[0.4, 0.45, 0.15])))
+    fmt = "pdf" if multi else "jpg"
+    if device == "grey":
+        return FieldFile(device, fmt, pages, int(rng.choice([200, 300, 400], p=[0.3, 0.5, 0.2])))
+    return FieldFile(device, fmt, pages, 400 if rng.random() < 0.6 else 300)
+
+
+def _field_scan_spec(device: FieldFile, rng: np.random.Generator) -> ScanSpec:
+    """One page of a field file, as its device made it."""
+    if device.device == "phone":
+        return _field_photo_spec(device.dpi, rng)
+    u = rng.random()
+    base = ScanSpec(
+        dpi=device.dpi,
+        rotation=180 if u < 0.15 else (90 if u < 0.18 else (270 if u < 0.2 else 0)),
+        skew_deg=round(float(rng.uniform(-3.0, 3.0)), 2),
+        noise=round(float(rng.uniform(1.0, 4.0)), 2),
+        blur=round(float(rng.uniform(0.0, 0.8)), 2),
+        fold="half" if rng.random() < 0.12 else None,
+        bleed=bool(rng.random() < 0.1),
+    )
+    if device.device == "bitonal":
+        method = "fixed" if rng.random() < 0.6 else "adaptive"
+        threshold = rng.uniform(0.45, 0.62) if method == "fixed" else rng.uniform(0.6, 0.78)
+        edge = "dark_strip" if rng.random() < 0.15 else None
+        return replace(base, color=False, bitonal=method, threshold=round(float(threshold), 3), edge=edge)
+    if device.device == "grey":
+        quality = int(rng.integers(70, 93))
+        return replace(base, color=False, jpeg_quality=quality, edge="grey_border" if rng.random() < 0.3 else None)
+    quality = int(rng.integers(80, 96))
+    v = 0.0 if device.dpi == 300 else rng.random()  # colour: 400 dpi, or a dark strip at 300 dpi
+    return replace(base, jpeg_quality=quality, edge="dark_strip" if v < 0.3 else ("grey_border" if v < 0.5 else None))
+
+
+def _field_photo_spec(dpi: int, rng: np.random.Generator) -> ScanSpec:
+    """A field phone photo: barrel lens distortion, and mostly a bent sheet (fold bulge or curled edge)."""
+    curl = str(rng.choice(effects.SHEET_BENDS)) if rng.random() < 0.85 else None
+    return ScanSpec(
+        dpi=dpi,
+        rotation=180 if rng.random() < 0.1 else 0,
+        noise=round(float(rng.uniform(2.0, 5.0)), 2),
+        blur=round(float(rng.uniform(0.5, 1.2)), 2),
+        jpeg_quality=int(rng.integers(78, 93)),
+        fold="half" if curl == "fold_bulge" or rng.random() < 0.1 else None,
+        phone=True,
+        lens_k1=round(float(rng.uniform(-0.08, -0.02)), 3),
+        curl=curl,
+        curl_mm=round(float(rng.uniform(1.5, 3.0)), 2) if curl else 0.0,
+    )
+
+
 def _ballot_pages(
     layout: Layout, profile: str, token: str, rng: np.random.Generator, *, session_id: str | None = None
 ) -> list[PageSpec]:
-    rough = profile == "adf-rough"
+    rough = profile in ("adf-rough", "field")
     crossed_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.04 else 0
     writing_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.06 else 0
     signature = bool(rough and rng.random() < 0.2)
+    pen = field_pen(rng) if profile == "field" else None  # one pen per voter
     specs = []
     for page in layout.pages:
         marks = {row.person: _row_marks(profile, rng) for row in page.rows}
@@ -439,6 +612,7 @@ def _ballot_pages(
                 writing=page.page == writing_page,
                 signature=signature and page.signature_mm is not None,
                 session_id=session_id,
+                pen=pen,
             )
         )
     return specs
@@ -471,7 +645,10 @@ def _plan(layout: Layout, tokens: list[str], profile: str, seed: int) -> list[Fi
     index = 0
     while pending:
         index += 1
-        if profile == "phone":
+        device = _field_file(rng, layout.pages_per_ballot) if profile == "field" else None
+        if device is not None:
+            fmt, n_pages = device.fmt, device.pages
+        elif profile == "phone":
             fmt, n_pages = "jpg", 1
         elif rng.random() < 0.8:
             fmt, n_pages = ("jpg" if rng.random() < 0.8 else "png"), 1
@@ -481,9 +658,9 @@ def _plan(layout: Layout, tokens: list[str], profile: str, seed: int) -> list[Fi
         chunk, pending = pending[:n_pages], pending[n_pages:]
         pages: list[PageJob] = []
         for kind, who, spec in chunk:
-            scan = _scan_spec(profile, rng, fmt=fmt)
+            scan = _scan_spec(profile, rng, fmt=fmt) if device is None else _field_scan_spec(device, rng)
             pages.append(PageJob(kind, spec, scan, seed_(), who))
-            if profile != "phone" and rng.random() < 0.1:  # duplex: a blank back side
+            if profile != "phone" and not scan.phone and rng.random() < 0.1:  # duplex: a blank back side
                 pages.append(PageJob("blank", None, replace(scan, rotation=(scan.rotation + 180) % 360 if rng.random() < 0.5 else scan.rotation), seed_()))
         stem = "scan" if len(pages) == 1 else "batch"
         if len(pages) > 1 and fmt in ("jpg", "png"):  # a duplex back of a single image: its own file
@@ -507,7 +684,9 @@ def _render_job(ws: Workspace, job: PageJob) -> np.ndarray:
     return render_page(ws, job.spec, scan, rng=rng)
 
 
-def _to_pil(img: np.ndarray) -> Image.Image:
+def _to_pil(img: np.ndarray, *, bitonal: bool = False) -> Image.Image:
+    if bitonal:  # mode "1": one bit per pixel, no dithering
+        return Image.fromarray(img > 127)
     if img.ndim == 2:
         return Image.fromarray(img, mode="L")
     return Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), mode="RGB")
@@ -524,7 +703,7 @@ def _write_file(args: tuple[Path, Path, FileJob]) -> str:
         if fjob.fmt in ("jpg", "pdf") and scan.jpeg_quality is not None:
             quality = scan.jpeg_quality  # the file's own JPEG encoding is the compression
             job = replace(job, scan=replace(scan, jpeg_quality=None))
-        images.append(_to_pil(_render_job(ws, job)))
+        images.append(_to_pil(_render_job(ws, job), bitonal=job.scan.bitonal is not None))
     dpi = fjob.pages[0].scan.dpi if not fjob.pages[0].scan.phone else 72
     tmp = out_dir / f".{fjob.name}.part"
     first, rest = images[0], images[1:]
@@ -533,7 +712,9 @@ def _write_file(args: tuple[Path, Path, FileJob]) -> str:
     elif fjob.fmt == "png":
         first.save(tmp, format="PNG", compress_level=1, dpi=(dpi, dpi))
     elif fjob.fmt == "tif":
-        first.save(tmp, format="TIFF", save_all=True, append_images=rest, compression="tiff_deflate", dpi=(dpi, dpi))
+        group4 = all(im.mode == "1" for im in images)  # CCITT Group 4, as office scanners write 1-bit pages
+        first.save(tmp, format="TIFF", save_all=True, append_images=rest, compression="group4" if group4 else "tiff_deflate",
+                   dpi=(dpi, dpi))
     else:
         first.save(tmp, format="PDF", save_all=True, append_images=rest, quality=quality, resolution=float(dpi),
                    creationDate=None, modDate=None, producer=None, creator=None, title=None)
@@ -548,6 +729,8 @@ def _truth_page(layout: Layout, job: PageJob, source: str, page_no: int) -> dict
                        "crossed": [], "writing": False, "signature": False}
     spec = job.spec
     rows = {str(row.person): row_truth(spec.marks.get(row.person, ())) for row in layout.page(spec.layout_page).rows}
+    if spec.pen is not None:
+        base["pen"] = asdict(spec.pen)
     return base | {
         "token": spec.token,
         "session_id": spec.session_id or layout.session_id,
@@ -582,7 +765,8 @@ def simulate(
     ws : workspace with printed ballots; tokens are taken from its issued set.
     out_dir : folder for the scan files (created; must not already hold files).
     voters : number of voters, each one ballot of ``pages_per_ballot`` pages.
-    profile : ``adf``, ``adf-rough`` or ``phone``.
+    profile : ``adf``, ``adf-rough``, ``phone`` or ``field`` (held-out conditions,
+        see the module docstring).
     seed : the deck is a pure function of the workspace, the arguments and ``seed``
         (not of ``jobs``).
     truth_path : where to write the truth JSON; default ``<out_dir>-truth.json``

@@ -26,8 +26,9 @@ def _handle(func: Any) -> Any:
 @click.command("simulate")
 @click.argument("workspace", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--voters", type=click.IntRange(min=1), required=True, help="Number of voters (one ballot each).")
-@click.option("--profile", type=click.Choice(["adf", "adf-rough", "phone"]), default="adf", show_default=True,
-              help="Office scanner, rough scanner conditions, or phone photos.")
+@click.option("--profile", type=click.Choice(["adf", "adf-rough", "phone", "field"]), default="adf", show_default=True,
+              help="Office scanner, rough scanner conditions, phone photos, or held-out field conditions "
+                   "(bent sheets, lens distortion, bitonal and grey scans, other pens and marks).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Empty folder for the scan files.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed: same seed, same files.")

@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from calibration import effects
 from calibration.simulate import (
+    FIELD_CLEAR_STYLES,
     MarkSpec,
     PageSpec,
     ScanSpec,
@@ -25,6 +27,7 @@ from calibration.simulate import (
     row_truth,
     simulate,
 )
+from calibration.strokes import CLEAR_STYLES, Pen
 from calibration.truth import load_truth
 from kiemphieu.cli import main
 from kiemphieu.errors import InputError
@@ -271,7 +274,7 @@ def test_cli(printed_workspace: Workspace, tmp_path: Path) -> None:
     assert runner.invoke(main, ["simulate", "--help"]).exit_code == 0
 
 
-# --- the existing profiles stay byte-identical -----------------------------------
+# --- the existing profiles are unchanged by the field profile -----------------
 
 OLD_SCAN_KEYS = ("dpi", "rotation", "skew_deg", "seal", "color", "noise", "blur", "jpeg_quality", "fold",
                  "streak_x_mm", "bleed", "phone")
@@ -307,3 +310,178 @@ def test_existing_profiles_are_byte_identical(printed_workspace: Workspace, prof
     expected_plan, expected_page = EXISTING_PROFILE_SHA256[profile]
     assert _plan_digest(plan) == expected_plan
     assert hashlib.sha256(img.tobytes()).hexdigest() == expected_page
+    assert all(p.spec is None or p.spec.pen is None for f in plan for p in f.pages)
+
+
+def test_existing_styles_are_unchanged() -> None:
+    assert CLEAR_STYLES == ("x", "check", "slash", "fill", "circle", "small_x", "x_overshoot")
+    assert not set(FIELD_CLEAR_STYLES) & set(CLEAR_STYLES)
+
+
+# --- the field profile ---------------------------------------------------------
+
+FIELD_SEED = 15  # 4 voters: a group4 TIFF (a ballot and a blank back), a 1-bit PNG, a grey JPEG, a bent phone photo
+
+
+def test_field_styles_are_clear_marks() -> None:
+    for style in FIELD_CLEAR_STYLES:
+        one = row_truth((MarkSpec("low", style), MarkSpec("high", "dots")))
+        assert one["expect"] == "one" and one["choice"] == "low", style
+    assert row_truth((MarkSpec("low", "plus"), MarkSpec("high", "x")))["expect"] == "multiple"
+    assert row_truth((MarkSpec("low", "hatch"), MarkSpec("high", "tiny_tick")))["expect"] == "review"
+
+
+@pytest.mark.parametrize("pen", [Pen("ballpoint", (165, 50, 125), 0.35, 0.9), Pen("gel", (30, 25, 25), 0.45, 1.0),
+                                 Pen("marker", (170, 70, 20), 1.8, 0.85)], ids=lambda p: p.kind)
+def test_field_styles_draw_inside_their_box(printed_workspace: Workspace, pen: Pen) -> None:
+    layout = load_layout(printed_workspace.layout_json)
+    rows = layout.page(1).rows
+    marks = {row.person: (MarkSpec("medium", FIELD_CLEAR_STYLES[i % len(FIELD_CLEAR_STYLES)]),)
+             for i, row in enumerate(rows[: 2 * len(FIELD_CLEAR_STYLES)])}
+    spec = PageSpec(layout_page=1, token="TESTTOKEN0001", marks=marks, pen=pen)
+    page = _straighten(render_page(printed_workspace, spec, ScanSpec(dpi=DPI), rng=np.random.default_rng(6)))
+    paper = 255.0 - float(np.median(page))  # the paper's own tint
+    for row in rows:
+        for level in ("high", "medium", "low"):
+            darkness = _box_darkness(page, row.boxes_mm[level]) - paper
+            if row.person in marks and level == "medium":
+                assert darkness > 12.0, (marks[row.person], darkness)
+            else:
+                assert darkness < 3.0, (row.person, level, darkness)
+
+
+def test_field_scan_options_are_checked() -> None:
+    for bad in (dict(bitonal="fixed"), dict(color=False, bitonal="fixed", jpeg_quality=80), dict(curl="edge_curl"),
+                dict(lens_k1=-0.05), dict(phone=True, edge="dark_strip"), dict(color=False, bitonal="otsu"),
+                dict(phone=True, curl="wave"), dict(color=False, bitonal="fixed", threshold=1.5)):
+        with pytest.raises(ValueError):
+            ScanSpec(**bad)  # type: ignore[arg-type]
+    assert ScanSpec().bitonal is None and ScanSpec().curl is None and ScanSpec().lens_k1 == 0.0
+
+
+@pytest.mark.parametrize("kind", ["fold_bulge", "edge_curl"])
+def test_sheet_bend_is_bounded_smooth_and_not_projective(kind: str) -> None:
+    px = 4.0
+    shape = (round(297 * px), round(210 * px))
+    bend = effects.sheet_bend(shape, kind=kind, amplitude_mm=2.5, px_per_mm=px, rng=np.random.default_rng(2))
+    mag = bend.magnitude_mm()
+    assert mag.shape == shape and 0.7 * 2.5 < mag.max() <= 2.5 + 1e-4
+    assert mag[shape[0] // 4, shape[1] // 2] < 0.05 or kind == "edge_curl"  # a fold's bulge stays near the fold
+    assert np.abs(np.diff(mag, axis=0)).max() < 0.05 and np.abs(np.diff(mag, axis=1)).max() < 0.05  # smooth
+    # page points on a 10 mm grid, moved by the bend: no homography maps them back to the grid
+    ys, xs = np.mgrid[5:297:10, 5:210:10].reshape(2, -1).astype(np.float32)
+    r, c = (ys * px).astype(int), (xs * px).astype(int)
+    src = np.stack([xs, ys], axis=1)
+    dst = src + np.stack([bend.dx_mm[r, c], bend.dy_mm[r, c]], axis=1)
+    h, _ = cv2.findHomography(src, dst, 0)
+    misfit = np.abs(cv2.perspectiveTransform(src[None], h)[0] - dst).max()
+    assert misfit > 0.3, misfit
+    page = np.full((*shape, 3), 240, np.uint8)
+    page[::40] = 20
+    bent = effects.bend_sheet(page, bend, px_per_mm=px)
+    assert bent.shape == page.shape and not np.array_equal(bent, page)
+
+
+def test_lens_distortion_is_barrel() -> None:
+    frame = np.full((600, 800), 230, np.uint8)
+    frame[80:83, :] = 20  # a straight line near the top
+    assert np.array_equal(effects.lens_distortion(frame, k1=0.0), frame)
+    bowed = effects.lens_distortion(frame, k1=-0.06)
+    row_of = [float(np.argmin(bowed[:300, c])) for c in (60, 400, 740)]
+    assert row_of[1] < row_of[0] - 3 and row_of[1] < row_of[2] - 3  # it bows outwards (up) in the middle
+
+
+def _marker_misfit(img: np.ndarray, printed_workspace: Workspace) -> float:
+    """Largest distance (px) of the 16 detected marker corners from one homography fitted to them."""
+    layout = load_layout(printed_workspace.layout_json)
+    by_id = {v: k for k, v in layout.marker_ids.items()}
+    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50))
+    corners, ids, _ = det.detectMarkers(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    assert ids is not None and len(ids) == 4
+    src, dst = [], []
+    for quad, i in zip(corners, ids.ravel(), strict=True):
+        x, y, w, h = layout.page(1).markers_mm[by_id[int(i)]]
+        src += [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+        dst += [tuple(p) for p in quad.reshape(4, 2)]
+    s, d = np.float32(src), np.float32(dst)
+    hom, _ = cv2.findHomography(s, d, 0)
+    return float(np.abs(cv2.perspectiveTransform(s[None], hom)[0] - d).max())
+
+
+def test_bent_distorted_photo_is_not_a_perspective(printed_workspace: Workspace) -> None:
+    spec = PageSpec(1, "T", {})
+    flat = render_page(printed_workspace, spec, ScanSpec(dpi=100, phone=True), rng=np.random.default_rng(0))
+    bent = render_page(printed_workspace, spec, ScanSpec(dpi=100, phone=True, lens_k1=-0.06, curl="edge_curl", curl_mm=3.0),
+                       rng=np.random.default_rng(0))
+    flat_misfit, bent_misfit = _marker_misfit(flat, printed_workspace), _marker_misfit(bent, printed_workspace)
+    assert flat_misfit < 2.5 and bent_misfit > flat_misfit + 3.0, (flat_misfit, bent_misfit)
+
+
+def test_bitonal_drops_faint_pencil(printed_workspace: Workspace) -> None:
+    layout = load_layout(printed_workspace.layout_json)
+    row = layout.page(1).rows[0]
+    spec = PageSpec(1, None, {row.person: (MarkSpec("high", "x"), MarkSpec("low", "faint"))})
+    for method, threshold in (("fixed", 0.5), ("adaptive", 0.7)):
+        img = render_page(printed_workspace, spec, ScanSpec(dpi=DPI, color=False, bitonal=method, threshold=threshold),
+                          rng=np.random.default_rng(1))
+        assert img.ndim == 2 and set(np.unique(img)) == {0, 255}
+        page = _straighten(img)
+        assert _box_darkness(page, row.boxes_mm["high"]) > 20.0
+        assert _box_darkness(page, row.boxes_mm["low"]) < 5.0, method
+
+
+def test_field_plan_mixes_devices_as_documented(printed_workspace: Workspace) -> None:
+    layout = load_layout(printed_workspace.layout_json)
+    plan = _plan(layout, [f"T{i:012d}" for i in range(300)], "field", 1)
+    scans = [p.scan for f in plan for p in f.pages if p.kind == "ballot"]
+    share = {
+        "phone": sum(s.phone for s in scans) / len(scans),
+        "bitonal": sum(s.bitonal is not None for s in scans) / len(scans),
+        "grey": sum(not s.color and s.bitonal is None for s in scans) / len(scans),
+        "colour": sum(s.color and not s.phone for s in scans) / len(scans),
+    }
+    for device, target in {"phone": 0.35, "bitonal": 0.2, "grey": 0.25, "colour": 0.2}.items():
+        assert abs(share[device] - target) < 0.07, share
+    assert all(s.dpi == 400 or s.edge == "dark_strip" for s in scans if s.color and not s.phone)
+    assert all(s.lens_k1 < 0 for s in scans if s.phone) and any(s.curl for s in scans)
+    styles = [m.style for f in plan for p in f.pages if p.spec for ms in p.spec.marks.values() for m in ms]
+    assert sum(st in FIELD_CLEAR_STYLES for st in styles) > 0.5 * len(styles)
+    assert {"faint", "tiny_tick", "cancelled", "dots", "neighbour_stroke"} <= set(styles)
+    assert {f.fmt for f in plan} == {"jpg", "png", "tif", "pdf"}
+
+
+@pytest.fixture(scope="module")
+def field_deck(tmp_path_factory: pytest.TempPathFactory, printed_workspace: Workspace) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("field") / "scans"
+    result = simulate(printed_workspace, out, voters=4, profile="field", seed=FIELD_SEED, jobs=2)
+    return out, result.truth_path
+
+
+def test_field_deck_is_deterministic(printed_workspace: Workspace, tmp_path: Path, field_deck: tuple[Path, Path]) -> None:
+    out, truth = field_deck
+    again = simulate(printed_workspace, tmp_path / "scans", voters=4, profile="field", seed=FIELD_SEED, jobs=1)
+    assert _digest(out) == _digest(again.out_dir)
+    assert json.loads(truth.read_text())["pages"] == json.loads(again.truth_path.read_text())["pages"]
+
+
+def test_field_deck_files_open_and_bitonal_is_one_bit(field_deck: tuple[Path, Path]) -> None:
+    out, truth_path = field_deck
+    truth = load_truth(truth_path)
+    assert truth.profile == "field" and len(truth.ballots()) == 4
+    for path in out.iterdir():
+        pages = [p for p in truth.pages if p.source == path.name]
+        assert _open_pages(path) == len(pages)
+        if pages[0].scan["bitonal"]:
+            with Image.open(path) as im:
+                assert im.mode == "1"
+                if path.suffix == ".tif":
+                    assert im.info["compression"] == "group4"
+        elif not pages[0].scan["color"] and path.suffix == ".jpg":
+            with Image.open(path) as im:
+                assert im.mode == "L"
+    devices = {"phone" if p.scan["phone"] else "bitonal" if p.scan["bitonal"] else "grey" if not p.scan["color"] else "colour"
+               for p in truth.pages}
+    assert {"phone", "bitonal", "grey"} <= devices
+    assert any(p.scan["curl"] and p.scan["lens_k1"] < 0 for p in truth.pages)
+    doc = json.loads(truth_path.read_text())
+    assert all("pen" in p for p in doc["pages"] if p["kind"] == "ballot")
