@@ -29,7 +29,9 @@ import numpy as np
 
 from ballot_templates.markers import dictionary
 from kiemphieu import readings as R
-from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, parse_qr_payload
+from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, Level, PageLayout, parse_qr_payload
+from scanner.folds import explained_mask, find_lines, rows_crossed
+from scanner.grid import register_grid, unwarp
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 
@@ -304,11 +306,19 @@ def identify(text: str | None, ctx: RunContext) -> Identity:
 
 
 def paper_level(grey: np.ndarray) -> np.ndarray:
-    """Local paper brightness, same shape as ``grey`` (handles uneven light in photos)."""
+    """Local paper brightness, same shape as ``grey`` (handles uneven light in photos).
+
+    A grey-level closing (dilate, then erode with the same 9 mm square) on a 1/8
+    copy: dark features narrower than the square — strokes, printed rules, a
+    filled box — are removed, while a linear light gradient (a shadow edge, a
+    phone's uneven light) is kept exactly, unlike a plain dilation, which lifts
+    the paper level on the dark side of every gradient.
+    """
     h, w = grey.shape
     small = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
-    bright = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))
-    bright = cv2.blur(bright, (9, 9))
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
+    bright = cv2.morphologyEx(small, cv2.MORPH_CLOSE, square, borderType=cv2.BORDER_REPLICATE)
+    bright = cv2.blur(bright, (3, 3))
     full = cv2.resize(bright, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.maximum(full, 40)
 
@@ -320,7 +330,7 @@ class InkMaps:
     ink: np.ndarray
     light: np.ndarray
     trace: np.ndarray
-    crease: np.ndarray  # darker than a trace, on the smoothed page: for folds
+    smooth: np.ndarray  # the straightened page smoothed (sigma 1.5 px): for traces and folds
     grey: np.ndarray  # the straightened page
     paper: np.ndarray  # its local paper level
 
@@ -334,7 +344,7 @@ def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
 
     smooth = cv2.GaussianBlur(grey, (0, 0), 1.5)  # noise must not look like a trace
     return InkMaps(grey <= limit(settings.ink_darkness), grey <= limit(settings.light_darkness),
-                   smooth <= limit(settings.trace_darkness), smooth <= limit(settings.fold_darkness), grey, paper)
+                   smooth <= limit(settings.trace_darkness), smooth, grey, paper)
 
 
 def _px(v_mm: float) -> int:
@@ -370,11 +380,13 @@ def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radi
 @dataclass(frozen=True)
 class BoxInk:
     light: float  # share of the interior in light ink or darker
-    light_span_mm: float  # longest extent of one light-ink stroke
-    trace: float  # share of the interior with any trace
-    trace_span_mm: float  # longest extent of one trace
+    light_span_mm: float  # longest extent of the light ink of one stroke (pencil grain bridged)
+    trace: float  # share of the interior with a trace, specks left out
+    trace_span_mm: float  # longest extent of one trace, specks left out
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
     shade: float = 0.0  # mean darkness of the interior: a mark too faint for a trace still shows here
+    speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
+    dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
 
 
 @cache
@@ -406,9 +418,49 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.max(np.hypot(dims[:, 0], dims[:, 1]))) / PX
 
 
+def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:
+    """``trace`` with its specks removed: components whose extent is under ``speck_mm``.
+
+    A speck is a pen touch, a hesitation dot or a dust spot; it is not a mark, but
+    the light ink in it still counts towards the box's ink (see :func:`classify_box`).
+    """
+    if not trace.any():
+        return trace
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(trace.view(np.uint8), connectivity=8)
+    dims = stats[:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
+    keep = np.hypot(dims[:, 0], dims[:, 1]) >= speck_mm * PX
+    keep[0] = False
+    return np.asarray(keep[labels])
+
+
 def _interior(mask: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> np.ndarray:
     x, y, w, h = rect_mm
     return mask[max(0, _px(y + inset_mm)) : _px(y + h - inset_mm), max(0, _px(x + inset_mm)) : _px(x + w - inset_mm)]
+
+
+def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
+    """Longest extent of the light ink that lies in one stroke of the trace map.
+
+    A pencil line is grainy: its light-ink pixels are scattered along the
+    stroke, which the smoothed trace map shows whole. The extent of the light
+    ink within each trace stroke is the stroke's length as far as it is dark
+    enough to count, so a grainy pencil X spans the box while a faint one
+    (almost no light ink) and a small tick (a short stroke) do not.
+    """
+    if not light.any() or not strokes.any():
+        return 0.0
+    closed = cv2.morphologyEx(strokes.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, labels = cv2.connectedComponents(closed, connectivity=8)
+    rows, cols = np.nonzero(light & (labels > 0))
+    if rows.size == 0:
+        return 0.0
+    lab = labels[rows, cols]
+    best = 0.0
+    for k in np.unique(lab):
+        pick = lab == k
+        r, c = rows[pick], cols[pick]
+        best = max(best, float(np.hypot(r.max() - r.min() + 1, c.max() - c.min() + 1)))
+    return best / PX
 
 
 def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
@@ -421,18 +473,55 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     grey = _interior(maps.grey, rect_mm, s.trace_inset_mm).astype(np.float32)
     paper = _interior(maps.paper, rect_mm, s.trace_inset_mm).astype(np.float32)
     shade = float(np.mean(1.0 - grey / paper))
-    return BoxInk(share, _longest_span_mm(light, 5), float(trace.mean()), _longest_span_mm(trace),
-                  _axis_line_share(light) if share > 0 else 0.0, shade)
+    strokes = _without_specks(trace, s.speck_mm)
+    speck_light = 0.0
+    light_span = 0.0
+    if share > 0:
+        inner_light = _interior(maps.light, rect_mm, s.trace_inset_mm)
+        speck_light = float((inner_light & ~strokes).sum()) / light.size
+        light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
+    dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
+    return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
+                  _axis_line_share(light) if share > 0 else 0.0, shade, speck_light, dark)
 
 
-def classify_box(ink: BoxInk, s: ScanSettings) -> str:
-    """Two thresholds: definitely marked, definitely empty, marginal between."""
-    if (ink.light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and ink.light < s.heavy_ink
-            and ink.trace < s.heavy_trace and ink.line < s.line_share):
+def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None) -> str:
+    """Two thresholds: definitely marked, definitely empty, marginal between.
+
+    Marked: enough light ink (specks left out) in a stroke at least ``mark_span_mm``
+    long; not a box covered almost solid (``heavy_ink``: a mark scribbled over to
+    cancel it looks like that), unless the voter's pen is that thick on this page:
+    ``pen_light`` is the light-ink share of the page's typical mark (see
+    :func:`score_boxes`), and a heavy box no heavier than ``heavy_pen_ratio`` times
+    it, and not solid (``solid_ink``), is that pen's mark. Not a faint straight
+    line either (a crease: ``line_share`` of the light ink on one axis-aligned
+    line, with little pen-dark ink on it).
+
+    Empty allows specks (pen touches, dots under ``speck_mm``) up to ``speck_ink``
+    of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
+    """
+    stroke_light = max(0.0, ink.light - ink.speck_light)
+    heavy = ink.light >= s.heavy_ink or ink.trace >= s.heavy_trace
+    if heavy and pen_light is not None and pen_light >= s.heavy_ink * s.thick_pen_share:
+        heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
+    crease = ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
+    if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and not heavy and not crease:
         return "marked"
-    if ink.light < s.empty_ink and ink.trace < s.empty_trace and ink.trace_span_mm < s.empty_span_mm:
+    if (stroke_light < s.empty_ink and ink.light < s.speck_ink and ink.trace < s.empty_trace
+            and ink.trace_span_mm < s.empty_span_mm):
         return "empty"
     return "marginal"
+
+
+def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
+    """Light-ink share of the page's typical mark (the median of its clear strokes), or None.
+
+    Clear strokes: enough ink over ``mark_span_mm``, pen-dark, not a crease, not
+    solid. At least three are needed; with fewer nothing is assumed of the pen.
+    """
+    clear = [i.light for i in inks if i.light - i.speck_light >= s.mark_ink and i.light_span_mm >= s.mark_span_mm
+             and i.light < s.solid_ink and i.dark >= s.crease_dark_share * i.light]
+    return float(np.median(clear)) if len(clear) >= 3 else None
 
 
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
@@ -440,6 +529,7 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     results: list[BoxResult] = []
     shades: list[float] = []
     distorted: set[int] = set()
+    measured: list[tuple[int, Level, float, float, BoxInk]] = []
     for row in page.rows:
         shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
         # the three boxes of a row move together; a mark inside one must not drag it away
@@ -451,11 +541,13 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
             if max(abs(dx), abs(dy)) > s.refine_max_shift_mm:
                 distorted.add(row.person)
             x, y, w, h = row.boxes_mm[level]
-            ink = measure_box(maps, (x + dx, y + dy, w, h), s)
-            shades.append(ink.shade)
-            results.append(BoxResult(row.person, level, round(ink.light, 4), round(ink.trace, 4),
-                                     round(max(ink.light_span_mm, ink.trace_span_mm), 2), classify_box(ink, s),
-                                     round(dx, 3), round(dy, 3)))
+            measured.append((row.person, level, dx, dy, measure_box(maps, (x + dx, y + dy, w, h), s)))
+    pen_light = typical_mark([m[4] for m in measured], s)
+    for person, level, dx, dy, ink in measured:
+        shades.append(ink.shade)
+        results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
+                                 round(max(ink.light_span_mm, ink.trace_span_mm), 2),
+                                 classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
     # a mark too faint to leave a trace still darkens its box a little: compare each empty box
     # with the page's other empty boxes (same paper, same scanner)
     empty = [sh for sh, b in zip(shades, results, strict=True) if b.state == "empty"]
@@ -588,64 +680,12 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     return row_reasons, page_reasons
 
 
-def _structure_mask(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
-    """Printed lines of the table and the boxes, widened by 0.8 mm: True where a fold is not looked for."""
-    mask = np.zeros(shape, bool)
-    band = _px(0.8)
-    tx, ty, tw, th = page.table_mm
-    for row in page.rows:
-        rx, ry, rw, rh = row.row_mm
-        mask[max(0, _px(ry) - band) : _px(ry) + band, :] = True
-        mask[max(0, _px(ry + rh) - band) : _px(ry + rh) + band, :] = True
-        for level in LEVELS:
-            cx, _, cw, _ = row.cells_mm[level]
-            mask[:, max(0, _px(cx) - band) : _px(cx) + band] = True
-            mask[:, max(0, _px(cx + cw) - band) : _px(cx + cw) + band] = True
-            bx, by, bw, bh = row.boxes_mm[level]  # the boxes too: voters' marks are there
-            mask[max(0, _px(by) - band) : _px(by + bh) + band, max(0, _px(bx) - band) : _px(bx + bw) + band] = True
-    return mask
-
-
-def fold_rows(trace: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
-    """Persons whose boxes a long straight line crosses: a fold, a crease or a ruler line.
-
-    Folds lie along the paper's axes, so on the straightened page they are
-    horizontal or vertical lines through the level columns, where nothing
-    printed runs that long.
-    """
-    if not page.rows:
-        return set()
-    x0 = min(r.cells_mm[LEVELS[0]][0] for r in page.rows)
-    x1 = max(r.cells_mm[LEVELS[-1]][0] + r.cells_mm[LEVELS[-1]][2] for r in page.rows)
-    y0 = page.rows[0].row_mm[1]
-    y1 = page.rows[-1].row_mm[1] + page.rows[-1].row_mm[3]
-    r0, r1, c0, c1 = _px(y0), _px(y1), _px(x0), _px(x1)
-    key = (page.page, trace.shape)
-    printed = _STRUCTURE.get(key)
-    if printed is None:
-        printed = _STRUCTURE[key] = _structure_mask(page, trace.shape)[r0:r1, c0:c1]
-    free = ~printed
-    ink = trace[r0:r1, c0:c1] & free
-    hit: set[int] = set()
-    row_cov = ink.sum(axis=1) / np.maximum(free.sum(axis=1), 1)
-    col_cov = ink.sum(axis=0) / np.maximum(free.sum(axis=0), 1)
-    for y in np.flatnonzero(row_cov >= s.fold_coverage):
-        y_mm = (r0 + y) / PX
-        for row in page.rows:
-            bx, by, bw, bh = row.boxes_mm[LEVELS[0]]
-            if by - 1.0 <= y_mm <= by + bh + 1.0:
-                hit.add(row.person)
-    if np.any(col_cov >= s.fold_coverage):
-        cols = (c0 + np.flatnonzero(col_cov >= s.fold_coverage)) / PX
-        for row in page.rows:
-            for level in LEVELS:
-                bx, _, bw, _ = row.boxes_mm[level]
-                if np.any((cols >= bx - 1.0) & (cols <= bx + bw + 1.0)):
-                    hit.add(row.person)
-    return hit
-
-
-_STRUCTURE: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
+    """``maps`` with the explained fold pixels removed from the light and trace maps."""
+    if not explained.any():
+        return maps
+    keep = ~explained
+    return replace(maps, light=maps.light & keep, trace=maps.trace & keep)
 
 
 def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
@@ -789,6 +829,12 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     t3 = time.perf_counter()
     straight_grey = straighten(grey, hom, ctx.layout.page_size_mm)
     maps = ink_maps(straight_grey, s)
+    grid = register_grid(maps.ink, page, s)
+    if grid:  # the sheet does not lie flat, or the lens bends: follow the printed table
+        straight_grey = unwarp(straight_grey, grid)
+        maps = ink_maps(straight_grey, s)
+    lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
+    maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
     boxes, distorted = score_boxes(maps, page, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
@@ -798,7 +844,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_STREAK)
     for person in red_rows(image, hom, page, s):
         row_extra.setdefault(person, []).append(R.R_RED)
-    for person in fold_rows(maps.crease, page, s):
+    for person in rows_crossed(lines, page, explained=False):
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
@@ -808,12 +854,14 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         reasons = tuple(dict.fromkeys(row.reasons + tuple(row_extra.get(person, ()))))
         final_rows.append(RowResult(person, row.marks, row.choice, reasons))
     reasons = ident.reasons + tuple(page_reasons)
-    if reg.residual_mm > s.max_residual_mm:
+    if reg.residual_mm > s.max_residual_mm or (grid is not None and grid.residual_mm > s.grid_max_residual_mm):
         reasons += (R.R_MARGINAL,)
     needs_review = bool(reasons) or any(r.reasons for r in final_rows)
     image_path = None
     if needs_review or ctx.debug_dir:
         straight = _straight_colour(image, hom, ctx)
+        if grid:
+            straight = unwarp(straight, grid)
         if needs_review:
             image_path = _save_jpeg(straight, Path(ctx.workspace), image_name(task), s.review_jpeg_quality)
         if ctx.debug_dir:

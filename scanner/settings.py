@@ -24,6 +24,10 @@ class ScanSettings:
     # registration
     detect_max_side: int = 1000  # markers are searched on an image scaled to this long side
     max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
+    grid_search_mm: float = 4.0  # each printed table rule is looked for this far from its layout place
+    grid_min_shift_mm: float = 0.3  # no rule moved this far: the sheet lies flat, no local correction
+    grid_outlier_mm: float = 0.4  # a rule piece this far off the smooth fit is left out of it
+    grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
     # ink: darkness relative to the local paper level, three levels
@@ -38,10 +42,16 @@ class ScanSettings:
     empty_ink: float = 0.008  # empty: light-ink share below this ...
     empty_trace: float = 0.03  # ... trace share below this ...
     empty_span_mm: float = 1.3  # ... and no trace longer than this
+    speck_mm: float = 1.2  # a trace shorter than this is a speck (a pen touch, a dot), not a stroke
+    speck_ink: float = 0.03  # empty: all light ink, specks included, below this share
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     shade_excess: float = 0.004  # an empty box this much darker on average than the page's others: review
     heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.93  # ... or this much of it darkened at all
+    solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
+    thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
+    heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark
+    crease_dark_share: float = 0.25  # a straight line in a box with pen-dark ink under this share of it: a crease
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
@@ -49,8 +59,11 @@ class ScanSettings:
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in red ink: review (red is dropped with the seal)
-    fold_darkness: float = 0.07  # folds are looked for at this darkness (on the smoothed page)
+    fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
+    fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
+    fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
+    fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
     # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
@@ -65,6 +78,12 @@ class ScanSettings:
             problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1 and 0 < heavy_trace <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:
             problems.append("0 < empty_span_mm < mark_span_mm")
+        if not self.heavy_ink <= self.solid_ink <= 1 or not 0 < self.thick_pen_share <= 1 or self.heavy_pen_ratio < 1:
+            problems.append("heavy_ink <= solid_ink <= 1, 0 < thick_pen_share <= 1, heavy_pen_ratio >= 1")
+        if not 0 <= self.crease_dark_share <= 1:
+            problems.append("0 <= crease_dark_share <= 1")
+        if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
+            problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
         if self.max_pixels < 1_000_000:
             problems.append("max_pixels >= 1000000")
         if not 200 <= self.detect_max_side <= 4000:

@@ -1,0 +1,286 @@
+"""Folds, creases and ruler lines: long straight lines through the level columns.
+
+A ballot folded in halves or quarters shows a faint straight line where the
+paper was creased. Where such a line runs through a box it leaves a trace that
+looks like a faint stroke, so every such line is found here and either
+
+* **explained**: it runs from edge to edge of the sheet (it shows in the margins
+  on both sides of the table, or below it for a vertical one), it is faint (no
+  pen-dark ink along it) — a crease, not a voter's stroke. Its pixels are taken
+  out of the ink maps before the boxes are measured; or
+* **flagged**: any other long straight line through the level columns (a ruler
+  line, a crease that shows only inside the table, a pen line across a row):
+  the rows it crosses go to review (``fold_line``).
+
+Lines may be tilted by up to ``fold_max_tilt_deg`` on the straightened page (a
+sheet folded by hand is not folded square). Arrays are indexed (row, column);
+a horizontal line is ``row = offset + slope * (column - centre)``, a vertical
+one the same with rows and columns exchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+
+from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, PageLayout
+from scanner.settings import ScanSettings
+
+PX = CANONICAL_PX_PER_MM
+INK_SPREAD_PX = 6  # the smoothed page darkens this far beside dark ink: no line is looked for there
+RIDGE_WINDOW_PX = 13  # a crease is compared with the paper about 1 mm either side of it
+MIN_FREE_SHARE = 0.25  # a line is judged only where at least this share of its length is unprinted
+MARGIN_MM = 1.5  # distance kept from the page edge and the table rules when looking at the margins
+
+
+def _px(v_mm: float) -> int:
+    return int(round(v_mm * PX))
+
+
+@dataclass(frozen=True)
+class Line:
+    """A straight line on the straightened page (pixels)."""
+
+    vertical: bool
+    offset: float  # row of a horizontal line (column of a vertical one) at ``centre``
+    slope: float  # rows per column (columns per row for a vertical line)
+    centre: float  # the column (row) where ``offset`` is measured
+    explained: bool  # a crease from edge to edge, taken out of the ink maps
+
+    def at(self, t: float | np.ndarray) -> float | np.ndarray:
+        """Row (column) of the line at column (row) ``t``."""
+        return self.offset + self.slope * (t - self.centre)
+
+
+@dataclass(frozen=True)
+class _Area:
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+
+def _level_area(page: PageLayout) -> _Area:
+    x0 = min(r.cells_mm[LEVELS[0]][0] for r in page.rows)
+    x1 = max(r.cells_mm[LEVELS[-1]][0] + r.cells_mm[LEVELS[-1]][2] for r in page.rows)
+    y0 = page.rows[0].row_mm[1]
+    y1 = page.rows[-1].row_mm[1] + page.rows[-1].row_mm[3]
+    return _Area(_px(y0), _px(y1), _px(x0), _px(x1))
+
+
+def structure_mask(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
+    """Printed rules of the level columns (widened by 0.8 mm) and the boxes (by 1.2 mm): where no line is looked for.
+
+    The boxes get the wider band: on the smoothed page their outlines spread,
+    and the printed box may sit up to a millimetre from its layout place.
+    """
+    mask = np.zeros(shape, bool)
+    band = _px(0.8)
+    box_band = _px(1.2)
+    for row in page.rows:
+        _, ry, _, rh = row.row_mm
+        mask[max(0, _px(ry) - band) : _px(ry) + band, :] = True
+        mask[max(0, _px(ry + rh) - band) : _px(ry + rh) + band, :] = True
+        for level in LEVELS:
+            cx, _, cw, _ = row.cells_mm[level]
+            mask[:, max(0, _px(cx) - band) : _px(cx) + band] = True
+            mask[:, max(0, _px(cx + cw) - band) : _px(cx + cw) + band] = True
+            bx, by, bw, bh = row.boxes_mm[level]  # the boxes too: voters' marks are there
+            mask[max(0, _px(by) - box_band) : _px(by + bh) + box_band,
+                 max(0, _px(bx) - box_band) : _px(bx + bw) + box_band] = True
+    return mask
+
+
+_STRUCTURE: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+
+def _printed(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
+    key = (page.page, shape)
+    printed = _STRUCTURE.get(key)
+    if printed is None:
+        printed = _STRUCTURE[key] = structure_mask(page, shape)
+    return printed
+
+
+@cache
+def _slopes(width: int, max_tilt_deg: float) -> np.ndarray:
+    """Slopes to try: steps small enough that the line moves at most 1 px at the area's ends."""
+    top = float(np.tan(np.deg2rad(max_tilt_deg)))
+    n = max(1, int(np.ceil(top * width)))
+    return np.linspace(-top, top, 2 * n + 1)
+
+
+def _sheared_coverage(mask: np.ndarray, free: np.ndarray, slope: float) -> np.ndarray:
+    """Coverage of ``mask`` over ``free`` along lines of ``slope``, one value per starting row.
+
+    Row ``y`` of the result is the share of the free pixels on the line through
+    (``y``, centre column) that are set in ``mask``.
+    """
+    h, w = mask.shape
+    shifts = np.round(slope * (np.arange(w) - (w - 1) / 2)).astype(int)
+    hits = np.zeros(h, np.float64)
+    room = np.zeros(h, np.float64)
+    m_cum = np.concatenate([np.zeros((h, 1)), np.cumsum(mask, axis=1)], axis=1)
+    f_cum = np.concatenate([np.zeros((h, 1)), np.cumsum(free, axis=1)], axis=1)
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(shifts)) + 1, [w]])
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        d = int(shifts[a])
+        m_sum = m_cum[:, b] - m_cum[:, a]
+        f_sum = f_cum[:, b] - f_cum[:, a]
+        lo, hi = max(0, -d), min(h, h - d)  # result row y reads mask row y + d
+        hits[lo:hi] += m_sum[lo + d : hi + d]
+        room[lo:hi] += f_sum[lo + d : hi + d]
+    cover = hits / np.maximum(room, 1.0)
+    cover[room < MIN_FREE_SHARE * w] = 0.0  # a line that runs mostly over print: nothing to judge it by
+    return np.asarray(cover)
+
+
+def _candidates(mask: np.ndarray, free: np.ndarray, s: ScanSettings) -> list[tuple[float, float]]:
+    """Lines ``(offset, slope)`` over ``fold_coverage`` of the free pixels, one per run of rows."""
+    thick = cv2.dilate(mask.view(np.uint8), np.ones((3, 1), np.uint8)).view(bool)  # a tilted line spans rows
+    best = np.zeros(mask.shape[0])
+    best_slope = np.zeros(mask.shape[0])
+    for slope in _slopes(mask.shape[1], s.fold_max_tilt_deg):
+        cov = _sheared_coverage(thick, free, float(slope))
+        better = cov > best
+        best[better] = cov[better]
+        best_slope[better] = slope
+    hot = np.flatnonzero(best >= s.fold_coverage)
+    if hot.size == 0:
+        return []
+    lines = []
+    for run in np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1):
+        y = int(run[np.argmax(best[run])])
+        lines.append((float(y), float(best_slope[y])))
+    return lines
+
+
+def _strip_coverage(crease: np.ndarray, line: Line, lo: int, hi: int, band: int) -> float:
+    """Share of the positions ``lo:hi`` along ``line`` with crease pixels within ``band`` of it."""
+    if hi - lo < 3:
+        return 0.0
+    t = np.arange(lo, hi)
+    centre = np.round(line.at(t)).astype(int)
+    limit = crease.shape[1] if line.vertical else crease.shape[0]
+    found = np.zeros(t.size, bool)
+    for k in range(-band, band + 1):
+        at = np.clip(centre + k, 0, limit - 1)
+        found |= crease[t, at] if line.vertical else crease[at, t]
+    return float(found.mean())
+
+
+def _ridges(smooth: np.ndarray, paper: np.ndarray, *, across_rows: bool, threshold: float) -> np.ndarray:
+    """Thin lines darker than the paper on both sides (a crease), not broad shading.
+
+    ``across_rows``: horizontal lines (darker than the rows above and below);
+    otherwise vertical ones. Inputs are (H, W) crops of the smoothed page and its
+    paper level; returns (H, W) bool.
+    """
+    dark = np.asarray(1.0 - smooth.astype(np.float32) / paper.astype(np.float32), np.float32)
+    size = (1, RIDGE_WINDOW_PX) if across_rows else (RIDGE_WINDOW_PX, 1)  # OpenCV sizes are (width, height)
+    return np.asarray(dark - cv2.blur(dark, size, borderType=cv2.BORDER_REPLICATE) >= threshold)
+
+
+def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: PageLayout,
+               size_mm: tuple[float, float], s: ScanSettings) -> list[Line]:
+    """Long straight lines through the level columns of the straightened page.
+
+    Parameters
+    ----------
+    smooth : (H, W) uint8, the straightened page smoothed.
+    paper : (H, W) uint8, its local paper level.
+    ink : (H, W) bool, pen-dark ink.
+    page : the layout page.
+    size_mm : page width and height in mm.
+    """
+    if not page.rows:
+        return []
+    area = _level_area(page)
+    rows, cols = slice(area.r0, area.r1), slice(area.c0, area.c1)
+    pen_dark = ink[rows, cols]
+    printed = _printed(page, ink.shape)[rows, cols]
+    # where something dark is printed or written, as found on this page (plus a smoothing's spread)
+    near_ink = cv2.dilate(pen_dark.view(np.uint8), np.ones((2 * INK_SPREAD_PX + 1,) * 2, np.uint8)).view(bool)
+    free = ~(printed | near_ink)
+    pen = pen_dark & ~printed
+    band = _px(s.fold_band_mm)
+    tx, ty, tw, th = page.table_mm
+    margin = _px(MARGIN_MM)
+    h, w = ink.shape
+    found: list[Line] = []
+
+    level = _ridges(smooth[rows, cols], paper[rows, cols], across_rows=True, threshold=s.fold_ridge) & free
+    side = slice(max(0, area.r0 - 2 * band), min(h, area.r1 + 2 * band))
+    across = np.zeros((h, w), bool)  # horizontal ridges in the left and right margins, beside the table rows
+    for c0, c1 in ((margin, _px(tx) - margin), (_px(tx + tw) + margin, w - margin)):
+        if c1 - c0 >= 3:
+            across[side, c0:c1] = _ridges(smooth[side, c0:c1], paper[side, c0:c1], across_rows=True,
+                                          threshold=s.fold_ridge)
+    centre_c = area.c0 + (area.c1 - area.c0 - 1) / 2
+    for y, slope in _candidates(level, free, s):
+        line = Line(False, area.r0 + y, slope, centre_c, False)
+        inside = Line(False, y, slope, (area.c1 - area.c0 - 1) / 2, False)
+        edge_to_edge = (
+            _strip_coverage(across, line, margin, _px(tx) - margin, band) >= s.fold_coverage
+            and _strip_coverage(across, line, _px(tx + tw) + margin, w - margin, band) >= s.fold_coverage
+            and _strip_coverage(pen, inside, 0, pen.shape[1], 1) < s.fold_ink_share
+        )
+        found.append(Line(False, line.offset, slope, centre_c, edge_to_edge))
+
+    level = _ridges(smooth[rows, cols], paper[rows, cols], across_rows=False, threshold=s.fold_ridge) & free
+    below = slice(min(h, _px(ty + th) + margin), max(0, _px(size_mm[1]) - margin))
+    side_c = slice(max(0, area.c0 - 2 * band), min(w, area.c1 + 2 * band))
+    down = np.zeros((h, w), bool)  # vertical ridges below the table, under the level columns
+    if below.stop - below.start >= 3:
+        down[below, side_c] = _ridges(smooth[below, side_c], paper[below, side_c], across_rows=False,
+                                      threshold=s.fold_ridge)
+    centre_r = area.r0 + (area.r1 - area.r0 - 1) / 2
+    for x, slope in _candidates(np.ascontiguousarray(level.T), np.ascontiguousarray(free.T), s):
+        line = Line(True, area.c0 + x, slope, centre_r, False)
+        inside = Line(True, x, slope, (area.r1 - area.r0 - 1) / 2, False)
+        edge_to_edge = (
+            _strip_coverage(down, line, below.start, below.stop, band) >= s.fold_coverage
+            and _strip_coverage(pen, inside, 0, pen.shape[0], 1) < s.fold_ink_share
+        )
+        found.append(Line(True, line.offset, slope, centre_r, edge_to_edge))
+    return found
+
+
+def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings) -> np.ndarray:
+    """(H, W) bool: a band of ``fold_band_mm`` around every explained line."""
+    mask = np.zeros(shape, np.uint8)
+    thickness = 2 * _px(s.fold_band_mm) + 1
+    h, w = shape
+    for line in lines:
+        if not line.explained:
+            continue
+        if line.vertical:
+            ends = ((float(line.at(0)), 0.0), (float(line.at(h - 1)), float(h - 1)))
+        else:
+            ends = ((0.0, float(line.at(0))), (float(w - 1), float(line.at(w - 1))))
+        (xa, ya), (xb, yb) = ends  # OpenCV points are (x, y) = (column, row)
+        cv2.line(mask, (round(xa), round(ya)), (round(xb), round(yb)), 1, thickness)
+    return mask.view(bool)
+
+
+def rows_crossed(lines: list[Line], page: PageLayout, *, explained: bool) -> set[int]:
+    """Persons whose boxes (with 1 mm around) one of ``lines`` (explained or not, as asked) passes through."""
+    hit: set[int] = set()
+    for line in lines:
+        if line.explained != explained:
+            continue
+        for row in page.rows:
+            for level in LEVELS:
+                bx, by, bw, bh = row.boxes_mm[level]
+                if line.vertical:
+                    pos = float(line.at(_px(by + bh / 2))) / PX
+                    if bx - 1.0 <= pos <= bx + bw + 1.0:
+                        hit.add(row.person)
+                else:
+                    pos = float(line.at(_px(bx + bw / 2))) / PX
+                    if by - 1.0 <= pos <= by + bh + 1.0:
+                        hit.add(row.person)
+    return hit
