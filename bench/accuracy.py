@@ -163,6 +163,8 @@ def table(runs: list[ProfileRun]) -> str:
         f"{r.evaluation.counts.get('multiple_reviewed', 0)} of "
         f"{r.evaluation.counts.get('multiple_reviewed', 0) + r.evaluation.counts.get('multiple_not_reviewed', 0)}"
         for r in runs])
+    row("rows through a scanner streak sent to review (rule)", [
+        str(r.evaluation.counts.get("streak_reviewed", 0)) for r in runs])
     row("ballot pages not read as ballots (to review)", [str(r.evaluation.counts.get("ballot_not_read", 0)) for r in runs])
     row("pages flagged without a page-level cause", [str(r.evaluation.counts.get("page_false_flag", 0)) for r in runs])
     row("simulate s / scan s", [f"{'reused' if r.reused_deck else f'{r.simulate_s:.0f}'} / {r.scan_s:.0f}" for r in runs])

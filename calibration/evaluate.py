@@ -117,7 +117,9 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
             if r is None:
                 miss("page_lost", t.source, t.page, rt.person, "row missing")
                 continue
-            reasons = set(json.loads(r["reasons"])) - {R.R_CROSSED}
+            reasons = set(json.loads(r["reasons"]))
+            if rt.person in t.crossed:  # flagged for its crossed-out name, which is right; judge the marks
+                reasons -= {R.R_CROSSED}
             reviewed = bool(reasons)
             if rt.expect == "review":
                 ambiguous += 1
@@ -131,6 +133,10 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
                 if r["marks"] != "multiple" and not reviewed:
                     miss("wrong_auto_count", t.source, t.page, rt.person,
                          f"{rt.styles}: truth multiple, read {r['marks']}/{r['choice']}")
+                continue
+            if reasons == {R.R_STREAK} and t.scan.get("streak_x_mm") is not None:
+                # a scanner streak through a box sends its row to review by rule (issue 3): policy, not a miss
+                counts["streak_reviewed"] += 1
                 continue
             clear += 1
             if reviewed:
