@@ -72,10 +72,11 @@ def _level_area(page: PageLayout) -> _Area:
 
 
 def structure_mask(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
-    """Printed rules of the level columns (widened by 0.8 mm) and the boxes (by 1.2 mm): where no line is looked for.
+    """Printed rules of the level columns (widened by 0.8 mm) and the box outlines (by 1.2 mm).
 
-    The boxes get the wider band: on the smoothed page their outlines spread,
-    and the printed box may sit up to a millimetre from its layout place.
+    No line is looked for there. The box outlines get the wider band: on the
+    smoothed page they spread. The inside of a box stays free, so that a crease
+    through a column of boxes is seen all along it.
     """
     mask = np.zeros(shape, bool)
     band = _px(0.8)
@@ -88,9 +89,13 @@ def structure_mask(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
             cx, _, cw, _ = row.cells_mm[level]
             mask[:, max(0, _px(cx) - band) : _px(cx) + band] = True
             mask[:, max(0, _px(cx + cw) - band) : _px(cx + cw) + band] = True
-            bx, by, bw, bh = row.boxes_mm[level]  # the boxes too: voters' marks are there
-            mask[max(0, _px(by) - box_band) : _px(by + bh) + box_band,
-                 max(0, _px(bx) - box_band) : _px(bx + bw) + box_band] = True
+            bx, by, bw, bh = row.boxes_mm[level]
+            top, bottom = max(0, _px(by) - box_band), _px(by + bh) + box_band
+            left, right = max(0, _px(bx) - box_band), _px(bx + bw) + box_band
+            for edge in (_px(by), _px(by + bh)):
+                mask[max(0, edge - box_band) : edge + box_band, left:right] = True
+            for edge in (_px(bx), _px(bx + bw)):
+                mask[top:bottom, max(0, edge - box_band) : edge + box_band] = True
     return mask
 
 
@@ -246,7 +251,40 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
             and _strip_coverage(pen, inside, 0, pen.shape[0], 1) < s.fold_ink_share
         )
         found.append(Line(True, line.offset, slope, centre_r, edge_to_edge))
+    # pen lines are looked for outside the boxes only: a column of heavy marks is not a line
+    found += _pen_lines(pen, ~(printed | _interiors(page, ink.shape)[rows, cols]), area, found, band, s)
     return found
+
+
+def _interiors(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
+    key = (-page.page, shape)
+    inside = _STRUCTURE.get(key)
+    if inside is None:
+        inside = np.zeros(shape, bool)
+        for row in page.rows:
+            for level in LEVELS:
+                bx, by, bw, bh = row.boxes_mm[level]
+                inside[_px(by) : _px(by + bh), _px(bx) : _px(bx + bw)] = True
+        _STRUCTURE[key] = inside
+    return inside
+
+
+def _pen_lines(pen: np.ndarray, free: np.ndarray, area: _Area, found: list[Line], band: int,
+               s: ScanSettings) -> list[Line]:
+    """Straight pen-dark lines across the level columns (a ruler line, a row struck through): never explained."""
+    out: list[Line] = []
+    centre_c = area.c0 + (area.c1 - area.c0 - 1) / 2
+    centre_r = area.r0 + (area.r1 - area.r0 - 1) / 2
+    for vertical, centre, start, mask, room in (
+        (False, centre_c, area.r0, pen, free),
+        (True, centre_r, area.c0, np.ascontiguousarray(pen.T), np.ascontiguousarray(free.T)),
+    ):
+        for offset, slope in _candidates(mask, room, s):
+            at = start + offset
+            if any(line.vertical == vertical and abs(line.offset - at) <= 2 * band for line in found + out):
+                continue
+            out.append(Line(vertical, at, slope, centre, False))
+    return out
 
 
 def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings) -> np.ndarray:

@@ -5,10 +5,15 @@ was folded and does not lie flat, a curled edge, or a phone lens with barrel
 distortion moves the middle of the page by millimetres against that plane,
 while the corners stay put. The printed table is a dense grid of known
 straight rules, so after straightening, each rule's observed place is measured
-where it crosses its neighbours, and a smooth displacement field (a
-two-dimensional polynomial over the table, fitted robustly) is built from the
-offsets. The straightened page is then resampled through that field, so that
-every later stage finds each box, name and free area where the layout says.
+piece by piece (between crossing rules, about every 20 mm along a horizontal
+rule and once per table row along a vertical one). Offsets that disagree with
+their neighbours are dropped (a pen stroke along a rule), gaps are filled along
+and across the rules, and the field between the rules is interpolated
+bilinearly: it follows a sharp fold bulge as well as a lens's smooth bend. The
+straightened page is then resampled through that field, so that every later
+stage finds each box, name and free area where the layout says; the rules are
+measured once more on the result, and a page whose rules are still off goes to
+review.
 
 A flat scan shows offsets of a tenth of a millimetre: a few rules are measured
 first, and when none has moved by ``grid_min_shift_mm`` nothing more is done.
@@ -19,7 +24,7 @@ Arrays are indexed (row, column); offsets and positions are in millimetres,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -47,35 +52,47 @@ class Samples:
 
 @dataclass(frozen=True)
 class GridFit:
-    """A smooth displacement field over the table, or why there is none (falsy)."""
+    """A displacement field over the table, or why there is none (falsy).
 
-    coef_x: np.ndarray | None  # polynomial coefficients of dx(x, y)
-    coef_y: np.ndarray | None  # ... and of dy(x, y)
-    box: tuple[float, float, float, float]  # the table (x, y, w, h) mm, where the field is defined
+    ``dy[i, j]`` is the offset of horizontal rule ``rule_y[i]`` at ``piece_x[j]``;
+    ``dx[i, j]`` that of vertical rule ``rule_x[i]`` at ``span_y[j]`` (mm).
+    """
+
+    rule_y: np.ndarray
+    piece_x: np.ndarray
+    dy: np.ndarray | None
+    rule_x: np.ndarray
+    span_y: np.ndarray
+    dx: np.ndarray | None
     samples: int
-    max_shift_mm: float  # largest fitted displacement over the table
-    residual_mm: float  # largest misfit of a kept sample
-    outliers: int  # samples rejected by the robust fit
+    max_shift_mm: float  # largest offset over the table
+    outliers: int  # pieces dropped as disagreeing with their neighbours
     failure: str = ""
+    residual_mm: float = 0.0  # largest rule offset left after resampling (see :func:`verify`)
 
     def __bool__(self) -> bool:
-        return self.coef_x is not None
+        return self.dx is not None and self.dy is not None
 
     def shift(self, x_mm: np.ndarray, y_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Displacement ``(dx, dy)`` mm at layout points (clamped to the table)."""
-        if self.coef_x is None or self.coef_y is None:
+        """Displacement ``(dx, dy)`` mm at layout points (constant beyond the table)."""
+        if self.dx is None or self.dy is None:
             raise ValueError(f"no grid fit: {self.failure}")
-        terms = _terms(x_mm, y_mm, self.box)
-        return terms @ self.coef_x, terms @ self.coef_y
+        x, y = np.asarray(x_mm, np.float64), np.asarray(y_mm, np.float64)
+        return (_bilinear(self.rule_x, self.span_y, self.dx, x, y),  # dx varies across vertical rules (x)
+                _bilinear(self.rule_y, self.piece_x, self.dy, y, x))
 
 
-def _terms(x_mm: np.ndarray, y_mm: np.ndarray, box: tuple[float, float, float, float], degree: int = 3) -> np.ndarray:
-    """Polynomial terms ``u**i * v**j`` (i + j <= degree) of points normalised to the table, clamped to it."""
-    bx, by, bw, bh = box
-    u = np.clip((np.asarray(x_mm, np.float64) - bx) / bw, 0.0, 1.0) * 2 - 1
-    v = np.clip((np.asarray(y_mm, np.float64) - by) / bh, 0.0, 1.0) * 2 - 1
-    cols = [u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    return np.stack(cols, axis=-1)
+def _bilinear(along0: np.ndarray, along1: np.ndarray, values: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of ``values[i, j]`` given at (``along0[i]``, ``along1[j]``), clamped at the ends."""
+    f0 = np.interp(p0, along0, np.arange(along0.size, dtype=np.float64))
+    f1 = np.interp(p1, along1, np.arange(along1.size, dtype=np.float64))
+    i0 = np.clip(np.floor(f0).astype(int), 0, max(0, along0.size - 2))
+    j0 = np.clip(np.floor(f1).astype(int), 0, max(0, along1.size - 2))
+    i1, j1 = np.minimum(i0 + 1, along0.size - 1), np.minimum(j0 + 1, along1.size - 1)
+    t0, t1 = np.clip(f0 - i0, 0, 1), np.clip(f1 - j0, 0, 1)
+    top = values[i0, j0] * (1 - t1) + values[i0, j1] * t1
+    bottom = values[i1, j0] * (1 - t1) + values[i1, j1] * t1
+    return np.asarray(top * (1 - t0) + bottom * t0)
 
 
 def _peak(profile: np.ndarray) -> float | None:
@@ -138,7 +155,8 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
                 at.append(((a + b) / 2, y))
                 shift.append((r0 + peak) / PX - y)
                 vertical.append(False)
-    spans = [(a, b) for a, b in zip(ys[:-1], ys[1:], strict=True) if b - a >= 2 * inset + 2]
+    all_ys = _rule_rows(page)
+    spans = [(a, b) for a, b in zip(all_ys[:-1], all_ys[1:], strict=True) if b - a >= 2 * inset + 2]
     if sparse and spans:
         spans = [spans[0], spans[len(spans) // 2], spans[-1]]
     bounds = [(_px(a + inset), _px(b - inset)) for a, b in spans]
@@ -180,33 +198,74 @@ def _pieces(xs: list[float], inset: float) -> list[tuple[float, float]]:
     return out
 
 
+def _matrix(rules: np.ndarray, along: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets arranged by rule (rows) and position along it (columns); NaN where not found."""
+    rule_at = np.unique(np.round(rules, 3))
+    along_at = np.unique(np.round(along, 3))
+    values = np.full((rule_at.size, along_at.size), np.nan)
+    values[np.searchsorted(rule_at, np.round(rules, 3)), np.searchsorted(along_at, np.round(along, 3))] = shift
+    return rule_at, along_at, values
+
+
+def _drop_outliers(values: np.ndarray, limit_mm: float) -> int:
+    """Set to NaN (in place) the offsets more than ``limit_mm`` from the median of their eight neighbours."""
+    padded = np.pad(values, 1, constant_values=np.nan)
+    h, w = values.shape
+    stack = np.stack([padded[1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
+                      for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj])
+    known = np.isfinite(stack).any(axis=0)
+    around = np.full(values.shape, np.nan)
+    around[known] = np.nanmedian(stack[:, known], axis=0)
+    bad = np.isfinite(values) & known & (np.abs(values - around) > limit_mm)
+    values[bad] = np.nan
+    return int(bad.sum())
+
+
+def _fill(values: np.ndarray) -> bool:
+    """Fill NaN gaps (in place) along each rule, then across rules; False when a position has nothing to go by."""
+    for row in values:
+        ok = np.isfinite(row)
+        if ok.any() and not ok.all():
+            row[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), row[ok])
+    for col in values.T:
+        ok = np.isfinite(col)
+        if not ok.any():
+            return False
+        if not ok.all():
+            col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
+    return True
+
+
 def fit(samples: Samples, page: PageLayout, s: ScanSettings) -> GridFit:
-    """Robust least squares of a cubic displacement field to the rule offsets."""
-    box = page.table_mm
+    """The displacement field from the rule offsets: outliers dropped, gaps filled, bilinear between."""
     n = samples.shift_mm.size
-    if n < 20 or samples.vertical.sum() < 6 or (~samples.vertical).sum() < 6:
-        return GridFit(None, None, box, n, 0.0, 0.0, 0, failure=f"too few rule pieces found ({n})")
-    terms = _terms(samples.at_mm[:, 0], samples.at_mm[:, 1], box)
-    keep = np.ones(n, bool)
-    coef: dict[bool, np.ndarray] = {}
-    for _ in range(4):
-        coef = {}
-        for vert in (True, False):
-            use = keep & (samples.vertical == vert)
-            if use.sum() < terms.shape[1]:
-                return GridFit(None, None, box, n, 0.0, 0.0, int((~keep).sum()), failure="too few consistent rule pieces")
-            coef[vert], *_ = np.linalg.lstsq(terms[use], samples.shift_mm[use], rcond=None)
-        pred = np.where(samples.vertical, terms @ coef[True], terms @ coef[False])
-        res = np.abs(pred - samples.shift_mm)
-        limit = max(s.grid_outlier_mm, 3.0 * 1.4826 * float(np.median(res[keep])))
-        new_keep = res <= limit
-        if np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
-    grid_x, grid_y = np.meshgrid(np.linspace(box[0], box[0] + box[2], 9), np.linspace(box[1], box[1] + box[3], 9))
-    t = _terms(grid_x.ravel(), grid_y.ravel(), box)
-    biggest = float(np.max(np.hypot(t @ coef[True], t @ coef[False])))
-    return GridFit(coef[True], coef[False], box, n, biggest, float(res[keep].max()), int((~keep).sum()))
+    empty = np.zeros(0)
+    horizontal, vertical = ~samples.vertical, samples.vertical
+
+    def failed(why: str, outliers: int = 0) -> GridFit:
+        return GridFit(empty, empty, None, empty, empty, None, n, 0.0, outliers, failure=why)
+
+    if n < 20 or vertical.sum() < 6 or horizontal.sum() < 6:
+        return failed(f"too few rule pieces found ({n})")
+    rule_y, piece_x, dy = _matrix(samples.at_mm[horizontal, 1], samples.at_mm[horizontal, 0],
+                                  samples.shift_mm[horizontal])
+    rule_x, span_y, dx = _matrix(samples.at_mm[vertical, 0], samples.at_mm[vertical, 1], samples.shift_mm[vertical])
+    if rule_y.size < 3 or rule_x.size < 3 or piece_x.size < 2 or span_y.size < 2:
+        return failed(f"too few rules found ({rule_y.size} across, {rule_x.size} down)")
+    outliers = _drop_outliers(dy, s.grid_outlier_mm) + _drop_outliers(dx, s.grid_outlier_mm)
+    if np.isfinite(dy).mean() < 0.5 or np.isfinite(dx).mean() < 0.5:
+        return failed("fewer than half of the table's rules found where expected", outliers)
+    if not _fill(dy) or not _fill(dx):
+        return failed("a whole stretch of the table's rules is missing", outliers)
+    biggest = float(max(np.abs(dy).max(), np.abs(dx).max()))
+    return GridFit(rule_y, piece_x, dy, rule_x, span_y, dx, n, biggest, outliers)
+
+
+def verify(ink: np.ndarray, page: PageLayout, grid: GridFit, s: ScanSettings) -> GridFit:
+    """``grid`` with ``residual_mm``: the largest rule offset measured on the resampled page ``ink``."""
+    after = measure(ink, page, s)
+    left = float(np.max(np.abs(after.shift_mm))) if after.shift_mm.size else float("inf")
+    return replace(grid, residual_mm=left)
 
 
 def register_grid(ink: np.ndarray, page: PageLayout, s: ScanSettings) -> GridFit | None:

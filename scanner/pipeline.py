@@ -29,9 +29,16 @@ import numpy as np
 
 from ballot_templates.markers import dictionary
 from kiemphieu import readings as R
-from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, Level, PageLayout, parse_qr_payload
+from kiemphieu.layout import (
+    CANONICAL_PX_PER_MM,
+    LEVELS,
+    Layout,
+    Level,
+    PageLayout,
+    parse_qr_payload,
+)
 from scanner.folds import explained_mask, find_lines, rows_crossed
-from scanner.grid import register_grid, unwarp
+from scanner.grid import register_grid, unwarp, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 
@@ -53,7 +60,7 @@ class BoxResult:
     state: str  # marked | marginal | empty
     dx_mm: float
     dy_mm: float
-    shade: float = 0.0  # mean darkness of the interior above the page's empty boxes
+    shade: float = 0.0  # mean darkness of the interior above the paper beside the box
 
 
 @dataclass(frozen=True)
@@ -384,7 +391,7 @@ class BoxInk:
     trace: float  # share of the interior with a trace, specks left out
     trace_span_mm: float  # longest extent of one trace, specks left out
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
-    shade: float = 0.0  # mean darkness of the interior: a mark too faint for a trace still shows here
+    shade: float = 0.0  # mean darkness of the interior above the paper beside it (see _local_shade)
     speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
 
@@ -463,6 +470,35 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     return best / PX
 
 
+def _darkness(maps: InkMaps, rows: slice, cols: slice) -> np.ndarray:
+    grey = maps.grey[rows, cols].astype(np.float32)
+    return np.asarray(1.0 - grey / maps.paper[rows, cols].astype(np.float32))
+
+
+def _local_shade(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
+    """Mean darkness of the box interior above the paper just left and right of the box.
+
+    A mark too faint to leave a trace still darkens its box a little. Shading
+    (a fold's shadow, uneven light) darkens the paper beside the box as much, so
+    the comparison is with strips of the same rows on both sides of the box
+    (their median: a stroke entering a strip does not count).
+    """
+    x, y, w, h = rect_mm
+    inset = s.trace_inset_mm
+    rows = slice(max(0, _px(y + inset)), _px(y + h - inset))
+    inner = _darkness(maps, rows, slice(max(0, _px(x + inset)), _px(x + w - inset)))
+    near, far = SHADE_STRIP_MM
+    left = _darkness(maps, rows, slice(max(0, _px(x - far)), max(0, _px(x - near))))
+    right = _darkness(maps, rows, slice(_px(x + w + near), _px(x + w + far)))
+    beside = np.concatenate([left.ravel(), right.ravel()])
+    if inner.size == 0 or beside.size == 0:
+        return 0.0
+    return float(inner.mean() - np.median(beside))
+
+
+SHADE_STRIP_MM = (1.0, 4.0)  # the paper beside a box: this far from its edge (clear of its outline)
+
+
 def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
@@ -470,9 +506,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     if light.size == 0 or trace.size == 0:
         return BoxInk(0.0, 0.0, 0.0, 0.0)
     share = float(light.mean())
-    grey = _interior(maps.grey, rect_mm, s.trace_inset_mm).astype(np.float32)
-    paper = _interior(maps.paper, rect_mm, s.trace_inset_mm).astype(np.float32)
-    shade = float(np.mean(1.0 - grey / paper))
+    shade = _local_shade(maps, rect_mm, s)
     strokes = _without_specks(trace, s.speck_mm)
     speck_light = 0.0
     light_span = 0.0
@@ -548,16 +582,9 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
         results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
                                  round(max(ink.light_span_mm, ink.trace_span_mm), 2),
                                  classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
-    # a mark too faint to leave a trace still darkens its box a little: compare each empty box
-    # with the page's other empty boxes (same paper, same scanner)
-    empty = [sh for sh, b in zip(shades, results, strict=True) if b.state == "empty"]
-    if len(empty) >= 6:
-        baseline = float(np.median(empty))
-        results = [
-            replace(b, shade=round(sh - baseline, 4),
-                    state="marginal" if b.state == "empty" and sh - baseline >= s.shade_excess else b.state)
-            for sh, b in zip(shades, results, strict=True)
-        ]
+    # a mark too faint to leave a trace still darkens its box a little (against the paper beside it)
+    results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and sh >= s.shade_excess else b.state)
+               for sh, b in zip(shades, results, strict=True)]
     return results, distorted
 
 
@@ -833,6 +860,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     if grid:  # the sheet does not lie flat, or the lens bends: follow the printed table
         straight_grey = unwarp(straight_grey, grid)
         maps = ink_maps(straight_grey, s)
+        grid = verify(maps.ink, page, grid, s)
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
     boxes, distorted = score_boxes(maps, page, s)

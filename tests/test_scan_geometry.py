@@ -182,11 +182,6 @@ def test_pen_line_across_the_page_is_not_explained(printed: Printed) -> None:
     assert _states(_explained(maps, lines), row) == _states(maps, row) == ["marked"] * 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "folds.py docstring: a pen line across a row is flagged (fold_line), but find_lines never finds a "
-    "pen-dark line: its pixels (dilated by INK_SPREAD_PX) are removed from `free`, so the free share "
-    "along it is below MIN_FREE_SHARE and _sheared_coverage forces its coverage to 0; the "
-    "fold_ink_share check is never reached for it. find_lines returns [] (rows_crossed: set())."))
 def test_pen_line_across_a_row_is_flagged(printed: Printed) -> None:
     page_w = printed.layout.page_size_mm[0]
     grey = _darken(printed.grey, _horizontal(printed, (0.0, page_w), width_px=2.4), PEN)
@@ -218,12 +213,6 @@ def test_vertical_crease_through_a_level_column_is_explained(printed: Printed) -
     assert mask[_vertical(printed, x) > 0.5].all()  # the crease's pixels are taken out, all of them
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A vertical crease through the boxes of a level column (x = 167 mm, the 'medium' box centres) is "
-    "not found: structure_mask widens every box by 1.2 mm and the row rules by 0.8 mm, which together "
-    "cover the whole table height in the box columns (free share 0.0 at x = 145 or 167 mm, 0.83 "
-    "beside the boxes), so _sheared_coverage gives it coverage 0. find_lines returns [] and every "
-    "box it crosses stays marginal (12 rows to review) although the crease runs edge to edge."))
 def test_vertical_crease_through_the_boxes_is_explained(printed: Printed) -> None:
     x, _ = _box_centre(printed.page.rows[0], "medium")
     grey = _darken(printed.grey, _vertical(printed, x), CREASE)
@@ -337,13 +326,6 @@ def test_fit_on_too_few_samples_is_falsy_and_explains(printed: Printed) -> None:
     assert blank is not None and not blank and "(0)" in blank.failure
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "grid.measure(sparse=True) thins `ys` to the first/middle/last rule BEFORE building the vertical "
-    "spans, so vertical rules are measured over the two 60-72 mm gaps between those rules (63-135, "
-    "135-195 mm; the last one twice) instead of at the first/middle/last table rows. A vertical rule "
-    "bent sideways is not straight over 60 mm, so it is not found (MIN_COVER): the sparse check "
-    "sees only the horizontal rules (|shift| 0.08 mm) and register_grid returns None, while the full "
-    "measure finds the rules 2.4 mm off."))
 def test_sideways_bulge_is_not_taken_for_flat(printed: Printed) -> None:
     grey = _bend(printed.grey, _sideways_bulge)
     _, before = _max_offset(grey, printed.page)
@@ -352,12 +334,6 @@ def test_sideways_bulge_is_not_taken_for_flat(printed: Printed) -> None:
     assert grid.register_grid(ink, printed.page, S) is not None, "taken for a flat page"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A fold bulge of sigma 30 mm, 2.5 mm (dy only) is beyond the total-degree-3 polynomial: the robust "
-    "fit rejects 20 of 231 rule pieces as outliers and reports residual_mm 0.26, under "
-    "grid_max_residual_mm 0.8, yet after unwarp the table's bottom rule is 1.17 mm off (the cubic "
-    "overshoots at the table edge). residual_mm covers kept samples only, so read_page does not send "
-    "the page to review. (The boxes still read correctly here: refine_box absorbs it.)"))
 def test_narrow_bulge_is_unwarped_or_reported(printed: Printed) -> None:
     grey = _bend(printed.grey, _narrow_bulge)
     _, before = _max_offset(grey, printed.page)
