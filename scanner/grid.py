@@ -283,6 +283,27 @@ def register_grid(ink: np.ndarray, page: PageLayout, s: ScanSettings) -> GridFit
     return fit(measure(ink, page, s), page, s)
 
 
+def source_maps(grid: GridFit, canon_to_img: np.ndarray, size_px: tuple[int, int], *,
+                step: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Maps for ``cv2.remap``: canonical pixel p reads the source at ``canon_to_img(p + shift(p))``.
+
+    One resampling from the scanned image, through the page plane and the
+    table's displacement field at once (resampling an already straightened page
+    again would soften faint strokes). ``size_px``: (H, W) of the canonical page.
+    """
+    h, w = size_px
+    ny, nx = -(-h // step), -(-w // step)
+    gy, gx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    gx, gy = (gx + 0.5) * step - 0.5, (gy + 0.5) * step - 0.5
+    dx, dy = grid.shift(gx.ravel() / PX, gy.ravel() / PX)
+    canon = np.stack([gx.ravel() + dx * PX, gy.ravel() + dy * PX], axis=-1).reshape(-1, 1, 2)
+    src = cv2.perspectiveTransform(canon, canon_to_img).reshape(ny, nx, 2).astype(np.float32)
+    size = (nx * step, ny * step)  # OpenCV sizes are (width, height)
+    map_x = cv2.resize(src[:, :, 0], size, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    map_y = cv2.resize(src[:, :, 1], size, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    return map_x, map_y
+
+
 def unwarp(image: np.ndarray, grid: GridFit, *, step: int = 16) -> np.ndarray:
     """Resample a straightened page so that layout point p shows what was seen at p + shift(p).
 

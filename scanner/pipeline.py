@@ -38,7 +38,7 @@ from kiemphieu.layout import (
     parse_qr_payload,
 )
 from scanner.folds import explained_mask, find_lines, rows_crossed
-from scanner.grid import register_grid, unwarp, verify
+from scanner.grid import GridFit, register_grid, source_maps, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 
@@ -214,8 +214,13 @@ def _residual_mm(hom: np.ndarray, src_mm: np.ndarray, dst_px: np.ndarray) -> flo
 # --- stage 3: straighten ---------------------------------------------------------
 
 
-def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[float, float], px_per_mm: float = PX) -> np.ndarray:
-    """Warp ``image`` to the canonical page grid (rows = y mm * px_per_mm)."""
+def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[float, float], px_per_mm: float = PX,
+               *, grid: GridFit | None = None) -> np.ndarray:
+    """Warp ``image`` to the canonical page grid (rows = y mm * px_per_mm).
+
+    With a truthy ``grid`` (at :data:`PX` only), the table's displacement field is
+    followed in the same resampling (see :func:`scanner.grid.source_maps`).
+    """
     # first shrink by an integer factor with area averaging, so thin strokes are not aliased away
     scale = float(np.sqrt(abs(np.linalg.det(hom_mm_to_img[:2, :2]))))  # image px per mm, roughly
     factor = int(round(scale / px_per_mm))
@@ -226,6 +231,9 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
     canon_to_img = hom_mm_to_img @ np.diag([1.0 / px_per_mm, 1.0 / px_per_mm, 1.0])
     canon_to_img = canon_to_img / canon_to_img[2, 2]
     width, height = round(size_mm[0] * px_per_mm), round(size_mm[1] * px_per_mm)
+    if grid:
+        map_x, map_y = source_maps(grid, canon_to_img, (height, width))
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if _nearly_affine(canon_to_img, width, height):  # a flatbed or feeder scan: twice as fast
         return cv2.warpAffine(image, canon_to_img[:2], (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -340,6 +348,7 @@ class InkMaps:
     smooth: np.ndarray  # the straightened page smoothed (sigma 1.5 px): for traces and folds
     grey: np.ndarray  # the straightened page
     paper: np.ndarray  # its local paper level
+    explained: np.ndarray | None = None  # pixels explained as a crease (see :func:`explain_folds`)
 
 
 def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
@@ -558,12 +567,77 @@ def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
     return float(np.median(clear)) if len(clear) >= 3 else None
 
 
+FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
+
+
+@cache
+def _faint_line_kernels(length: int = FAINT_LINE_PX) -> tuple[np.ndarray, ...]:
+    """Averaging kernels along straight segments of ``length`` px, every 22.5 degrees."""
+    kernels = []
+    c = length // 2
+    for angle in np.arange(0.0, 180.0, 22.5):
+        k = np.zeros((length, length), np.float32)
+        dx, dy = np.cos(np.deg2rad(angle)) * c, np.sin(np.deg2rad(angle)) * c
+        cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1, cv2.LINE_AA)
+        kernels.append(k / k.sum())
+    return tuple(kernels)
+
+
+def faint_lines(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Strongest faint straight stroke in each box interior, and on the paper beside each box.
+
+    The darkness of the smoothed page is averaged along short segments in eight
+    directions (a matched filter for a thin stroke: the eye sees a faint pencil X
+    well below the noise of single pixels this way), at half resolution, over the
+    box interiors and the strips beside the boxes only (everything else set to
+    paper, so printed lines do not reach in). Returns two arrays of
+    ``len(rects)``: the interior maxima and the beside maxima.
+    """
+    if not rects:
+        return np.zeros(0), np.zeros(0)
+    xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
+    ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
+    far = SHADE_STRIP_MM[1] + 1.0
+    r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
+    c0, c1 = max(0, _px(min(xs) - far)), _px(max(xs) + far)
+    dark = np.asarray(1.0 - maps.smooth[r0:r1, c0:c1].astype(np.float32) / maps.paper[r0:r1, c0:c1], np.float32)
+    if maps.explained is not None:
+        dark[maps.explained[r0:r1, c0:c1]] = 0.0
+    keep = np.zeros(dark.shape, bool)
+    inner, beside = [], []
+    near, far_strip = SHADE_STRIP_MM
+    for x, y, w, h in rects:
+        ins = s.trace_inset_mm
+        rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
+        box = (rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0))
+        sides = ((rows, slice(_px(x - far_strip) - c0, _px(x - near) - c0)),
+                 (rows, slice(_px(x + w + near) - c0, _px(x + w + far_strip) - c0)))
+        inner.append(box)
+        beside.append(sides)
+        keep[box] = True
+        for side in sides:
+            keep[side] = True
+    dark[~keep] = 0.0
+    half = cv2.resize(dark, (dark.shape[1] // 2, dark.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    response = np.max([cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT) for k in _faint_line_kernels()], axis=0)
+
+    def peak(region: tuple[slice, slice]) -> float:
+        rs, cs = region
+        part = response[max(0, rs.start // 2) : rs.stop // 2, max(0, cs.start // 2) : cs.stop // 2]
+        return float(part.max()) if part.size else 0.0
+
+    return (np.array([peak(b) for b in inner]),
+            np.array([max(peak(a), peak(b)) for a, b in beside]))
+
+
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
     """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
     results: list[BoxResult] = []
     shades: list[float] = []
     distorted: set[int] = set()
     measured: list[tuple[int, Level, float, float, BoxInk]] = []
+    rects: list[tuple[float, float, float, float]] = []
     for row in page.rows:
         shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
         # the three boxes of a row move together; a mark inside one must not drag it away
@@ -575,16 +649,21 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
             if max(abs(dx), abs(dy)) > s.refine_max_shift_mm:
                 distorted.add(row.person)
             x, y, w, h = row.boxes_mm[level]
-            measured.append((row.person, level, dx, dy, measure_box(maps, (x + dx, y + dy, w, h), s)))
+            rects.append((x + dx, y + dy, w, h))
+            measured.append((row.person, level, dx, dy, measure_box(maps, rects[-1], s)))
     pen_light = typical_mark([m[4] for m in measured], s)
     for person, level, dx, dy, ink in measured:
         shades.append(ink.shade)
         results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
                                  round(max(ink.light_span_mm, ink.trace_span_mm), 2),
                                  classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
-    # a mark too faint to leave a trace still darkens its box a little (against the paper beside it)
-    results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and sh >= s.shade_excess else b.state)
-               for sh, b in zip(shades, results, strict=True)]
+    # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
+    # and shows as a faint straight stroke above the page's own clutter beside its boxes
+    inside, beside = faint_lines(maps, rects, s)
+    limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
+    results = [replace(b, shade=round(sh, 4),
+                       state="marginal" if b.state == "empty" and (sh >= s.shade_excess or line >= limit) else b.state)
+               for sh, line, b in zip(shades, inside, results, strict=True)]
     return results, distorted
 
 
@@ -712,7 +791,7 @@ def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
     if not explained.any():
         return maps
     keep = ~explained
-    return replace(maps, light=maps.light & keep, trace=maps.trace & keep)
+    return replace(maps, light=maps.light & keep, trace=maps.trace & keep, explained=explained)
 
 
 def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
@@ -811,8 +890,8 @@ def save_raw_preview(image: np.ndarray, task: PageTask, ctx: RunContext) -> str:
     return _save_jpeg(small, Path(ctx.workspace), image_name(task), ctx.settings.review_jpeg_quality)
 
 
-def _straight_colour(image: np.ndarray, hom: np.ndarray, ctx: RunContext) -> np.ndarray:
-    return straighten(image, hom, ctx.layout.page_size_mm)
+def _straight_colour(image: np.ndarray, hom: np.ndarray, ctx: RunContext, grid: GridFit | None = None) -> np.ndarray:
+    return straighten(image, hom, ctx.layout.page_size_mm, grid=grid)
 
 
 def read_page(task: PageTask, ctx: RunContext) -> PageResult:
@@ -858,7 +937,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     maps = ink_maps(straight_grey, s)
     grid = register_grid(maps.ink, page, s)
     if grid:  # the sheet does not lie flat, or the lens bends: follow the printed table
-        straight_grey = unwarp(straight_grey, grid)
+        straight_grey = straighten(grey, hom, ctx.layout.page_size_mm, grid=grid)
         maps = ink_maps(straight_grey, s)
         grid = verify(maps.ink, page, grid, s)
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
@@ -887,9 +966,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     needs_review = bool(reasons) or any(r.reasons for r in final_rows)
     image_path = None
     if needs_review or ctx.debug_dir:
-        straight = _straight_colour(image, hom, ctx)
-        if grid:
-            straight = unwarp(straight, grid)
+        straight = _straight_colour(image, hom, ctx, grid)
         if needs_review:
             image_path = _save_jpeg(straight, Path(ctx.workspace), image_name(task), s.review_jpeg_quality)
         if ctx.debug_dir:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import make_workspace
 
-from calibration.evaluate import Evaluation, Miss, evaluate
+from calibration.evaluate import Evaluation, evaluate
 from calibration.simulate import simulate
 from calibration.truth import load_truth
 from kiemphieu import db
@@ -23,8 +23,10 @@ from scanner import scan_folder
 pytestmark = pytest.mark.slow
 
 #: voters per profile and seed; one page per voter with the example list (plus blank
-#: back sides and, for adf-rough, a duplicate and a foreign ballot)
-RUNS = {"adf": (60, 11), "adf-rough": (60, 12)}
+#: back sides and, for adf-rough, a duplicate and a foreign ballot). ``field`` is the
+#: held-out profile: conditions the thresholds were not tuned on (bent sheets, lenses,
+#: bitonal and greyscale scanners, other pens and hands)
+RUNS = {"adf": (60, 11), "adf-rough": (60, 12), "phone": (30, 13), "field": (30, 14)}
 JOBS = 2
 
 
@@ -40,28 +42,15 @@ def _run(root: Path, profile: str) -> Evaluation:
         conn.close()
 
 
-#: Known limit: a very faint pencil stroke (darkness about 0.05, at the level of the scanner
-#: noise) in a second box beside a clear mark is not always seen; with seed 12, one such row of
-#: 44 ambiguous rows is read as the clear mark alone. Catching it would send several times more
-#: clear rows to review on clean scans. It is bounded here, and every other silent error fails.
-KNOWN_FAINT_LIMIT = {"adf": 0, "adf-rough": 1}
-
-
-def _faint_beside_a_mark(miss: Miss) -> bool:
-    return miss.category == "ambiguous_not_reviewed" and "'faint'" in miss.detail and "one/" in miss.detail
-
-
-@pytest.mark.parametrize("profile", ["adf", "adf-rough"])
+@pytest.mark.parametrize("profile", sorted(RUNS))
 def test_no_silent_error(tmp_path: Path, profile: str) -> None:
     result = _run(tmp_path, profile)
     voters, _ = RUNS[profile]
     assert result.pages >= voters  # the deck is what we asked for: the gate cannot pass on nothing
     # every voter's 12 rows were scored, unless the page went to a human unread
     assert result.rows + 12 * result.counts.get("ballot_not_read", 0) == 12 * voters
-    silent = [m for m in result.misses if m.category in Evaluation.SILENT]
-    unexpected = [m for m in silent if not _faint_beside_a_mark(m)]
-    assert not unexpected, result.report()
-    assert len(silent) <= KNOWN_FAINT_LIMIT[profile], result.report()
+    assert result.silent_errors == 0, result.report()
+    assert not [m for m in result.misses if m.category in Evaluation.SILENT], result.report()
 
 
 def test_gate_sees_a_silent_error(tmp_path: Path) -> None:
