@@ -118,38 +118,68 @@ def _slopes(width: int, max_tilt_deg: float) -> np.ndarray:
     return np.linspace(-top, top, 2 * n + 1)
 
 
-def _sheared_coverage(mask: np.ndarray, free: np.ndarray, slope: float) -> np.ndarray:
-    """Coverage of ``mask`` over ``free`` along lines of ``slope``, one value per starting row.
+def _cumulative(mask: np.ndarray) -> np.ndarray:
+    """Running sums along each row, with a leading zero column: (H, W + 1)."""
+    out = np.zeros((mask.shape[0], mask.shape[1] + 1), np.int32)
+    np.cumsum(mask, axis=1, dtype=np.int32, out=out[:, 1:])
+    return out
 
-    Row ``y`` of the result is the share of the free pixels on the line through
-    (``y``, centre column) that are set in ``mask``.
+
+def _sheared_coverage(m_cum: np.ndarray, f_cum: np.ndarray, slope: float) -> np.ndarray:
+    """Coverage of a mask over the free pixels along lines of ``slope``, one value per starting row.
+
+    ``m_cum`` and ``f_cum`` are the :func:`_cumulative` sums of the mask and of the
+    free pixels. Row ``y`` of the result is the share of the free pixels on the line
+    through (``y``, centre column) that are set in the mask.
     """
-    h, w = mask.shape
+    h, w = m_cum.shape[0], m_cum.shape[1] - 1
     shifts = np.round(slope * (np.arange(w) - (w - 1) / 2)).astype(int)
     hits = np.zeros(h, np.float64)
     room = np.zeros(h, np.float64)
-    m_cum = np.concatenate([np.zeros((h, 1)), np.cumsum(mask, axis=1)], axis=1)
-    f_cum = np.concatenate([np.zeros((h, 1)), np.cumsum(free, axis=1)], axis=1)
     edges = np.concatenate([[0], np.flatnonzero(np.diff(shifts)) + 1, [w]])
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         d = int(shifts[a])
-        m_sum = m_cum[:, b] - m_cum[:, a]
-        f_sum = f_cum[:, b] - f_cum[:, a]
         lo, hi = max(0, -d), min(h, h - d)  # result row y reads mask row y + d
-        hits[lo:hi] += m_sum[lo + d : hi + d]
-        room[lo:hi] += f_sum[lo + d : hi + d]
+        hits[lo:hi] += m_cum[lo + d : hi + d, b] - m_cum[lo + d : hi + d, a]
+        room[lo:hi] += f_cum[lo + d : hi + d, b] - f_cum[lo + d : hi + d, a]
     cover = hits / np.maximum(room, 1.0)
     cover[room < MIN_FREE_SHARE * w] = 0.0  # a line that runs mostly over print: nothing to judge it by
     return np.asarray(cover)
 
 
+def _pool(mask: np.ndarray, *, any_: bool) -> np.ndarray:
+    """Half resolution: a 2 x 2 block is set when any (else: at least half) of its pixels is."""
+    h, w = mask.shape[0] // 2 * 2, mask.shape[1] // 2 * 2
+    m = mask[:h, :w].view(np.uint8)
+    count = m[0::2, 0::2] + m[1::2, 0::2] + m[0::2, 1::2] + m[1::2, 1::2]
+    return np.asarray(count >= (1 if any_ else 2))
+
+
 def _candidates(mask: np.ndarray, free: np.ndarray, s: ScanSettings) -> list[tuple[float, float]]:
-    """Lines ``(offset, slope)`` over ``fold_coverage`` of the free pixels, one per run of rows."""
+    """Lines ``(offset, slope)`` over ``fold_coverage`` of the free pixels, one per run of rows.
+
+    Searched at half resolution (a line 1-2 px wide stays one block wide), so the
+    offsets are good to a pixel: the explained band around a line is wider than that.
+    """
+    found = _candidates_full(_pool(mask, any_=True), _pool(free, any_=False), s)
+    return [(2 * y + 0.5, slope) for y, slope in found]
+
+
+def _candidates_full(mask: np.ndarray, free: np.ndarray, s: ScanSettings) -> list[tuple[float, float]]:
+    h, w = mask.shape
     thick = cv2.dilate(mask.view(np.uint8), np.ones((3, 1), np.uint8)).view(bool)  # a tilted line spans rows
-    best = np.zeros(mask.shape[0])
-    best_slope = np.zeros(mask.shape[0])
-    for slope in _slopes(mask.shape[1], s.fold_max_tilt_deg):
-        cov = _sheared_coverage(thick, free, float(slope))
+    slopes = _slopes(w, s.fold_max_tilt_deg)
+    # no band of rows as high as the steepest line holds enough marked pixels: no line at all
+    reach = int(np.ceil(abs(slopes[0]) * w / 2)) + 1
+    per_row = thick.sum(axis=1)
+    band = np.convolve(per_row, np.ones(2 * reach + 1), mode="same")
+    if band.max(initial=0) < s.fold_coverage * MIN_FREE_SHARE * w:
+        return []
+    m_cum, f_cum = _cumulative(thick), _cumulative(free)
+    best = np.zeros(h)
+    best_slope = np.zeros(h)
+    for slope in slopes:
+        cov = _sheared_coverage(m_cum, f_cum, float(slope))
         better = cov > best
         best[better] = cov[better]
         best_slope[better] = slope
@@ -184,7 +214,14 @@ def _ridges(smooth: np.ndarray, paper: np.ndarray, *, across_rows: bool, thresho
     otherwise vertical ones. Inputs are (H, W) crops of the smoothed page and its
     paper level; returns (H, W) bool.
     """
-    dark = np.asarray(1.0 - smooth.astype(np.float32) / paper.astype(np.float32), np.float32)
+    return _ridges_of(_darkness(smooth, paper), across_rows=across_rows, threshold=threshold)
+
+
+def _darkness(smooth: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 - cv2.divide(smooth, paper, dtype=cv2.CV_32F), np.float32)
+
+
+def _ridges_of(dark: np.ndarray, *, across_rows: bool, threshold: float) -> np.ndarray:
     size = (1, RIDGE_WINDOW_PX) if across_rows else (RIDGE_WINDOW_PX, 1)  # OpenCV sizes are (width, height)
     return np.asarray(dark - cv2.blur(dark, size, borderType=cv2.BORDER_REPLICATE) >= threshold)
 
@@ -217,7 +254,8 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     h, w = ink.shape
     found: list[Line] = []
 
-    level = _ridges(smooth[rows, cols], paper[rows, cols], across_rows=True, threshold=s.fold_ridge) & free
+    dark = _darkness(smooth[rows, cols], paper[rows, cols])
+    level = _ridges_of(dark, across_rows=True, threshold=s.fold_ridge) & free
     side = slice(max(0, area.r0 - 2 * band), min(h, area.r1 + 2 * band))
     across = np.zeros((h, w), bool)  # horizontal ridges in the left and right margins, beside the table rows
     for c0, c1 in ((margin, _px(tx) - margin), (_px(tx + tw) + margin, w - margin)):
@@ -235,7 +273,7 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
         )
         found.append(Line(False, line.offset, slope, centre_c, edge_to_edge))
 
-    level = _ridges(smooth[rows, cols], paper[rows, cols], across_rows=False, threshold=s.fold_ridge) & free
+    level = _ridges_of(dark, across_rows=False, threshold=s.fold_ridge) & free
     below = slice(min(h, _px(ty + th) + margin), max(0, _px(size_mm[1]) - margin))
     side_c = slice(max(0, area.c0 - 2 * band), min(w, area.c1 + 2 * band))
     down = np.zeros((h, w), bool)  # vertical ridges below the table, under the level columns

@@ -148,6 +148,10 @@ def redness(bgr: np.ndarray) -> np.ndarray:
 def _detector(thorough: bool) -> cv2.aruco.ArucoDetector:
     params = cv2.aruco.DetectorParameters()
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    if not thorough:  # a printed marker is 12 mm of a 297 mm page: skip smaller shapes, two threshold windows
+        params.minMarkerPerimeterRate = 0.08
+        params.adaptiveThreshWinSizeMin = 13
+        params.adaptiveThreshWinSizeMax = 23
     if thorough:  # uneven light and small markers (phone photos): more threshold windows
         params.adaptiveThreshWinSizeMax = 53
         params.adaptiveThreshWinSizeStep = 8
@@ -155,11 +159,23 @@ def _detector(thorough: bool) -> cv2.aruco.ArucoDetector:
     return cv2.aruco.ArucoDetector(dictionary(), params)
 
 
+def _shrink(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-averaged downscale to ``size`` (width, height): halvings by pyrDown, then a last linear step.
+
+    OpenCV's INTER_AREA at a non-integer factor costs as much as decoding a
+    quarter of the page; Gaussian halvings and a final bilinear step of less
+    than 2x average the same and cost a tenth.
+    """
+    while grey.shape[1] >= 2 * size[0] and grey.shape[0] >= 2 * size[1]:
+        grey = cv2.pyrDown(grey)
+    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR))
+
+
 def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False) -> dict[int, np.ndarray]:
     """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy."""
     h, w = grey.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    small = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else grey
+    small = _shrink(grey, (round(w * scale), round(h * scale))) if scale < 1 else grey
     corners, ids, _ = _detector(thorough).detectMarkers(small)
     found: dict[int, np.ndarray] = {}
     if ids is not None:
@@ -330,12 +346,12 @@ def paper_level(grey: np.ndarray) -> np.ndarray:
     the paper level on the dark side of every gradient.
     """
     h, w = grey.shape
-    small = cv2.resize(grey, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+    # 8 x 8 block means (a box filter sampled at the block centres: much faster than INTER_AREA)
+    small = cv2.blur(grey, (8, 8))[4::8, 4::8][: max(1, h // 8), : max(1, w // 8)]
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
     bright = cv2.morphologyEx(small, cv2.MORPH_CLOSE, square, borderType=cv2.BORDER_REPLICATE)
-    bright = cv2.blur(bright, (3, 3))
-    full = cv2.resize(bright, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.maximum(full, 40)
+    bright = np.maximum(cv2.blur(bright, (3, 3)), 40)
+    return np.asarray(cv2.resize(bright, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
 @dataclass(frozen=True)
@@ -400,7 +416,7 @@ class BoxInk:
     trace: float  # share of the interior with a trace, specks left out
     trace_span_mm: float  # longest extent of one trace, specks left out
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
-    shade: float = 0.0  # mean darkness of the interior above the paper beside it (see _local_shade)
+    shade: float = 0.0  # mean darkness of the interior above the paper beside it (see box_shades)
     speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
 
@@ -479,32 +495,6 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     return best / PX
 
 
-def _darkness(maps: InkMaps, rows: slice, cols: slice) -> np.ndarray:
-    grey = maps.grey[rows, cols].astype(np.float32)
-    return np.asarray(1.0 - grey / maps.paper[rows, cols].astype(np.float32))
-
-
-def _local_shade(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
-    """Mean darkness of the box interior above the paper just left and right of the box.
-
-    A mark too faint to leave a trace still darkens its box a little. Shading
-    (a fold's shadow, uneven light) darkens the paper beside the box as much, so
-    the comparison is with strips of the same rows on both sides of the box
-    (their median: a stroke entering a strip does not count).
-    """
-    x, y, w, h = rect_mm
-    inset = s.trace_inset_mm
-    rows = slice(max(0, _px(y + inset)), _px(y + h - inset))
-    inner = _darkness(maps, rows, slice(max(0, _px(x + inset)), _px(x + w - inset)))
-    near, far = SHADE_STRIP_MM
-    left = _darkness(maps, rows, slice(max(0, _px(x - far)), max(0, _px(x - near))))
-    right = _darkness(maps, rows, slice(_px(x + w + near), _px(x + w + far)))
-    beside = np.concatenate([left.ravel(), right.ravel()])
-    if inner.size == 0 or beside.size == 0:
-        return 0.0
-    return float(inner.mean() - np.median(beside))
-
-
 SHADE_STRIP_MM = (1.0, 4.0)  # the paper beside a box: this far from its edge (clear of its outline)
 
 
@@ -515,7 +505,6 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     if light.size == 0 or trace.size == 0:
         return BoxInk(0.0, 0.0, 0.0, 0.0)
     share = float(light.mean())
-    shade = _local_shade(maps, rect_mm, s)
     strokes = _without_specks(trace, s.speck_mm)
     speck_light = 0.0
     light_span = 0.0
@@ -525,7 +514,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, shade, speck_light, dark)
+                  _axis_line_share(light) if share > 0 else 0.0, 0.0, speck_light, dark)
 
 
 def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None) -> str:
@@ -583,43 +572,71 @@ def _faint_line_kernels(length: int = FAINT_LINE_PX) -> tuple[np.ndarray, ...]:
     return tuple(kernels)
 
 
-def faint_lines(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings
-                ) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class BoxRegions:
+    """The darkness of the smoothed page around the boxes, and where each box's interior and side strips are.
+
+    ``dark``: (H, W) float32 crop, 1 - smooth / paper (0 on explained creases);
+    ``inner[k]`` and ``beside[k]`` are slices into it for box ``k``.
+    """
+
+    dark: np.ndarray
+    inner: tuple[tuple[slice, slice], ...]
+    beside: tuple[tuple[tuple[slice, slice], tuple[slice, slice]], ...]
+    paper: np.ndarray  # (H, W) bool: not a trace (for the side strips)
+
+
+def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings) -> BoxRegions:
+    xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
+    ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
+    near, far = SHADE_STRIP_MM
+    r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
+    c0, c1 = max(0, _px(min(xs) - far - 1.0)), _px(max(xs) + far + 1.0)
+    dark = np.asarray(1.0 - cv2.divide(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1], dtype=cv2.CV_32F),
+                      np.float32)
+    if maps.explained is not None:
+        dark[maps.explained[r0:r1, c0:c1]] = 0.0
+    inner, beside = [], []
+    ins = s.trace_inset_mm
+    for x, y, w, h in rects:
+        rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
+        inner.append((rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0)))
+        beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
+                       (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
+    return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])
+
+
+def box_shades(regions: BoxRegions) -> np.ndarray:
+    """Mean darkness of each box interior above the paper just left and right of the box.
+
+    A mark too faint to leave a trace still darkens its box a little. Shading
+    (a fold's shadow, uneven light) darkens the paper beside the box as much, so
+    the comparison is with strips of the same rows on both sides of the box
+    (their paper only: a stroke entering a strip does not count).
+    """
+    out = np.zeros(len(regions.inner))
+    for k, (box, (left, right)) in enumerate(zip(regions.inner, regions.beside, strict=True)):
+        inner = regions.dark[box]
+        paper = np.concatenate([regions.dark[left][regions.paper[left]], regions.dark[right][regions.paper[right]]])
+        out[k] = float(inner.mean() - paper.mean()) if inner.size and paper.size else 0.0
+    return out
+
+
+def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     """Strongest faint straight stroke in each box interior, and on the paper beside each box.
 
     The darkness of the smoothed page is averaged along short segments in eight
     directions (a matched filter for a thin stroke: the eye sees a faint pencil X
     well below the noise of single pixels this way), at half resolution, over the
     box interiors and the strips beside the boxes only (everything else set to
-    paper, so printed lines do not reach in). Returns two arrays of
-    ``len(rects)``: the interior maxima and the beside maxima.
+    paper, so printed lines do not reach in). Returns two arrays, one value per
+    box: the interior maxima and the beside maxima.
     """
-    if not rects:
-        return np.zeros(0), np.zeros(0)
-    xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
-    ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
-    far = SHADE_STRIP_MM[1] + 1.0
-    r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
-    c0, c1 = max(0, _px(min(xs) - far)), _px(max(xs) + far)
-    dark = np.asarray(1.0 - maps.smooth[r0:r1, c0:c1].astype(np.float32) / maps.paper[r0:r1, c0:c1], np.float32)
-    if maps.explained is not None:
-        dark[maps.explained[r0:r1, c0:c1]] = 0.0
-    keep = np.zeros(dark.shape, bool)
-    inner, beside = [], []
-    near, far_strip = SHADE_STRIP_MM
-    for x, y, w, h in rects:
-        ins = s.trace_inset_mm
-        rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
-        box = (rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0))
-        sides = ((rows, slice(_px(x - far_strip) - c0, _px(x - near) - c0)),
-                 (rows, slice(_px(x + w + near) - c0, _px(x + w + far_strip) - c0)))
-        inner.append(box)
-        beside.append(sides)
-        keep[box] = True
-        for side in sides:
-            keep[side] = True
-    dark[~keep] = 0.0
-    half = cv2.resize(dark, (dark.shape[1] // 2, dark.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    keep = np.zeros(regions.dark.shape, bool)
+    for box, (left, right) in zip(regions.inner, regions.beside, strict=True):
+        keep[box] = keep[left] = keep[right] = True
+    dark = np.where(keep, regions.dark, np.float32(0.0))
+    half = cv2.blur(dark, (2, 2))[1::2, 1::2]  # 2 x 2 block means
     response = np.max([cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT) for k in _faint_line_kernels()], axis=0)
 
     def peak(region: tuple[slice, slice]) -> float:
@@ -627,22 +644,21 @@ def faint_lines(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
         part = response[max(0, rs.start // 2) : rs.stop // 2, max(0, cs.start // 2) : cs.stop // 2]
         return float(part.max()) if part.size else 0.0
 
-    return (np.array([peak(b) for b in inner]),
-            np.array([max(peak(a), peak(b)) for a, b in beside]))
+    return (np.array([peak(b) for b in regions.inner]),
+            np.array([max(peak(a), peak(b)) for a, b in regions.beside]))
 
 
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
     """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
     results: list[BoxResult] = []
-    shades: list[float] = []
     distorted: set[int] = set()
     measured: list[tuple[int, Level, float, float, BoxInk]] = []
     rects: list[tuple[float, float, float, float]] = []
     for row in page.rows:
         shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
         # the three boxes of a row move together; a mark inside one must not drag it away
-        mdx = float(np.median([d[0] for d in shifts]))
-        mdy = float(np.median([d[1] for d in shifts]))
+        mdx = sorted(d[0] for d in shifts)[1]  # the median of three
+        mdy = sorted(d[1] for d in shifts)[1]
         for level, (dx, dy, _) in zip(LEVELS, shifts, strict=True):
             if abs(dx - mdx) > 0.5 or abs(dy - mdy) > 0.5:
                 dx, dy = mdx, mdy
@@ -653,13 +669,14 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
             measured.append((row.person, level, dx, dy, measure_box(maps, rects[-1], s)))
     pen_light = typical_mark([m[4] for m in measured], s)
     for person, level, dx, dy, ink in measured:
-        shades.append(ink.shade)
         results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
                                  round(max(ink.light_span_mm, ink.trace_span_mm), 2),
                                  classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
     # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
     # and shows as a faint straight stroke above the page's own clutter beside its boxes
-    inside, beside = faint_lines(maps, rects, s)
+    regions = box_regions(maps, rects, s) if rects else None
+    shades = list(box_shades(regions)) if regions else []
+    inside, beside = faint_lines(regions) if regions else (np.zeros(0), np.zeros(0))
     limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
     results = [replace(b, shade=round(sh, 4),
                        state="marginal" if b.state == "empty" and (sh >= s.shade_excess or line >= limit) else b.state)

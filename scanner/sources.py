@@ -166,8 +166,10 @@ def _too_large(w: int, h: int, max_pixels: int) -> DecodeError:
 
 def _jpeg_complete(data: bytes) -> bool:
     """True when the JPEG stream ends with an end-of-image marker after its last scan."""
-    tail = data.rstrip(b"\x00")
-    if tail.endswith(b"\xff\xd9"):
+    end = len(data)
+    while end > 0 and data[end - 1] == 0:  # trailing padding (without copying a multi-megabyte buffer)
+        end -= 1
+    if data[max(0, end - 2) : end] == b"\xff\xd9":
         return True
     last_sos = data.rfind(b"\xff\xda")
     return last_sos >= 0 and data.find(b"\xff\xd9", last_sos) >= 0
