@@ -159,6 +159,8 @@ def table(runs: list[ProfileRun]) -> str:
         f"{r.evaluation.counts.get('clear_row_reviewed', 0)} = {100 * r.evaluation.clear_review_rate:.2f}% "
         f"(≤ {100 * REVIEW_TARGET[r.profile]:.0f}%{'' if r.evaluation.clear_review_rate <= REVIEW_TARGET[r.profile] else ' MISSED'})"
         for r in runs])
+    row("… of which a box filled in (policy: it may be a cancelled mark)", [
+        str(r.evaluation.counts.get("clear_filled_reviewed", 0)) for r in runs])
     row("two or three marks sent to review", [
         f"{r.evaluation.counts.get('multiple_reviewed', 0)} of "
         f"{r.evaluation.counts.get('multiple_reviewed', 0) + r.evaluation.counts.get('multiple_not_reviewed', 0)}"

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from calibration.truth import Truth
 from kiemphieu import readings as R
 
+#: styles that fill a box: read as a possibly cancelled mark and sent to review by policy
+FILLED = ("fill", "hatch")
+
 
 @dataclass(frozen=True)
 class Miss:
@@ -141,6 +144,8 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
             clear += 1
             if reviewed:
                 counts["clear_row_reviewed"] += 1
+                if reasons == {R.R_SCRIBBLE} and any(st.split("+")[0] in FILLED for st in rt.styles.values()):
+                    counts["clear_filled_reviewed"] += 1  # the filled-box policy: a part of the above
                 misses.append(Miss("clear_row_reviewed", t.source, t.page, rt.person, f"{rt.styles} {sorted(reasons)}"))
                 continue
             if r["marks"] != rt.expect or (rt.expect == "one" and r["choice"] != rt.choice):

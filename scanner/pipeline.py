@@ -5,11 +5,15 @@
 1. :func:`dropout`      colour scan → grey in which the red seal ink turns white
 2. :func:`register`     find the alignment markers, fit the page transform (any orientation,
                         perspective for photos); a page without markers is blank or unreadable
-3. :func:`straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``)
-4. :func:`identify`     read the QR code, check session, layout and issued token
-5. :func:`score_boxes`  refine each box against its printed outline and measure the ink inside
-6. :func:`classify`     marked / marginal / empty per box, none / one / multiple per row
-7. :func:`inspect`      ink the printed ballot does not explain: crossed names, writing,
+3. :func:`identify`     read the QR code, check session, layout and issued token
+4. :func:`straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``), following
+                        the printed table where the sheet is not flat (:mod:`scanner.grid`)
+5. folds                creases from edge to edge taken out of the ink maps, other long straight
+                        lines flagged (:mod:`scanner.folds`)
+6. :func:`score_boxes`  refine each box against its printed outline and measure the ink inside;
+                        marked / marginal / empty per box (:func:`classify_box`)
+7. :func:`classify_rows` none / one / multiple per row, with the reasons for review
+8. :func:`inspect`      ink the printed ballot does not explain: crossed names, writing,
                         marks outside boxes, red ink, scanner streaks
 
 Arrays are indexed (row, column); OpenCV's (x, y) points are converted in
@@ -758,22 +762,48 @@ def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     return float(found.any(axis=0).mean())
 
 
+def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, boxes: list[BoxResult],
+                  s: ScanSettings) -> set[int]:
+    """Persons whose printed name is struck through: long straight strokes over it.
+
+    Measured on the pen-dark ink (printed letters never hold a straight stroke
+    that long) and on the light ink, where a pencil strike shows but where the
+    letters of a blurred, low-resolution scan also run together into straight
+    runs: there a name counts as struck only if it stands out from the page's
+    other names by ``name_cross_margin``.
+    """
+    dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
+    on_light, on_dark = {}, {}
+    for row in page.rows:
+        nx, ny, nw, nh = row.name_mm
+        rect = (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6)
+        on_light[row.person] = strike_coverage(_region(light, rect), s)
+        on_dark[row.person] = strike_coverage(_region(dark, rect), s) if dark is not None else 0.0
+    if not on_light:
+        return set()
+    usual = float(np.median(list(on_light.values())))
+    return {p for p in on_light
+            if on_dark[p] >= s.name_cross_coverage
+            or on_light[p] >= max(s.name_cross_coverage, usual + s.name_cross_margin)}
+
+
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,
-            trace: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
+            trace: np.ndarray | None = None, dark: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
     """Ink that the printed ballot does not explain → row reasons and page reasons.
 
-    * a printed name crossed out: long straight strokes over the name;
+    ``ink`` is the light-ink map, ``dark`` the pen-dark one, ``trace`` the faint one.
+
+    * a printed name crossed out: long straight strokes over the name (:func:`crossed_names`);
     * a mark outside the boxes: ink in a level cell away from its box and the rules;
     * writing: ink in the free areas, where nothing is printed.
     """
     row_reasons: dict[int, list[str]] = {}
     shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
     state = {(b.person, b.level): b.state for b in boxes}
+    crossed = crossed_names(ink, dark, page, boxes, s)
     for row in page.rows:
         reasons = row_reasons.setdefault(row.person, [])
-        _, dy = shift[(row.person, LEVELS[0])]
-        nx, ny, nw, nh = row.name_mm
-        if strike_coverage(_region(ink, (nx, ny + dy + 0.3, nw, nh - 0.6)), s) >= s.name_cross_coverage:
+        if row.person in crossed:
             reasons.append(R.R_CROSSED)
         outside_levels = []
         for level in LEVELS:
@@ -963,7 +993,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace)
+    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink)
     for person in streak_rows(find_streaks(grey, s), hom, page):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     for person in red_rows(image, hom, page, s):

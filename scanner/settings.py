@@ -57,6 +57,7 @@ class ScanSettings:
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
+    name_cross_margin: float = 0.2  # ... on light ink, also this much above the page's usual name
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)

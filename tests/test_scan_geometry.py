@@ -448,3 +448,42 @@ def test_page_clutter_raises_the_faint_stroke_limit(printed: Printed) -> None:
     ignoring_clutter = doubtful(replace(S, faint_line_ratio=0.0))
     assert ignoring_clutter >= 20  # the clutter reaches the fixed limit nearly everywhere
     assert doubtful(S) <= ignoring_clutter // 4
+
+
+# --- crossed-out names: straight strokes over a printed name, judged against the page's other names ----
+
+
+def _strike(printed: Printed, grey: np.ndarray, row: RowLayout, darkness: float) -> np.ndarray:
+    """A straight stroke (0.4 mm) through the middle of ``row``'s printed name."""
+    cover = np.zeros(printed.shape, np.float32)
+    nx, ny, nw, nh = row.name_mm
+    y = (ny + nh * 0.55) * PX * 16
+    cv2.line(cover, (round((nx + 1) * PX * 16), round(y)), (round((nx + 0.8 * nw) * PX * 16), round(y + 8)),
+             1.0, 2, cv2.LINE_AA, 4)
+    return _darken(grey, cover, darkness)
+
+
+def _crossed(grey: np.ndarray, page: PageLayout) -> set[int]:
+    maps = pipeline.ink_maps(grey, S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    return pipeline.crossed_names(maps.light, maps.ink, page, boxes, S)
+
+
+def test_crossed_names_pen_and_pencil(printed: Printed) -> None:
+    page = printed.page
+    assert _crossed(printed.grey, page) == set()
+    assert _crossed(_strike(printed, printed.grey, page.rows[2], PEN), page) == {page.rows[2].person}
+    pencil = 0.3  # light ink only: never pen-dark
+    assert _crossed(_strike(printed, printed.grey, page.rows[7], pencil), page) == {page.rows[7].person}
+
+
+def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printed: Printed) -> None:
+    """A soft, low-resolution scan: the letters of every name run together into straight runs."""
+    page = printed.page
+    soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
+    maps = pipeline.ink_maps(soft, S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, row.name_mm), S) for row in page.rows]
+    assert np.median(light_runs) >= S.name_cross_coverage  # every name would look struck on light ink alone
+    assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == set()
+    assert _crossed(_strike(printed, soft, page.rows[4], PEN), page) == {page.rows[4].person}
