@@ -291,6 +291,43 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
         found.append(Line(True, line.offset, slope, centre_r, edge_to_edge))
     # pen lines are looked for outside the boxes only: a column of heavy marks is not a line
     found += _pen_lines(pen, ~(printed | _interiors(page, ink.shape)[rows, cols]), area, found, band, s)
+    for line in _below_table(smooth, paper, ink, page, size_mm, s):  # one crease, seen once
+        if not any(other.vertical == line.vertical and other.explained
+                   and abs(float(other.at(line.centre)) - line.offset) <= 2 * band for other in found):
+            found.append(line)
+    return found
+
+
+def _below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: PageLayout,
+                 size_mm: tuple[float, float], s: ScanSettings) -> list[Line]:
+    """Creases across the free areas under the table (a sheet folded in quarters or thirds).
+
+    Nothing is counted there but writing, so only faint lines that run over most
+    of the area (``fold_coverage``) are returned, all explained; anything else is
+    left to the writing test.
+    """
+    tx, ty, tw, th = page.table_mm
+    h, w = ink.shape
+    margin = _px(MARGIN_MM)
+    r0, r1 = min(h, _px(ty + th) + 2 * margin), max(0, _px(size_mm[1]) - 2 * margin)
+    c0, c1 = margin, w - margin
+    if r1 - r0 < 20 or c1 - c0 < 20:
+        return []
+    rows, cols = slice(r0, r1), slice(c0, c1)
+    pen_dark = ink[rows, cols]
+    free = ~cv2.dilate(pen_dark.view(np.uint8), np.ones((2 * INK_SPREAD_PX + 1,) * 2, np.uint8)).view(bool)
+    dark = _darkness(smooth[rows, cols], paper[rows, cols])
+    found: list[Line] = []
+    for vertical in (False, True):
+        ridge = _ridges_of(dark, across_rows=not vertical, threshold=s.fold_ridge) & free
+        mask, room = (ridge, free) if not vertical else (np.ascontiguousarray(ridge.T), np.ascontiguousarray(free.T))
+        centre = (c0 + (c1 - c0 - 1) / 2) if not vertical else (r0 + (r1 - r0 - 1) / 2)
+        start = r0 if not vertical else c0
+        for offset, slope in _candidates(mask, room, s):
+            inside = Line(vertical, offset, slope, (mask.shape[1] - 1) / 2, False)
+            along = pen_dark.shape[0] if vertical else pen_dark.shape[1]
+            if _strip_coverage(pen_dark, inside, 0, along, 1) < s.fold_ink_share:
+                found.append(Line(vertical, start + offset, slope, centre, True))
     return found
 
 

@@ -719,21 +719,59 @@ def _region(mask: np.ndarray, rect_mm: tuple[float, float, float, float]) -> np.
     return mask[max(0, _px(y)) : _px(y + h), max(0, _px(x)) : _px(x + w)]
 
 
-def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2) -> float:
-    """Area (mm²) of the ink components that are more than specks, long thin lines left out."""
+def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2, *, allowed: np.ndarray | None = None) -> float:
+    """Area (mm²) of the ink components that are more than specks, long thin lines left out.
+
+    A thin component that runs across most of the region (85 % of its width or
+    height) is a fold or a scanner streak, not writing. With ``allowed`` (a bool
+    mask of the same shape), components that reach into it (a signature running
+    over the edge of its place) are left out too.
+    """
     if not mask.any():
         return 0.0
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    skip = np.zeros(n, bool)
+    if allowed is not None and allowed.any():
+        skip[np.unique(labels[allowed & mask])] = True
+    rh, rw = mask.shape
     total = 0.0
     for i in range(1, n):
         w, h, area = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_AREA]
         span = max(w, h) / PX
-        if span < min_span_mm:
+        if span < min_span_mm or skip[i]:
             continue
-        if span > 80 and area / max(w, h) < 0.6 * PX:  # a fold or a streak across the page, not writing
+        across = w >= 0.85 * rw or h >= 0.85 * rh or span > 80
+        if across and area / max(w, h) < 0.6 * PX:  # a fold or a streak across the area, not writing
             continue
         total += area / PX**2
     return total
+
+
+def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
+    """Ink (mm²) in the page's free areas: writing. A signature spilling out of its place is not counted."""
+    total = 0.0
+    sig = page.signature_mm
+    for rect in page.free_mm:
+        if sig is None or not _touching(rect, sig, gap_mm=3.0):
+            total += _blob_area_mm2(_region(mask, rect))
+            continue
+        # measure the free area together with the signature place: what reaches into it is the signature
+        x0, y0 = min(rect[0], sig[0]), min(rect[1], sig[1])
+        x1, y1 = max(rect[0] + rect[2], sig[0] + sig[2]), max(rect[1] + rect[3], sig[1] + sig[3])
+        both = _region(mask, (x0, y0, x1 - x0, y1 - y0))
+        free = np.zeros(both.shape, bool)
+        free_view = _region(free, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
+        free_view[...] = True
+        signature = np.zeros(both.shape, bool)
+        sig_view = _region(signature, (sig[0] - x0, sig[1] - y0, sig[2], sig[3]))
+        sig_view[...] = True
+        total += _blob_area_mm2(both & (free | signature), allowed=signature & ~free)
+    return total
+
+
+def _touching(a: tuple[float, float, float, float], b: tuple[float, float, float, float], *, gap_mm: float) -> bool:
+    return (a[0] - gap_mm <= b[0] + b[2] and b[0] - gap_mm <= a[0] + a[2]
+            and a[1] - gap_mm <= b[1] + b[3] and b[1] - gap_mm <= a[1] + a[3])
 
 
 @cache
@@ -826,8 +864,8 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
             reasons.append(R.R_OUTSIDE)
     page_reasons = []
-    writing = sum(_blob_area_mm2(_region(ink, rect)) for rect in page.free_mm)
-    light_writing = sum(_blob_area_mm2(_region(trace, rect)) for rect in page.free_mm) if trace is not None else 0.0
+    writing = writing_area_mm2(ink, page)
+    light_writing = writing_area_mm2(trace, page) if trace is not None else 0.0
     if writing >= s.writing_min_mm2 or light_writing >= s.writing_trace_mm2:
         page_reasons.append(R.R_WRITING)
     return row_reasons, page_reasons

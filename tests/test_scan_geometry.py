@@ -18,6 +18,7 @@ import pytest
 from conftest import make_workspace
 from pdf2image import convert_from_path
 
+from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
 from scanner import folds, grid, pipeline
 from scanner.settings import ScanSettings
@@ -487,3 +488,29 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
     assert np.median(light_runs) >= S.name_cross_coverage  # every name would look struck on light ink alone
     assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == set()
     assert _crossed(_strike(printed, soft, page.rows[4], PEN), page) == {page.rows[4].person}
+
+
+# --- creases across the free areas are not writing ------------------------------------------------
+
+
+def _page_reasons(grey: np.ndarray, printed: Printed) -> list[str]:
+    maps, lines = _find(grey, printed)
+    maps = _explained(maps, lines)
+    boxes, _ = pipeline.score_boxes(maps, printed.page, S)
+    _, reasons = pipeline.inspect(maps.light, printed.page, boxes, S, maps.trace, maps.ink)
+    return reasons
+
+
+def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed: Printed) -> None:
+    """A sheet folded in quarters: a crease down the middle of the page, through the free area."""
+    page_h = printed.layout.page_size_mm[1]
+    crease = _line_cover(printed.shape, vertical=True, at_mm=105.0, centre_mm=150.0, tilt_deg=0.4,
+                         span_mm=(0.0, page_h))
+    grey = _darken(printed.grey, crease, CREASE)
+    assert _page_reasons(grey, printed) == []
+    word = np.zeros(printed.shape, np.float32)  # a pen word (three loops) in the free area beside the crease
+    fx, fy, _, _ = printed.page.free_mm[0]
+    for k in range(3):
+        cx, cy = (fx + 20 + 6 * k) * PX, (fy + 30) * PX
+        cv2.ellipse(word, (round(cx), round(cy)), (round(2.5 * PX), round(4 * PX)), 20, 0, 360, 1.0, 2)
+    assert _page_reasons(_darken(grey, word, PEN), printed) == [R.R_WRITING]
