@@ -499,7 +499,7 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     return best / PX
 
 
-SHADE_STRIP_MM = (1.0, 4.0)  # the paper beside a box: this far from its edge (clear of its outline)
+SHADE_STRIP_MM = (1.6, 5.0)  # the paper beside a box: this far from its edge (clear of its blurred outline)
 
 
 def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
@@ -537,7 +537,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
     """
     stroke_light = max(0.0, ink.light - ink.speck_light)
-    heavy = ink.light >= s.heavy_ink or ink.trace >= s.heavy_trace
+    heavy = (ink.light >= s.heavy_ink or ink.trace >= s.heavy_trace
+             or (ink.trace >= s.shaded_trace and ink.light < 0.25 * ink.trace))
     if heavy and pen_light is not None and pen_light >= s.heavy_ink * s.thick_pen_share:
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
@@ -700,7 +701,8 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         marked = [b for b in bs if b.state == "marked"]
         reasons: list[str] = []
         if any(b.state == "marginal" for b in bs):
-            heavy = any(b.score >= s.heavy_ink or b.faint >= s.heavy_trace for b in bs)
+            heavy = any(b.score >= s.heavy_ink or b.faint >= s.heavy_trace
+                        or (b.faint >= s.shaded_trace and b.score < 0.25 * b.faint) for b in bs)
             faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)  # traces only
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:
@@ -741,7 +743,7 @@ def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2, *, allowed: np.nd
         if span < min_span_mm or skip[i]:
             continue
         across = w >= 0.85 * rw or h >= 0.85 * rh or span > 80
-        if across and area / max(w, h) < 0.6 * PX:  # a fold or a streak across the area, not writing
+        if across and area / max(w, h) < 1.2 * PX:  # a fold or a streak across the area, not writing
             continue
         total += area / PX**2
     return total
@@ -807,8 +809,9 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     Measured on the pen-dark ink (printed letters never hold a straight stroke
     that long) and on the light ink, where a pencil strike shows but where the
     letters of a blurred, low-resolution scan also run together into straight
-    runs: there a name counts as struck only if it stands out from the page's
-    other names by ``name_cross_margin``.
+    runs: on a page whose usual name reaches ``name_cross_coverage`` there (the
+    light map cannot tell a strike from the letters), a name counts as struck
+    only if it stands out from the others by ``name_cross_margin``.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
@@ -820,9 +823,10 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if not on_light:
         return set()
     usual = float(np.median(list(on_light.values())))
+    # the margin only where the page's names look struck at all: elsewhere any strike counts
+    bar = usual + s.name_cross_margin if usual >= s.name_cross_coverage else 0.0
     return {p for p in on_light
-            if on_dark[p] >= s.name_cross_coverage
-            or on_light[p] >= max(s.name_cross_coverage, usual + s.name_cross_margin)}
+            if on_dark[p] >= s.name_cross_coverage or on_light[p] >= max(s.name_cross_coverage, bar)}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,

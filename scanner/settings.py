@@ -48,8 +48,9 @@ class ScanSettings:
     faint_line_min: float = 0.012  # an empty box with a straight stroke this dark (averaged along 2 mm) ...
     faint_line_ratio: float = 1.5  # ... and this many times the page's paper clutter beside its boxes: review
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
-    heavy_ink: float = 0.62  # a box this full may be a scribbled-out (cancelled) mark: review
-    heavy_trace: float = 0.93  # ... or this much of it darkened at all
+    heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
+    heavy_trace: float = 0.85  # ... or this much of it darkened at all
+    shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
     heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark
@@ -57,7 +58,7 @@ class ScanSettings:
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
-    name_cross_margin: float = 0.2  # ... on light ink, also this much above the page's usual name
+    name_cross_margin: float = 0.15  # ... on light ink, where most names reach it, this much above the usual name
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
