@@ -946,6 +946,17 @@ def red_rows(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettin
 # --- driver ---------------------------------------------------------------------
 
 
+def is_bitonal(grey: np.ndarray) -> bool:
+    """True for a black-and-white (1-bit) scan: almost every pixel pure black or pure white.
+
+    Such a scan keeps no grey: a pencil mark or light ink under the scanner's
+    threshold is gone, and nothing on the page can show that it was there.
+    """
+    sample = grey[::7, ::7]
+    extreme = np.count_nonzero((sample == 0) | (sample == 255))
+    return bool(sample.size > 0 and extreme >= 0.995 * sample.size)
+
+
 def _ink_share(grey: np.ndarray) -> float:
     h, w = grey.shape
     small = cv2.resize(grey, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
@@ -1044,6 +1055,10 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
+    bitonal = is_bitonal(grey)
+    if bitonal:  # every reading of the page needs a human: what the scanner's threshold dropped is not here
+        for line in page.rows:
+            row_extra.setdefault(line.person, []).append(R.R_BITONAL)
     t["inspect"] = time.perf_counter() - t4
     final_rows = []
     for person, row in sorted(rows.items()):
@@ -1066,4 +1081,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     return PageResult(
         task, ident.kind, "review" if needs_review else "auto", token=ident.token, layout_page=ident.layout_page,
         reasons=reasons, transform=transform, image=image_path, timings=t, boxes=tuple(boxes), rows=tuple(final_rows),
+        detail=BITONAL_DETAIL if bitonal else "",
     )
+
+
+BITONAL_DETAIL = ("Black-and-white (1-bit) scan: a pencil mark or light ink below the scanner's threshold is lost. "
+                  "Every line of this page goes to review; scan the ballots in greyscale or colour.")

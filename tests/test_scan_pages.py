@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import make_workspace
+from PIL import Image
 
 from calibration.simulate import MarkSpec, PageSpec, ScanSpec, blank_page, render_page
 from kiemphieu import db
@@ -125,6 +126,8 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     sub.mkdir(parents=True)
     _save(sub, "dup-a.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150), rng=rng))
     _save(sub, "dup-b.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150, rotation=180), rng=rng))
+    bitonal = render_page(ws, PageSpec(1, tokens[19], clear), ScanSpec(dpi=300, color=False, bitonal="fixed"), rng=rng)
+    Image.fromarray(bitonal).convert("1").save(folder / "bitonal.png")  # a 1-bit PNG, as an office scanner's B/W mode
     summary = scan_folder(ws, folder, jobs=2)
     return Deck(ws, folder, summary, tokens)
 
@@ -270,3 +273,15 @@ def test_summary_lists_every_page_needing_attention(deck: Deck) -> None:
     assert {"foreign.png", "unknown-token.png", "no-qr.png", "no-markers.png", "doubtful.png"} <= listed
     assert "back-side.png" not in listed
     assert s.needs_attention
+
+
+def test_black_and_white_scan_sends_every_line_to_review(deck: Deck) -> None:
+    """A 1-bit scan keeps no grey: a pencil mark below the scanner's threshold is gone, so no reading is trusted."""
+    page = deck.page("bitonal.png")
+    assert page["kind"] == "ballot" and page["status"] == "review"
+    assert "greyscale or colour" in page["detail"]
+    rows = deck.rows("bitonal.png")
+    assert sorted(rows) == list(PERSONS)
+    for person, row in rows.items():
+        assert R.R_BITONAL in json.loads(row["reasons"]), person
+        assert (row["marks"], row["choice"]) == _expected(CLEAR[person]), person  # pen marks are still read
