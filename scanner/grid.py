@@ -264,7 +264,19 @@ def fit(samples: Samples, page: PageLayout, s: ScanSettings) -> GridFit:
 def verify(ink: np.ndarray, page: PageLayout, grid: GridFit, s: ScanSettings) -> GridFit:
     """``grid`` with ``residual_mm``: the largest rule offset measured on the resampled page ``ink``."""
     after = measure(ink, page, s)
-    left = float(np.max(np.abs(after.shift_mm))) if after.shift_mm.size else float("inf")
+    if after.shift_mm.size == 0:
+        return replace(grid, residual_mm=float("inf"))
+    left = 0.0
+    for vertical in (False, True):  # a lone piece off its neighbours is a stroke along a rule, not the sheet
+        pick = after.vertical == vertical
+        if not pick.any():
+            continue
+        rules, along = (after.at_mm[pick, 1], after.at_mm[pick, 0]) if not vertical else (after.at_mm[pick, 0],
+                                                                                           after.at_mm[pick, 1])
+        _, _, offsets = _matrix(rules, along, after.shift_mm[pick])
+        _drop_outliers(offsets, s.grid_outlier_mm)
+        if np.isfinite(offsets).any():
+            left = max(left, float(np.nanmax(np.abs(offsets))))
     return replace(grid, residual_mm=left)
 
 
