@@ -291,20 +291,17 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
         found.append(Line(True, line.offset, slope, centre_r, edge_to_edge))
     # pen lines are looked for outside the boxes only: a column of heavy marks is not a line
     found += _pen_lines(pen, ~(printed | _interiors(page, ink.shape)[rows, cols]), area, found, band, s)
-    for line in _below_table(smooth, paper, ink, page, size_mm, s):  # one crease, seen once
-        if not any(other.vertical == line.vertical and other.explained
-                   and abs(float(other.at(line.centre)) - line.offset) <= 2 * band for other in found):
-            found.append(line)
     return found
 
 
-def _below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: PageLayout,
+def below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: PageLayout,
                  size_mm: tuple[float, float], s: ScanSettings) -> list[Line]:
     """Creases across the free areas under the table (a sheet folded in quarters or thirds).
 
     Nothing is counted there but writing, so only faint lines that run over most
     of the area (``fold_coverage``) are returned, all explained; anything else is
-    left to the writing test.
+    left to the writing test. The pipeline looks for them only when that test
+    found something (most pages have nothing there).
     """
     tx, ty, tw, th = page.table_mm
     h, w = ink.shape

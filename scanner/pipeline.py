@@ -41,7 +41,7 @@ from kiemphieu.layout import (
     PageLayout,
     parse_qr_payload,
 )
-from scanner.folds import explained_mask, find_lines, rows_crossed
+from scanner.folds import Line, below_table, explained_mask, find_lines, rows_crossed
 from scanner.grid import GridFit, register_grid, source_maps, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
@@ -867,12 +867,29 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
             reasons.append(R.R_OUTSIDE)
-    page_reasons = []
-    writing = writing_area_mm2(ink, page)
-    light_writing = writing_area_mm2(trace, page) if trace is not None else 0.0
-    if writing >= s.writing_min_mm2 or light_writing >= s.writing_trace_mm2:
-        page_reasons.append(R.R_WRITING)
+    page_reasons = [R.R_WRITING] if writing_found(ink, trace, page, s) else []
     return row_reasons, page_reasons
+
+
+def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, size_mm: tuple[float, float],
+                           s: ScanSettings) -> bool:
+    """Whether writing found in the free areas is still there once creases across them are explained.
+
+    A sheet folded in quarters or thirds has a crease across the free areas that
+    the writing test sees as ink; looked for only when that test found something.
+    """
+    creases = below_table(maps.smooth, maps.paper, maps.ink, page, size_mm, s)
+    if not creases:
+        return True
+    unfolded = explain_folds(maps, explained_mask(lines + creases, maps.grey.shape, s))
+    return writing_found(unfolded.light, unfolded.trace, page, s)
+
+
+def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout, s: ScanSettings) -> bool:
+    """Ink in the free areas enough to be writing (in light ink, or as traces of light pencil)."""
+    if writing_area_mm2(light, page) >= s.writing_min_mm2:
+        return True
+    return trace is not None and writing_area_mm2(trace, page) >= s.writing_trace_mm2
 
 
 def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
@@ -1047,6 +1064,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
     row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink)
+    if R.R_WRITING in page_reasons and not writing_beside_creases(maps, lines, page, ctx.layout.page_size_mm, s):
+        page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     for person in streak_rows(find_streaks(grey, s), hom, page):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     for person in red_rows(image, hom, page, s):

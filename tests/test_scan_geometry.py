@@ -494,10 +494,14 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
 
 
 def _page_reasons(grey: np.ndarray, printed: Printed) -> list[str]:
+    """The page-level reasons as ``read_page`` finds them (creases across the free areas re-checked)."""
     maps, lines = _find(grey, printed)
     maps = _explained(maps, lines)
     boxes, _ = pipeline.score_boxes(maps, printed.page, S)
     _, reasons = pipeline.inspect(maps.light, printed.page, boxes, S, maps.trace, maps.ink)
+    if R.R_WRITING in reasons and not pipeline.writing_beside_creases(maps, lines, printed.page,
+                                                                      printed.layout.page_size_mm, S):
+        reasons = [r for r in reasons if r != R.R_WRITING]
     return reasons
 
 
