@@ -214,10 +214,11 @@ def _ridges(smooth: np.ndarray, paper: np.ndarray, *, across_rows: bool, thresho
     otherwise vertical ones. Inputs are (H, W) crops of the smoothed page and its
     paper level; returns (H, W) bool.
     """
-    return _ridges_of(_darkness(smooth, paper), across_rows=across_rows, threshold=threshold)
+    return _ridges_of(darkness(smooth, paper), across_rows=across_rows, threshold=threshold)
 
 
-def _darkness(smooth: np.ndarray, paper: np.ndarray) -> np.ndarray:
+def darkness(smooth: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """1 - smooth / paper, float32: how much darker than the local paper each pixel is."""
     return np.asarray(1.0 - cv2.divide(smooth, paper, dtype=cv2.CV_32F), np.float32)
 
 
@@ -254,7 +255,7 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     h, w = ink.shape
     found: list[Line] = []
 
-    dark = _darkness(smooth[rows, cols], paper[rows, cols])
+    dark = darkness(smooth[rows, cols], paper[rows, cols])
     level = _ridges_of(dark, across_rows=True, threshold=s.fold_ridge) & free
     side = slice(max(0, area.r0 - 2 * band), min(h, area.r1 + 2 * band))
     across = np.zeros((h, w), bool)  # horizontal ridges in the left and right margins, beside the table rows
@@ -313,7 +314,7 @@ def below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pa
     rows, cols = slice(r0, r1), slice(c0, c1)
     pen_dark = ink[rows, cols]
     free = ~cv2.dilate(pen_dark.view(np.uint8), np.ones((2 * INK_SPREAD_PX + 1,) * 2, np.uint8)).view(bool)
-    dark = _darkness(smooth[rows, cols], paper[rows, cols])
+    dark = darkness(smooth[rows, cols], paper[rows, cols])
     found: list[Line] = []
     for vertical in (False, True):
         ridge = _ridges_of(dark, across_rows=not vertical, threshold=s.fold_ridge) & free
@@ -328,16 +329,19 @@ def below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pa
     return found
 
 
+_INTERIORS: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+
 def _interiors(page: PageLayout, shape: tuple[int, int]) -> np.ndarray:
-    key = (-page.page, shape)
-    inside = _STRUCTURE.get(key)
+    """(H, W) bool: inside the page's boxes (cached per layout page and size)."""
+    key = (page.page, shape)
+    inside = _INTERIORS.get(key)
     if inside is None:
-        inside = np.zeros(shape, bool)
+        inside = _INTERIORS[key] = np.zeros(shape, bool)
         for row in page.rows:
             for level in LEVELS:
                 bx, by, bw, bh = row.boxes_mm[level]
                 inside[_px(by) : _px(by + bh), _px(bx) : _px(bx + bw)] = True
-        _STRUCTURE[key] = inside
     return inside
 
 

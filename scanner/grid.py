@@ -305,6 +305,8 @@ def source_maps(grid: GridFit, canon_to_img: np.ndarray, size_px: tuple[int, int
     """
     h, w = size_px
     ny, nx = -(-h // step), -(-w // step)
+    # coarse sample k at pixel (k + 0.5) * step - 0.5: with resize's pixel-centre convention the linear
+    # interpolation of the coarse maps is exact for any affine part of the mapping
     gy, gx = np.mgrid[0:ny, 0:nx].astype(np.float64)
     gx, gy = (gx + 0.5) * step - 0.5, (gy + 0.5) * step - 0.5
     dx, dy = grid.shift(gx.ravel() / PX, gy.ravel() / PX)
@@ -319,17 +321,8 @@ def source_maps(grid: GridFit, canon_to_img: np.ndarray, size_px: tuple[int, int
 def unwarp(image: np.ndarray, grid: GridFit, *, step: int = 16) -> np.ndarray:
     """Resample a straightened page so that layout point p shows what was seen at p + shift(p).
 
-    ``image``: (H, W) or (H, W, 3), straightened at :data:`PX`. The field is
-    evaluated every ``step`` pixels and interpolated (it is smooth).
+    ``image``: (H, W) or (H, W, 3), straightened at :data:`PX`: :func:`source_maps`
+    with the identity for the page plane.
     """
-    h, w = image.shape[:2]
-    ny, nx = -(-h // step), -(-w // step)
-    # coarse sample k at pixel (k + 0.5) * step - 0.5: with resize's pixel-centre convention the linear
-    # interpolation of these absolute coordinates is exact for the identity part
-    gy, gx = np.mgrid[0:ny, 0:nx].astype(np.float64)
-    gx, gy = (gx + 0.5) * step - 0.5, (gy + 0.5) * step - 0.5
-    dx, dy = grid.shift(gx.ravel() / PX, gy.ravel() / PX)
-    size = (nx * step, ny * step)  # OpenCV sizes are (width, height)
-    map_x = cv2.resize((gx + dx.reshape(gx.shape) * PX).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    map_y = cv2.resize((gy + dy.reshape(gy.shape) * PX).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    return cv2.remap(image, map_x[:h, :w], map_y[:h, :w], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    map_x, map_y = source_maps(grid, np.eye(3), image.shape[:2], step=step)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -41,7 +41,7 @@ from kiemphieu.layout import (
     PageLayout,
     parse_qr_payload,
 )
-from scanner.folds import Line, below_table, explained_mask, find_lines, rows_crossed
+from scanner.folds import Line, below_table, darkness, explained_mask, find_lines, rows_crossed
 from scanner.grid import GridFit, register_grid, source_maps, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
@@ -420,7 +420,6 @@ class BoxInk:
     trace: float  # share of the interior with a trace, specks left out
     trace_span_mm: float  # longest extent of one trace, specks left out
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
-    shade: float = 0.0  # mean darkness of the interior above the paper beside it (see box_shades)
     speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
 
@@ -518,7 +517,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, 0.0, speck_light, dark)
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark)
 
 
 def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None) -> str:
@@ -537,8 +536,7 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
     """
     stroke_light = max(0.0, ink.light - ink.speck_light)
-    heavy = (ink.light >= s.heavy_ink or ink.trace >= s.heavy_trace
-             or (ink.trace >= s.shaded_trace and ink.light < 0.25 * ink.trace))
+    heavy = is_heavy(ink.light, ink.trace, s)
     if heavy and pen_light is not None and pen_light >= s.heavy_ink * s.thick_pen_share:
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
@@ -548,6 +546,12 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
             and ink.trace_span_mm < s.empty_span_mm):
         return "empty"
     return "marginal"
+
+
+def is_heavy(light: float, trace: float, s: ScanSettings) -> bool:
+    """A box covered as a scribbled-over (cancelled) mark may be: much light ink, most of it darkened at
+    all, or most of it shaded faintly (a pencil scribble: traces four times the light ink)."""
+    return light >= s.heavy_ink or trace >= s.heavy_trace or (trace >= s.shaded_trace and light < 0.25 * trace)
 
 
 def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
@@ -597,8 +601,7 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     near, far = SHADE_STRIP_MM
     r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
     c0, c1 = max(0, _px(min(xs) - far - 1.0)), _px(max(xs) + far + 1.0)
-    dark = np.asarray(1.0 - cv2.divide(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1], dtype=cv2.CV_32F),
-                      np.float32)
+    dark = darkness(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1])
     if maps.explained is not None:
         dark[maps.explained[r0:r1, c0:c1]] = 0.0
     inner, beside = [], []
@@ -701,8 +704,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         marked = [b for b in bs if b.state == "marked"]
         reasons: list[str] = []
         if any(b.state == "marginal" for b in bs):
-            heavy = any(b.score >= s.heavy_ink or b.faint >= s.heavy_trace
-                        or (b.faint >= s.shaded_trace and b.score < 0.25 * b.faint) for b in bs)
+            heavy = any(is_heavy(b.score, b.faint, s) for b in bs)
             faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)  # traces only
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:
@@ -761,12 +763,9 @@ def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
         x0, y0 = min(rect[0], sig[0]), min(rect[1], sig[1])
         x1, y1 = max(rect[0] + rect[2], sig[0] + sig[2]), max(rect[1] + rect[3], sig[1] + sig[3])
         both = _region(mask, (x0, y0, x1 - x0, y1 - y0))
-        free = np.zeros(both.shape, bool)
-        free_view = _region(free, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
-        free_view[...] = True
-        signature = np.zeros(both.shape, bool)
-        sig_view = _region(signature, (sig[0] - x0, sig[1] - y0, sig[2], sig[3]))
-        sig_view[...] = True
+        free, signature = np.zeros(both.shape, bool), np.zeros(both.shape, bool)
+        _region(free, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))[...] = True
+        _region(signature, (sig[0] - x0, sig[1] - y0, sig[2], sig[3]))[...] = True
         total += _blob_area_mm2(both & (free | signature), allowed=signature & ~free)
     return total
 
