@@ -291,7 +291,8 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
         )
         found.append(Line(True, line.offset, slope, centre_r, edge_to_edge))
     # pen lines are looked for outside the boxes only: a column of heavy marks is not a line
-    found += _pen_lines(pen, ~(printed | _interiors(page, ink.shape)[rows, cols]), area, found, band, s)
+    outside = ~(printed | _interiors(page, ink.shape)[rows, cols])
+    found += _pen_lines(pen & outside, outside, area, found, band, s)
     return found
 
 

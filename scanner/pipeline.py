@@ -817,8 +817,15 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     for row in page.rows:
         nx, ny, nw, nh = row.name_mm
         rect = (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6)
-        on_light[row.person] = strike_coverage(_region(light, rect), s)
-        on_dark[row.person] = strike_coverage(_region(dark, rect), s) if dark is not None else 0.0
+        name_light = _region(light, rect)
+        on_light[row.person] = strike_coverage(name_light, s)
+        on_dark[row.person] = 0.0
+        if dark is not None:
+            # pen-dark ink lies within the light ink (but for explained creases, taken out of the light map
+            # only), so its strikes cover no more: measured only where they could count
+            name_dark = _region(dark, rect)
+            if on_light[row.person] >= s.name_cross_coverage or (name_dark & ~name_light).any():
+                on_dark[row.person] = strike_coverage(name_dark, s)
     if not on_light:
         return set()
     usual = float(np.median(list(on_light.values())))
