@@ -41,6 +41,8 @@ from kiemphieu.layout import (
     PageLayout,
     parse_qr_payload,
 )
+from kiemphieu.session import REFERENCE_PDF
+from scanner import bleed
 from scanner.folds import Line, below_table, darkness, explained_mask, find_lines, rows_crossed
 from scanner.grid import GridFit, register_grid, source_maps, verify
 from scanner.settings import ScanSettings
@@ -1066,6 +1068,14 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
     boxes, distorted = score_boxes(maps, page, s)
+    if any(b.state == "marginal" and b.score < s.empty_ink for b in boxes):  # faint traces only: the back?
+        printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
+        fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed)
+        if fitted:
+            folds = maps.explained
+            maps = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
+            maps = explain_folds(maps, folds) if folds is not None else maps
+            boxes, distorted = score_boxes(maps, page, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()

@@ -1,0 +1,133 @@
+"""Bleed-through of the sheet's other side (:mod:`scanner.bleed`).
+
+The blank printed ballot is rendered on the canonical grid (6 px/mm), put on
+slightly grey paper with fixed-seed noise, marked with clear X marks, and the
+same printed page is shown through it mirrored, blurred, shifted and faint, as
+thin paper shows the back's print to a scanner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_workspace
+from pdf2image import convert_from_path
+
+from kiemphieu.layout import CANONICAL_PX_PER_MM, PageLayout, load_layout
+from scanner import bleed, pipeline
+from scanner.settings import ScanSettings
+
+PX = CANONICAL_PX_PER_MM
+S = ScanSettings()
+
+
+@dataclass(frozen=True)
+class Sheet:
+    page: PageLayout
+    grey: np.ndarray  # (H, W) uint8: the blank ballot on paper, straightened
+    printed: tuple[np.ndarray, ...]  # bleed.printed_pages of the session
+
+
+@pytest.fixture(scope="module")
+def sheet(tmp_path_factory: pytest.TempPathFactory) -> Sheet:
+    ws = make_workspace(tmp_path_factory.mktemp("bleed") / "ws", copies=1)
+    layout = load_layout(ws.layout_json)
+    size = tuple(round(v * PX) for v in layout.page_size_mm)
+    image = convert_from_path(str(ws.reference_pdf), size=size, first_page=1, last_page=1, grayscale=True)[0]
+    grey = np.asarray(image.convert("L"), np.float64)
+    rng = np.random.default_rng(20261122)
+    paper = np.clip(grey * (238 / 255) + rng.normal(0.0, 2.0, grey.shape), 0, 255).round().astype(np.uint8)
+    printed = bleed.printed_pages(ws.reference_pdf, (paper.shape[1], paper.shape[0]))
+    assert len(printed) == layout.pages_per_ballot and printed[0].shape == paper.shape
+    return Sheet(layout.pages[0], paper, printed)
+
+
+def _x_marks(grey: np.ndarray, page: PageLayout, darkness: float, width_px: int, every: int = 1,
+             only: tuple[int, str] | None = None) -> tuple[np.ndarray, dict[tuple[int, str], bool]]:
+    """X marks 4 x 3.6 mm of ``darkness``: in the high box of every ``every``-th row, or in box ``only``."""
+    cover = np.zeros(grey.shape, np.float32)
+    marked = {}
+    for k, row in enumerate(page.rows):
+        for level, (x, y, w, h) in row.boxes_mm.items():
+            on = (row.person, level) == only if only else (level == "high" and k % every == 0)
+            marked[(row.person, level)] = on
+            if not on:
+                continue
+            cx, cy = x + w / 2, y + h / 2
+            for sx, sy in ((1, 1), (1, -1)):
+                a = (round((cx - 2.0 * sx) * PX * 16), round((cy - 1.8 * sy) * PX * 16))
+                b = (round((cx + 2.0 * sx) * PX * 16), round((cy + 1.8 * sy) * PX * 16))
+                cv2.line(cover, a, b, 1.0, width_px, cv2.LINE_AA, 4)
+    out = grey.astype(np.float64) * (1.0 - darkness * np.clip(cover, 0, 1))
+    return np.clip(out, 0, 255).round().astype(np.uint8), marked
+
+
+def _show_through(grey: np.ndarray, back: np.ndarray, *, strength: float, blur_mm: float,
+                  shift: tuple[int, int]) -> np.ndarray:
+    """``grey`` darkened by the mirrored ``back`` (darkness 0..1), blurred and shifted (dy, dx) px."""
+    mirrored = np.roll(cv2.flip(back, 1), shift, axis=(0, 1))
+    seen = cv2.GaussianBlur(mirrored, (0, 0), blur_mm * PX)
+    return np.clip(grey * (1.0 - strength * seen), 0, 255).round().astype(np.uint8)
+
+
+def _states(grey: np.ndarray, page: PageLayout) -> dict[tuple[int, str], str]:
+    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    return {(b.person, b.level): b.state for b in boxes}
+
+
+def _fit(grey: np.ndarray, sheet: Sheet) -> bleed.BleedFit | None:
+    maps = pipeline.ink_maps(grey, S)
+    return bleed.fit(maps.smooth, maps.paper, maps.light, sheet.page.page, sheet.printed)
+
+
+def test_clean_and_marked_pages_show_nothing_through(sheet: Sheet) -> None:
+    assert _fit(sheet.grey, sheet) is None
+    marked, _ = _x_marks(sheet.grey, sheet.page, 0.8, 2, every=2)
+    assert _fit(marked, sheet) is None
+
+
+def test_show_through_is_fitted_and_divided_out(sheet: Sheet) -> None:
+    page = sheet.page
+    marked, truth = _x_marks(sheet.grey, page, 0.8, 2, every=2)
+    seen = _show_through(marked, sheet.printed[0], strength=0.09, blur_mm=0.25, shift=(5, -7))
+    before = _states(seen, page)
+    # the back's names and rules reach into the boxes: many empty boxes hold faint traces
+    assert sum(before[k] != "empty" for k, on in truth.items() if not on) >= 6
+    fitted = _fit(seen, sheet)
+    assert fitted is not None and fitted.back_page == 1
+    assert abs(fitted.shift_px[0] - 5) <= 2 and abs(fitted.shift_px[1] + 7) <= 2, fitted
+    assert 0.06 <= fitted.strength <= 0.12, fitted
+    after = _states(bleed.remove(seen, fitted, sheet.printed), page)
+    assert {k for k, v in after.items() if v != "empty"} == {k for k, on in truth.items() if on}
+    assert all(after[k] == "marked" for k, on in truth.items() if on)
+
+
+def test_a_faint_mark_on_the_back_print_survives_the_removal(sheet: Sheet) -> None:
+    """Only the darkness the back's print explains is taken away: a faint pencil X over it still shows."""
+    page = sheet.page
+    back = cv2.flip(sheet.printed[0], 1)
+
+    def shown(key: tuple[int, str]) -> float:  # how much of the back's print lies in this box
+        row = next(r for r in page.rows if r.person == key[0])
+        return float(pipeline._interior(back, row.boxes_mm[key[1]], 1.0).mean())
+
+    keys = [(row.person, level) for row in page.rows for level in row.boxes_mm]
+    target = max(keys, key=shown)
+    assert shown(target) > 0.05  # the test is about a box the back's print runs through
+    faint, _ = _x_marks(sheet.grey, page, 0.12, 1, only=target)
+    assert _states(faint, page)[target] != "empty"  # on clean paper the faint X is seen
+    seen = _show_through(faint, sheet.printed[0], strength=0.09, blur_mm=0.25, shift=(0, 0))
+    fitted = _fit(seen, sheet)
+    assert fitted is not None
+    after = _states(bleed.remove(seen, fitted, sheet.printed), page)
+    assert after[target] != "empty"
+
+
+def test_without_the_reference_pdf_nothing_is_fitted(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert bleed.printed_pages(Path(str(tmp_path)) / "missing.pdf", (1260, 1782)) == ()
+    assert bleed.fit(np.zeros((10, 10), np.uint8), np.ones((10, 10), np.uint8), np.zeros((10, 10), bool), 1, ()) is None
