@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from ballot_templates.render import render_ballots
@@ -58,3 +60,28 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def decode_qr_at(image: np.ndarray, qr_mm: tuple[float, float, float, float], px_per_mm: float) -> str:
+    """Decode the QR code where the layout puts it (with a 4 mm quiet zone), or "".
+
+    Searching a whole page for the code fails for some random tokens' module
+    patterns (OpenCV's finder), which made tests flaky. Like the scanner, the
+    crop is resampled to 8 px/mm and decoded first at the code's known corners,
+    then searched (as it is, and binarised).
+    """
+    x, y, w, h = qr_mm
+    m, ppm = 4.0, 8.0
+    r0, r1 = round((y - m) * px_per_mm), round((y + h + m) * px_per_mm)
+    c0, c1 = round((x - m) * px_per_mm), round((x + w + m) * px_per_mm)
+    size = (round((w + 2 * m) * ppm), round((h + 2 * m) * ppm))
+    crop = cv2.resize(image[max(0, r0) : r1, max(0, c0) : c1], size, interpolation=cv2.INTER_LINEAR)
+    corners = np.array([[m, m], [m + w, m], [m + w, m + h], [m, m + h]], np.float32) * ppm
+    detector = cv2.QRCodeDetector()
+    text = detector.decode(crop, corners.reshape(4, 1, 2))[0]
+    if not text:
+        text = detector.detectAndDecode(crop)[0]
+    if not text:
+        binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+        text = detector.detectAndDecode(binary)[0]
+    return str(text or "")

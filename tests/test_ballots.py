@@ -20,7 +20,7 @@ import numpy as np
 import pikepdf
 import pytesseract
 import pytest
-from conftest import FIXTURES, make_workspace
+from conftest import FIXTURES, decode_qr_at, make_workspace
 from pdf2image import convert_from_path
 
 from ballot_templates.markers import dictionary
@@ -301,22 +301,6 @@ def test_markers_tell_the_orientation(k: int, r150: Raster, layout60: Layout) ->
 # --- QR codes -----------------------------------------------------------------
 
 
-def _decode_qr_at(image: np.ndarray, qr_mm: tuple[float, float, float, float], px_per_mm: float) -> str:
-    """Decode the QR code where the layout puts it (with a 4 mm quiet zone), as the scanner does.
-
-    Searching a whole 150-dpi page for the code fails for some random tokens'
-    module patterns (OpenCV's finder), which made this test flaky; the crop, at
-    twice the size, is what the scanner reads.
-    """
-    x, y, w, h = qr_mm
-    m = 4.0
-    r0, r1 = round((y - m) * px_per_mm), round((y + h + m) * px_per_mm)
-    c0, c1 = round((x - m) * px_per_mm), round((x + w + m) * px_per_mm)
-    crop = cv2.resize(image[r0:r1, c0:c1], None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(crop)
-    return str(text)
-
-
 def test_qr_decodes_to_the_payload_with_an_issued_token(ws60: Workspace, r150: Raster, layout60: Layout) -> None:
     conn = db.connect(ws60.db_path)
     try:
@@ -325,7 +309,7 @@ def test_qr_decodes_to_the_payload_with_an_issued_token(ws60: Workspace, r150: R
         conn.close()
     tokens = set()
     for image, page in zip(r150.pages, layout60.pages, strict=True):
-        text = _decode_qr_at(image, page.qr_mm, r150.px_per_mm)
+        text = decode_qr_at(image, page.qr_mm, r150.px_per_mm)
         parsed = parse_qr_payload(text)
         assert parsed is not None, f"page {page.page}: QR not decoded"
         assert parsed.token is not None and parsed.token in issued

@@ -22,7 +22,7 @@ import numpy as np
 import pikepdf
 import pytest
 from click.testing import CliRunner, Result
-from conftest import make_workspace
+from conftest import decode_qr_at, make_workspace
 from PIL import Image
 
 from calibration.simulate import MarkSpec, PageSpec, ScanSpec, render_page
@@ -30,6 +30,7 @@ from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.cli import main
 from kiemphieu.errors import ExitCode
+from kiemphieu.layout import load_layout
 from kiemphieu.session import Workspace
 
 MARKS: dict[int, tuple[MarkSpec, ...]] = {1: (MarkSpec("high", "x"),), 2: (MarkSpec("low", "x"),)}
@@ -69,12 +70,12 @@ def _natural_photo(rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _token_of_pdf(data: bytes) -> str:
+def _token_of_pdf(data: bytes, qr_mm: tuple[float, float, float, float]) -> str:
     """The ballot token in the QR code of a one-page printed ballot PDF (read independently of the scanner)."""
     from pdf2image import convert_from_bytes
 
     page = np.asarray(convert_from_bytes(data, dpi=200, grayscale=True)[0])
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(page)
+    text = decode_qr_at(page, qr_mm, 200 / 25.4)
     assert text.startswith("KP1:"), text
     return str(text.rsplit(":", 1)[1])
 
@@ -118,7 +119,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         vector.pages.append(printed.pages[6])
         buf = io.BytesIO()
         vector.save(buf)
-    vector_token = _token_of_pdf(buf.getvalue())
+    layout = load_layout(ws.layout_json)
+    vector_token = _token_of_pdf(buf.getvalue(), layout.pages[6 % layout.pages_per_ballot].qr_mm)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn) - {vector_token}))
