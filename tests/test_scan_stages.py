@@ -219,6 +219,74 @@ def test_straighten_to_canonical_grid(straight: np.ndarray, layout: Layout) -> N
     assert float(straight[round((by + 2) * PX) : round((by + bh - 2) * PX), round((bx + 2) * PX) : round((bx + bw - 2) * PX)].mean()) > 200
 
 
+def _homography(perspective: float) -> np.ndarray:
+    """Canonical px -> image px: 2 degrees of skew, scale 1.05, and a perspective term along both axes."""
+    a = np.deg2rad(2.0)
+    hom = np.array([[1.05 * np.cos(a), -1.05 * np.sin(a), 40.0], [1.05 * np.sin(a), 1.05 * np.cos(a), 25.0],
+                    [perspective, 0.5 * perspective, 1.0]])
+    return hom
+
+
+@pytest.mark.parametrize("perspective", [0.0, 1e-7, 4e-7])
+def test_affine_tiles_follow_the_homography(perspective: float) -> None:
+    from scanner.pipeline import TILE_TOLERANCE_PX, _affine_tiles
+
+    hom = _homography(perspective)
+    tiles = _affine_tiles(hom, 1260, 1782)
+    assert tiles is not None
+    if perspective == 0.0:
+        assert len(tiles) == 1  # a scan: one warpAffine
+    else:
+        assert len(tiles) > 1
+    covered = np.zeros((1782, 1260), np.int32)
+    rng = np.random.default_rng(3)
+    for r0, r1, c0, c1, affine in tiles:
+        covered[r0:r1, c0:c1] += 1
+        pts = np.stack([rng.uniform(c0, c1 - 1, 200), rng.uniform(r0, r1 - 1, 200)], 1)
+        exact = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(-1, 2)
+        approx = pts @ affine[:2, :2].T + affine[:2, 2]
+        assert np.abs(approx - exact).max() <= 2 * TILE_TOLERANCE_PX  # between the fitted grid points too
+    assert (covered == 1).all()  # every output pixel once
+
+
+def test_affine_tiles_give_way_to_a_strong_perspective() -> None:
+    from scanner.pipeline import _affine_tiles
+
+    assert _affine_tiles(_homography(1e-4), 1260, 1782) is None  # a phone photo: one exact warpPerspective
+
+
+def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layout: Layout) -> None:
+    reg = register(image, layout, S)
+    assert reg.homography is not None
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [4e-7, 2e-7, 1.0]])  # a slight perspective on top
+    hom = tilt @ reg.homography
+    tiled = straighten(image, hom, layout.page_size_mm)
+    canon_to_img = hom @ np.diag([1 / PX, 1 / PX, 1.0])
+    exact = cv2.warpPerspective(image, canon_to_img / canon_to_img[2, 2], tiled.shape[::-1],
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    diff = np.abs(tiled.astype(int) - exact.astype(int))
+    assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 8  # sub-pixel resampling differences only
+
+
+def test_marker_corners_are_refined_on_the_full_image() -> None:
+    """A marker drawn at a known sub-pixel place: found on a reduced copy, refined on the image itself."""
+    from ballot_templates.markers import dictionary
+    from scanner.pipeline import find_markers
+
+    f = 4  # drawn 4x larger, then area-sampled: the marker's edges fall between pixels
+    at, side = np.array([4013, 3006]), 320  # on the large canvas: 80 px in the 2000 px image
+    canvas = np.full((1500 * f, 2000 * f), 255, np.uint8)
+    canvas[at[1] : at[1] + side, at[0] : at[0] + side] = cv2.aruco.generateImageMarker(dictionary(), 1, side)
+    grey = cv2.resize(canvas, (2000, 1500), interpolation=cv2.INTER_AREA)
+    found = find_markers(grey, max_side=1000)
+    assert set(found) == {1}
+    corners = np.array([at, at + (side, 0), at + (side, side), at + (0, side)]) / f - 0.5  # pixel-centre (x, y)
+    # on the 1000 px copy a corner is good to a pixel of the full image; refined, to a quarter of one (the
+    # refinement pulls a corner slightly inwards, alike at every corner: the marker's centre stays exact)
+    assert np.abs(found[1] - corners).max() < 0.3
+    assert np.abs(found[1].mean(axis=0) - corners.mean(axis=0)).max() < 0.1
+
+
 # --- identify -----------------------------------------------------------------------
 
 
