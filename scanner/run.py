@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,12 +224,16 @@ def _render_review_image(conn: sqlite3.Connection, ws: Workspace, ctx: RunContex
 # --- the run ---------------------------------------------------------------------
 
 
-def _describe_all(conn: sqlite3.Connection, folder: Path, paths: Iterable[Path]) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+def _describe_all(conn: sqlite3.Connection, folder: Path, paths: Iterable[Path],
+                  jobs: int = 1) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+    """Hash and identify every file, in ``jobs`` threads (hashing and reading release the GIL), in order."""
     files, identical = [], []
     first_by_sha: dict[str, str] = {r[0]: r[1] for r in conn.execute("SELECT sha256, path FROM files")}
     seen_now: dict[str, str] = {}
-    for path in paths:
-        src = describe(path, folder)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        described = list(pool.map(lambda path: describe(path, folder), paths))
+    for src in described:
+        path = src.path
         conn.execute("INSERT OR REPLACE INTO sources(path, sha256, rel) VALUES(?, ?, ?)", (str(path.resolve()), src.sha256, src.rel))
         first = seen_now.get(src.sha256) or first_by_sha.get(src.sha256)
         if first is not None and first != src.rel:
@@ -265,7 +270,8 @@ def scan_folder(
     conn = db.connect(ws.db_path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        files, identical = _describe_all(conn, folder, all_paths)
+        jobs = jobs or os.cpu_count() or 1
+        files, identical = _describe_all(conn, folder, all_paths, jobs)
         conn.execute("COMMIT")
         known = _known_pages(conn)
         pages_known = 0
@@ -289,7 +295,7 @@ def scan_folder(
         if progress:
             progress(0, len(todo), 0)
         timing_totals: Counter[str] = Counter()
-        for result in _results(todo, ctx, jobs or os.cpu_count() or 1):
+        for result in _results(todo, ctx, jobs):
             src = meta[result.task.sha256]
             record(conn, result, src.pages, src.size)
             done += 1
