@@ -30,15 +30,13 @@ import numpy as np
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM
 from scanner.folds import darkness
+from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
 FIT_SCALE = 2  # fitted at half the canonical resolution
-SHIFT_MM = 3.0  # the two sides may be printed this far apart
 BLUR_MM = (0.15, 0.3, 0.6)  # how far light spreads in the paper: tried in turn
 EDGE_MM = 6.0  # paper this close to the page edge is not used (scanner edges, shadows)
 INK_KEEP_MM = 1.0  # nor paper this close to front print or ink
-MIN_STRENGTH = 0.02  # weaker show-through is left alone: it does not reach the trace level
-MIN_EXPLAINED = 0.35  # the fit must explain this share of the paper's darkness (least squares)
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,8 @@ def _blurred(image: np.ndarray, blur_mm: float, px_per_mm: float) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(image, (0, 0), blur_mm * px_per_mm), np.float32)
 
 
-def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, pages: tuple[np.ndarray, ...]) -> BleedFit | None:
+def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, pages: tuple[np.ndarray, ...],
+        s: ScanSettings) -> BleedFit | None:
     """The mirrored printed page that explains the faint darkness of this page's paper, or None.
 
     Parameters
@@ -99,6 +98,7 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
     ink : (H, W) bool, any ink on it (the light-ink map).
     front : the layout page number (1-based) this page was identified as.
     pages : :func:`printed_pages`.
+    s : the settings: ``bleed_max_shift_mm``, ``bleed_min_strength``, ``bleed_min_explained``.
     """
     if not pages or not 1 <= front <= len(pages):
         return None
@@ -119,7 +119,7 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
     total = float((d * d).sum())
     if total <= 0:
         return None
-    reach = int(round(SHIFT_MM * px))
+    reach = int(round(s.bleed_max_shift_mm * px))
     best: BleedFit | None = None
     best_score = 0.0
     for number, printed in enumerate(pages, start=1):
@@ -137,7 +137,7 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
                 continue
             strength = float((d * model).sum()) / energy
             explained = 1.0 - float(((d - strength * model) ** 2).sum()) / total
-            if strength >= MIN_STRENGTH and explained >= MIN_EXPLAINED and explained > best_score:
+            if strength >= s.bleed_min_strength and explained >= s.bleed_min_explained and explained > best_score:
                 best_score = explained
                 best = BleedFit(number, (dy * FIT_SCALE, dx * FIT_SCALE), blur_mm, strength, explained)
     return best

@@ -1129,7 +1129,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     boxes, distorted = score_boxes(maps, page, s)
     if any(b.state == "marginal" and b.score < s.empty_ink for b in boxes):  # faint traces only: the back?
         printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
-        fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed)
+        fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed, s)
         if fitted:
             folds = maps.explained
             maps = ink_maps(bleed.remove(maps.grey, fitted, printed), s)

@@ -68,6 +68,10 @@ class ScanSettings:
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
     fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
+    # bleed-through: the back's print, mirrored (see scanner/bleed.py)
+    bleed_min_strength: float = 0.02  # show-through weaker than this is left alone (under the trace level)
+    bleed_min_explained: float = 0.35  # a fit must explain this share of the paper's faint darkness
+    bleed_max_shift_mm: float = 3.0  # the two sides of a sheet may be printed this far apart
     # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
@@ -88,6 +92,9 @@ class ScanSettings:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
             problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
+        if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \
+                or not 0 <= self.bleed_max_shift_mm <= 10:
+            problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10")
         if self.max_pixels < 1_000_000:
             problems.append("max_pixels >= 1000000")
         if not 200 <= self.detect_max_side <= 4000:

@@ -80,7 +80,7 @@ def _states(grey: np.ndarray, page: PageLayout) -> dict[tuple[int, str], str]:
 
 def _fit(grey: np.ndarray, sheet: Sheet) -> bleed.BleedFit | None:
     maps = pipeline.ink_maps(grey, S)
-    return bleed.fit(maps.smooth, maps.paper, maps.light, sheet.page.page, sheet.printed)
+    return bleed.fit(maps.smooth, maps.paper, maps.light, sheet.page.page, sheet.printed, S)
 
 
 def test_clean_and_marked_pages_show_nothing_through(sheet: Sheet) -> None:
@@ -130,4 +130,4 @@ def test_without_the_reference_pdf_nothing_is_fitted(tmp_path: object) -> None:
     from pathlib import Path
 
     assert bleed.printed_pages(Path(str(tmp_path)) / "missing.pdf", (1260, 1782)) == ()
-    assert bleed.fit(np.zeros((10, 10), np.uint8), np.ones((10, 10), np.uint8), np.zeros((10, 10), bool), 1, ()) is None
+    assert bleed.fit(np.zeros((10, 10), np.uint8), np.ones((10, 10), np.uint8), np.zeros((10, 10), bool), 1, (), S) is None
