@@ -518,3 +518,27 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
         cx, cy = (fx + 20 + 6 * k) * PX, (fy + 30) * PX
         cv2.ellipse(word, (round(cx), round(cy)), (round(2.5 * PX), round(4 * PX)), 20, 0, 360, 1.0, 2)
     assert _page_reasons(_darken(grey, word, PEN), printed) == [R.R_WRITING]
+
+
+# --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
+
+
+@pytest.mark.parametrize("gap_mm", [1.2, 1.6])
+def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float) -> None:
+    """Three pen dots (0.7 mm) a little over a millimetre apart: the trace map joins them into one
+    4 mm "stroke" with enough ink in it, but no piece of their ink is longer than a speck."""
+    row = printed.page.rows[2]
+    cx, cy = _box_centre(row, "high")
+    cover = np.zeros(printed.shape, np.float32)
+    for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6)):
+        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(0.35 * PX * 16), 1.0, -1,
+                   cv2.LINE_AA, 4)
+    dots = _darken(printed.grey, cover, PEN)
+    ink = pipeline.measure_box(pipeline.ink_maps(dots, S), row.boxes_mm["high"], S)
+    assert ink.trace_span_mm >= S.mark_span_mm or ink.light_span_mm >= S.mark_span_mm or ink.light < S.mark_ink
+    assert _states(pipeline.ink_maps(dots, S), row)[0] == "marginal", ink
+    # a stroke through the same places is a mark
+    stroke = cover.copy()
+    cv2.line(stroke, (round((cx - gap_mm) * PX * 16), round((cy + 0.4) * PX * 16)),
+             (round((cx + gap_mm) * PX * 16), round((cy + 0.6) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
+    assert _states(pipeline.ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"

@@ -346,7 +346,9 @@ def test_score_boxes_on_fixture(straight: np.ndarray, layout: Layout) -> None:
 
 def test_classify_box_two_thresholds() -> None:
     s = S
-    assert classify_box(BoxInk(0.15, 6.0, 0.2, 6.0), s) == "marked"
+    assert classify_box(BoxInk(0.15, 6.0, 0.2, 6.0, piece_mm=6.0), s) == "marked"
+    # the same ink in dots close together (the smoothed trace joins them; every piece a speck): not a mark
+    assert classify_box(BoxInk(0.15, 6.0, 0.2, 6.0, piece_mm=s.speck_mm * 0.8), s) == "marginal"
     assert classify_box(BoxInk(0.0, 0.0, 0.0, 0.0), s) == "empty"
     assert classify_box(BoxInk(s.empty_ink / 2, 0.5, s.empty_trace / 2, 0.5), s) == "empty"
     # between the two thresholds: a human looks
@@ -356,8 +358,8 @@ def test_classify_box_two_thresholds() -> None:
     # a faint trace long enough to be a pencil line: not empty
     assert classify_box(BoxInk(0.0, 0.0, s.empty_trace / 2, s.empty_span_mm * 2), s) == "marginal"
     # a box filled solid (a cancelled mark) or one straight line (a fold): not a plain mark
-    assert classify_box(BoxInk(s.heavy_ink + 0.05, 6.0, 0.9, 6.0), s) == "marginal"
-    assert classify_box(BoxInk(0.1, 6.0, 0.1, 6.0, line=0.9), s) == "marginal"
+    assert classify_box(BoxInk(s.heavy_ink + 0.05, 6.0, 0.9, 6.0, piece_mm=6.0), s) == "marginal"
+    assert classify_box(BoxInk(0.1, 6.0, 0.1, 6.0, line=0.9, piece_mm=6.0), s) == "marginal"
 
 
 def _box(person: int, level: str, state: str, score: float = 0.1) -> BoxResult:
