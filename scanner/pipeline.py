@@ -884,8 +884,9 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
                   s: ScanSettings) -> set[int]:
     """Persons whose printed name is struck through: long straight strokes over it.
 
-    Measured on the pen-dark ink (printed letters never hold a straight stroke
-    that long) and on the light ink, where a pencil strike shows but where the
+    Measured on the pen-dark ink, where printed letters never hold a straight
+    stroke that long, so a stroke over ``name_cross_dark`` of the width counts
+    (a pencil strike on a blurred page is pen-dark only in parts), and on the light ink, where a pencil strike shows but where the
     letters of a blurred, low-resolution scan also run together into straight
     runs: on a page whose usual name reaches ``name_cross_coverage`` there (the
     light map cannot tell a strike from the letters), a name counts as struck
@@ -903,7 +904,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
             # pen-dark ink lies within the light ink (but for explained creases, taken out of the light map
             # only), so its strikes cover no more: measured only where they could count
             name_dark = _region(dark, rect)
-            if on_light[row.person] >= s.name_cross_coverage or (name_dark & ~name_light).any():
+            if on_light[row.person] >= s.name_cross_dark or (name_dark & ~name_light).any():
                 on_dark[row.person] = strike_coverage(name_dark, s)
     if not on_light:
         return set()
@@ -911,7 +912,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     # the margin only where the page's names look struck at all: elsewhere any strike counts
     bar = usual + s.name_cross_margin if usual >= s.name_cross_coverage else 0.0
     return {p for p in on_light
-            if on_dark[p] >= s.name_cross_coverage or on_light[p] >= max(s.name_cross_coverage, bar)}
+            if on_dark[p] >= s.name_cross_dark or on_light[p] >= max(s.name_cross_coverage, bar)}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,

@@ -490,6 +490,23 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
     assert _crossed(_strike(printed, soft, page.rows[4], PEN), page) == {page.rows[4].person}
 
 
+def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed) -> None:
+    """On a soft scan a pencil strike is pen-dark only in parts: 6 mm of it (about a tenth of the name's
+    width) is still a straight dark stroke no printed letter holds, while on light ink it is lost among
+    the letters' runs."""
+    page = printed.page
+    soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
+    row = page.rows[4]
+    nx, ny, nw, nh = row.name_mm
+    cover = np.zeros(printed.shape, np.float32)
+    y = round((ny + nh * 0.55) * PX * 16)
+    cv2.line(cover, (round((nx + 2) * PX * 16), y), (round((nx + 8) * PX * 16), y), 1.0, 3, cv2.LINE_AA, 4)
+    struck = _darken(soft, cover, PEN)
+    dark_share = pipeline.strike_coverage(pipeline._region(pipeline.ink_maps(struck, S).ink, row.name_mm), S)
+    assert S.name_cross_dark <= dark_share < S.name_cross_coverage  # under the light-ink limit, over the dark one
+    assert _crossed(struck, page) == {row.person}
+
+
 # --- creases across the free areas are not writing ------------------------------------------------
 
 
