@@ -516,15 +516,27 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
 
 
 def _largest_piece_mm(mask: np.ndarray) -> float:
-    """The longest side of the bounding box of the largest piece of ``mask`` (pencil grain bridged by a
-    3 px closing): a round dot 0.8 mm across measures 0.8 mm, a stroke its length along its main axis."""
+    """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
+    3 px closing), or 0. A dot is not drawn: a small compact piece that fills most of its bounding box (a
+    pen touch, a hesitation dot, a marker's dot); a stroke is, measured along its main axis.
+    """
     if not mask.any():
         return 0.0
     closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     if n <= 1:
         return 0.0
-    return float(stats[1:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1].max()) / PX
+    w = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64)
+    h = stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    long, short = np.maximum(w, h), np.minimum(w, h)
+    fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
+    dot = (fill >= DOT_FILL) & (long <= DOT_ASPECT * short) & (long <= DOT_MAX_MM * PX)
+    return float(long[~dot].max(initial=0.0)) / PX
+
+
+DOT_FILL = 0.6  # a dot fills its bounding box (a disc: 0.79; a thin diagonal stroke: under 0.5) ...
+DOT_ASPECT = 1.6  # ... is about as high as wide ...
+DOT_MAX_MM = 2.5  # ... and small: a thick marker's whole mark is a blot too, but larger
 
 
 def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:

@@ -540,16 +540,17 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
 
 
-@pytest.mark.parametrize("gap_mm", [1.2, 1.6])
-def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float) -> None:
+@pytest.mark.parametrize(("gap_mm", "dot_mm"), [(1.2, 0.7), (1.6, 0.7), (2.0, 1.6)])
+def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot_mm: float) -> None:
     """Three pen dots (0.7 mm) a little over a millimetre apart: the trace map joins them into one
-    4 mm "stroke" with enough ink in it, but no piece of their ink is longer than a speck."""
+    4 mm "stroke" with enough ink in it, but no piece of their ink is longer than a speck. Marker dots
+    (1.6 mm) are larger than a speck, but each is a small round blot, not a drawn stroke."""
     row = printed.page.rows[2]
     cx, cy = _box_centre(row, "high")
     cover = np.zeros(printed.shape, np.float32)
     for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6)):
-        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(0.35 * PX * 16), 1.0, -1,
-                   cv2.LINE_AA, 4)
+        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
+                   1.0, -1, cv2.LINE_AA, 4)
     dots = _darken(printed.grey, cover, PEN)
     ink = pipeline.measure_box(pipeline.ink_maps(dots, S), row.boxes_mm["high"], S)
     assert ink.trace_span_mm >= S.mark_span_mm or ink.light_span_mm >= S.mark_span_mm or ink.light < S.mark_ink
