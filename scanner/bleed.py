@@ -121,7 +121,6 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
         return None
     reach = int(round(s.bleed_max_shift_mm * px))
     best: BleedFit | None = None
-    best_score = 0.0
     for number, printed in enumerate(pages, start=1):
         back = cv2.resize(cv2.flip(printed, 1), small, interpolation=cv2.INTER_AREA)
         # the shift: correlation of the paper's darkness with the (blurred) mirrored print
@@ -137,8 +136,8 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
                 continue
             strength = float((d * model).sum()) / energy
             explained = 1.0 - float(((d - strength * model) ** 2).sum()) / total
-            if strength >= s.bleed_min_strength and explained >= s.bleed_min_explained and explained > best_score:
-                best_score = explained
+            if (strength >= s.bleed_min_strength and explained >= s.bleed_min_explained
+                    and (best is None or explained > best.explained)):
                 best = BleedFit(number, (dy * FIT_SCALE, dx * FIT_SCALE), blur_mm, strength, explained)
     return best
 

@@ -483,7 +483,7 @@ class BoxInk:
     line: float = 0.0  # share of the light ink lying on one horizontal or vertical straight line
     speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
-    piece_mm: float = 0.0  # longest side of the largest connected piece of light ink (grain bridged)
+    piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
 
 
 @cache
@@ -503,16 +503,18 @@ def _axis_line_share(mask: np.ndarray) -> float:
     return float(on_line.sum()) / total
 
 
-def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
+def _pieces(mask: np.ndarray, close_px: int) -> np.ndarray:
+    """Connected-component stats (one row per piece, background left out) of ``mask`` after a
+    ``close_px`` square closing, which bridges pencil grain; (0, 5) when there is no ink."""
     if not mask.any():
-        return 0.0
-    kernel = np.ones((close_px, close_px), np.uint8)
-    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, kernel)  # bridge pencil grain
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
-    if n <= 1:
-        return 0.0
-    dims = stats[1:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
-    return float(np.max(np.hypot(dims[:, 0], dims[:, 1]))) / PX
+        return np.zeros((0, 5), np.int32)
+    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((close_px, close_px), np.uint8))
+    return np.asarray(cv2.connectedComponentsWithStats(closed, connectivity=8)[2][1:])
+
+
+def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
+    dims = _pieces(mask, close_px)[:, cv2.CC_STAT_WIDTH : cv2.CC_STAT_HEIGHT + 1]
+    return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
 def _largest_piece_mm(mask: np.ndarray) -> float:
@@ -520,16 +522,11 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
     3 px closing), or 0. A dot is not drawn: a small compact piece that fills most of its bounding box (a
     pen touch, a hesitation dot, a marker's dot); a stroke is, measured along its main axis.
     """
-    if not mask.any():
-        return 0.0
-    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
-    if n <= 1:
-        return 0.0
-    w = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64)
-    h = stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    stats = _pieces(mask, 3)
+    w = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
+    h = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long, short = np.maximum(w, h), np.minimum(w, h)
-    fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
+    fill = stats[:, cv2.CC_STAT_AREA] / np.maximum(w * h, 1.0)
     dot = (fill >= DOT_FILL) & (long <= DOT_ASPECT * short) & (long <= DOT_MAX_MM * PX)
     return float(long[~dot].max(initial=0.0)) / PX
 
@@ -618,9 +615,10 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     line either (a crease: ``line_share`` of the light ink on one axis-aligned
     line, with little pen-dark ink on it).
 
-    A mark is drawn: some piece of its light ink reaches ``speck_mm``. Dots close
-    together, which the smoothed trace map joins into one stroke, are not a mark
-    when every piece of their own ink is a speck (hesitation dots): marginal.
+    A mark is drawn: some piece of its light ink reaches ``speck_mm`` and is not a
+    small round blot (:func:`_largest_piece_mm`). Dots close together, which the
+    smoothed trace map joins into one stroke, are not a mark (hesitation dots, a
+    marker's dots): marginal.
 
     Empty allows specks (pen touches, dots under ``speck_mm``) up to ``speck_ink``
     of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
@@ -786,6 +784,11 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
 # --- stage 6: classify rows ---------------------------------------------------------
 
 
+def traces_only(box: BoxResult, s: ScanSettings) -> bool:
+    """A marginal box with traces or faint darkness only (no light ink to speak of): a faint mark, or not."""
+    return box.state == "marginal" and box.score < s.empty_ink
+
+
 def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResult]:
     by_person: dict[int, list[BoxResult]] = {}
     for b in boxes:
@@ -796,7 +799,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         reasons: list[str] = []
         if any(b.state == "marginal" for b in bs):
             heavy = any(is_heavy(b.score, b.faint, s) for b in bs)
-            faint_only = any(b.state == "marginal" and b.score < s.empty_ink for b in bs)  # traces only
+            faint_only = any(traces_only(b, s) for b in bs)
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:
             reasons.append(R.R_MULTIPLE)
@@ -898,11 +901,12 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
 
     Measured on the pen-dark ink, where printed letters never hold a straight
     stroke that long, so a stroke over ``name_cross_dark`` of the width counts
-    (a pencil strike on a blurred page is pen-dark only in parts), and on the light ink, where a pencil strike shows but where the
-    letters of a blurred, low-resolution scan also run together into straight
-    runs: on a page whose usual name reaches ``name_cross_coverage`` there (the
-    light map cannot tell a strike from the letters), a name counts as struck
-    only if it stands out from the others by ``name_cross_margin``.
+    (a pencil strike on a blurred page is pen-dark only in parts); and on the
+    light ink, where a pencil strike shows but where the letters of a blurred,
+    low-resolution scan also run together into straight runs: on a page whose
+    usual name reaches ``name_cross_coverage`` there (the light map cannot tell a
+    strike from the letters), a name counts as struck only if it stands out from
+    the others by ``name_cross_margin``.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
@@ -1158,7 +1162,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
     boxes, distorted = score_boxes(maps, page, s)
-    if any(b.state == "marginal" and b.score < s.empty_ink for b in boxes):  # faint traces only: the back?
+    if any(traces_only(b, s) for b in boxes):  # faint traces only: the back's print showing through?
         printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
         fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed, s)
         if fitted:
