@@ -455,6 +455,27 @@ def _frame_template(w: int, h: int, t: int) -> np.ndarray:
     return tpl
 
 
+def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float], band_mm: float) -> float:
+    """How much of the printed box outline is where ``rect_mm`` puts it: for each of its four sides, the share
+    of the side's length with light ink within ``band_mm`` of the printed line; the least of the four.
+
+    A box printed square and seen square covers all four sides (ink added by a mark only adds to the cover).
+    On a sheet bent under the camera a box can come out as a parallelogram: a shift of the whole box
+    (:func:`refine_box`) no longer lays its sides on the print, and a side is found along part of its
+    length only. What is read inside such a box is not trusted: the row goes to review.
+    """
+    x0, y0, x1, y1 = _px(rect_mm[0]), _px(rect_mm[1]), _px(rect_mm[0] + rect_mm[2]), _px(rect_mm[1] + rect_mm[3])
+    t, b = OUTLINE_PX, _px(band_mm)
+    if y0 - b < 0 or x0 - b < 0 or y1 + b > light.shape[0] or x1 + b > light.shape[1]:
+        return 0.0
+    sides = (light[y0 - b : y0 + t + b, x0 + t : x1 - t], light[y1 - t - b : y1 + b, x0 + t : x1 - t],
+             light[y0 + t : y1 - t, x0 - b : x0 + t + b].T, light[y0 + t : y1 - t, x1 - t - b : x1 + b].T)
+    return min(float(side.any(axis=0).mean()) for side in sides)
+
+
+OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it
+
+
 def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radius_mm: float) -> tuple[float, float, float]:
     """Local shift (dx_mm, dy_mm) of a printed box outline, and how well it matched (0..1)."""
     x, y, w, h = rect_mm
@@ -462,7 +483,7 @@ def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radi
     x0, y0, bw, bh = _px(x), _px(y), _px(w), _px(h)
     top, left = max(0, y0 - r), max(0, x0 - r)
     region = ink[top : y0 + bh + r, left : x0 + bw + r].astype(np.float32)
-    tpl = _frame_template(bw, bh, 3)
+    tpl = _frame_template(bw, bh, OUTLINE_PX)
     if region.shape[0] < bh or region.shape[1] < bw:
         return 0.0, 0.0, 0.0
     # thick strokes inside the box also correlate: weigh the outline ring only
@@ -519,21 +540,30 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
 
 def _largest_piece_mm(mask: np.ndarray) -> float:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
-    3 px closing), or 0. A dot is not drawn: a small compact piece that fills most of its bounding box (a
-    pen touch, a hesitation dot, a marker's dot); a stroke is, measured along its main axis.
+    3 px closing), or 0. A short solid piece (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding
+    box) is drawn only when it is long for its thickness: at least ``DOT_ELONGATION`` times as long as it
+    is thick (twice its largest distance to the paper). A stroke is; a dot, dots touching (a pen touch,
+    hesitation dots, a marker's dots) or a small blot is not.
     """
-    stats = _pieces(mask, 3)
-    w = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
-    h = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
-    long, short = np.maximum(w, h), np.minimum(w, h)
-    fill = stats[:, cv2.CC_STAT_AREA] / np.maximum(w * h, 1.0)
-    dot = (fill >= DOT_FILL) & (long <= DOT_ASPECT * short) & (long <= DOT_MAX_MM * PX)
-    return float(long[~dot].max(initial=0.0)) / PX
+    if not mask.any():
+        return 0.0
+    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    depth = np.zeros(n, np.float32)
+    # the paper's distance counted within the crop: its edge is paper (with none, the transform is unbounded)
+    edged = cv2.copyMakeBorder(closed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    np.maximum.at(depth, labels.ravel(), cv2.distanceTransform(edged, cv2.DIST_L2, 3)[1:-1, 1:-1].ravel())
+    w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    long = np.maximum(w, h)
+    fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
+    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (long <= DOT_MAX_MM * PX) & (fill >= DOT_FILL)
+    return float(long[~blot].max(initial=0.0)) / PX
 
 
-DOT_FILL = 0.6  # a dot fills its bounding box (a disc: 0.79; a thin diagonal stroke: under 0.5) ...
-DOT_ASPECT = 1.6  # ... is about as high as wide ...
-DOT_MAX_MM = 2.5  # ... and small: a thick marker's whole mark is a blot too, but larger
+DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
+DOT_MAX_MM = 3.0  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
+DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
+#                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
 
 
 def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:
@@ -746,11 +776,13 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:
-    """Score every box of ``page``; return the boxes and the persons whose box outline moved too far."""
+    """Score every box of ``page``; return the boxes and the persons whose box outline moved too far, or is
+    not where the refined box puts it (:func:`outline_cover`)."""
     results: list[BoxResult] = []
     distorted: set[int] = set()
     measured: list[tuple[int, Level, float, float, BoxInk]] = []
     rects: list[tuple[float, float, float, float]] = []
+    printed = maps.light if maps.explained is None else maps.light | maps.explained  # a crease hides no outline
     for row in page.rows:
         shifts = [refine_box(maps.ink, row.boxes_mm[level], s.refine_radius_mm) for level in LEVELS]
         # the three boxes of a row move together; a mark inside one must not drag it away
@@ -759,10 +791,11 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
         for level, (dx, dy, _) in zip(LEVELS, shifts, strict=True):
             if abs(dx - mdx) > 0.5 or abs(dy - mdy) > 0.5:
                 dx, dy = mdx, mdy
-            if max(abs(dx), abs(dy)) > s.refine_max_shift_mm:
-                distorted.add(row.person)
             x, y, w, h = row.boxes_mm[level]
             rects.append((x + dx, y + dy, w, h))
+            if (max(abs(dx), abs(dy)) > s.refine_max_shift_mm
+                    or outline_cover(printed, rects[-1], s.outline_band_mm) < s.outline_min_cover):
+                distorted.add(row.person)
             measured.append((row.person, level, dx, dy, measure_box(maps, rects[-1], s)))
     pen_light = typical_mark([m[4] for m in measured], s)
     for person, level, dx, dy, ink in measured:

@@ -30,6 +30,8 @@ class ScanSettings:
     grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
+    outline_band_mm: float = 0.35  # a printed box side is looked for this far either side of its refined place ...
+    outline_min_cover: float = 0.75  # ... and a box whose least-covered side is found along less than this: review
     # ink: darkness relative to the local paper level, three levels
     ink_darkness: float = 0.38  # ink: ballpoint, felt pen
     light_darkness: float = 0.14  # light ink: pencil counts as a mark from here
@@ -98,6 +100,8 @@ class ScanSettings:
         if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \
                 or not 0 <= self.bleed_max_shift_mm <= 10:
             problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10")
+        if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
+            problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
         if self.max_pixels < 1_000_000:
             problems.append("max_pixels >= 1000000")
         if not 200 <= self.detect_max_side <= 4000:

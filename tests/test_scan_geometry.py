@@ -540,15 +540,16 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
 
 
-@pytest.mark.parametrize(("gap_mm", "dot_mm"), [(1.2, 0.7), (1.6, 0.7), (2.0, 1.6)])
-def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot_mm: float) -> None:
+@pytest.mark.parametrize(("gap_mm", "dot_mm", "count"), [(1.2, 0.7, 3), (1.6, 0.7, 3), (2.0, 1.6, 3), (1.1, 1.5, 2)])
+def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot_mm: float, count: int) -> None:
     """Three pen dots (0.7 mm) a little over a millimetre apart: the trace map joins them into one
     4 mm "stroke" with enough ink in it, but no piece of their ink is longer than a speck. Marker dots
-    (1.6 mm) are larger than a speck, but each is a small round blot, not a drawn stroke."""
+    (1.6 mm) are larger than a speck, but each is a round blot, not a drawn stroke; two of them touching
+    (1.5 mm, 1.4 mm apart) make one blot under twice as long as it is thick, not a stroke either."""
     row = printed.page.rows[2]
     cx, cy = _box_centre(row, "high")
     cover = np.zeros(printed.shape, np.float32)
-    for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6)):
+    for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6))[:count]:
         cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
                    1.0, -1, cv2.LINE_AA, 4)
     dots = _darken(printed.grey, cover, PEN)
@@ -560,3 +561,33 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
     cv2.line(stroke, (round((cx - gap_mm) * PX * 16), round((cy + 0.4) * PX * 16)),
              (round((cx + gap_mm) * PX * 16), round((cy + 0.6) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
     assert _states(pipeline.ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"
+
+
+# --- a box the page's correction did not follow: its outline is not where the box is read -----------
+
+
+@pytest.mark.parametrize(("shear_mm", "flagged"), [(1.0, False), (2.0, True), (4.0, True)])
+def test_a_box_sheared_into_a_parallelogram_sends_its_row_to_review(printed: Printed, shear_mm: float,
+                                                                    flagged: bool) -> None:
+    """A phone photo of a sheet bent sharply can turn one box into a parallelogram that no shift of the
+    whole box lays on its print: its slanted sides reach into the interior, where they read as a stroke.
+    The outline's cover sends that row to review. A slight shear (1 mm over the box's height) keeps the
+    outline clear of the interior and is read as it is; a straight page, marked or not, has no such row."""
+    page = printed.page
+    truth = _truth(page)
+    flat = _draw_marks(printed.grey, page, truth)
+    assert pipeline.score_boxes(pipeline.ink_maps(flat, S), page, S)[1] == set()
+    row = page.rows[6]
+    assert truth[row.person] is None  # an empty row: nothing but the outline to read as a mark
+    x, y, w, h = row.cells_mm["low"]
+    c0, r0, c1, r1 = round(x * PX), round(y * PX), round((x + w) * PX), round((y + h) * PX)
+    # the cell's content slides sideways more and more towards its bottom, about its middle
+    k = shear_mm / row.boxes_mm["low"][3]
+    shear = np.float32([[1, -k, k * (r1 - r0) / 2], [0, 1, 0]])
+    sheared = flat.copy()
+    sheared[r0:r1, c0:c1] = cv2.warpAffine(flat[r0:r1, c0:c1], shear, (c1 - c0, r1 - r0),
+                                           borderMode=cv2.BORDER_REPLICATE)
+    boxes, distorted = pipeline.score_boxes(pipeline.ink_maps(sheared, S), page, S)
+    assert distorted == ({row.person} if flagged else set())
+    if not flagged:
+        assert [b.state for b in boxes if b.person == row.person] == ["empty"] * 3
