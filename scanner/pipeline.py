@@ -552,7 +552,8 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
     depth = np.zeros(n, np.float32)
     # the paper's distance counted within the crop: its edge is paper (with none, the transform is unbounded)
     edged = cv2.copyMakeBorder(closed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    np.maximum.at(depth, labels.ravel(), cv2.distanceTransform(edged, cv2.DIST_L2, 3)[1:-1, 1:-1].ravel())
+    np.maximum.at(depth, np.asarray(labels, np.intp).ravel(),
+                  cv2.distanceTransform(edged, cv2.DIST_L2, 3)[1:-1, 1:-1].ravel())
     w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
