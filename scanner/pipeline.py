@@ -448,13 +448,6 @@ def _px(v_mm: float) -> int:
     return int(round(v_mm * PX))
 
 
-@cache
-def _frame_template(w: int, h: int, t: int) -> np.ndarray:
-    tpl = np.zeros((h, w), np.float32)
-    tpl[:t, :] = tpl[-t:, :] = tpl[:, :t] = tpl[:, -t:] = 1.0
-    return tpl
-
-
 def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float], band_mm: float) -> float:
     """How much of the printed box outline is where ``rect_mm`` puts it: for each of its four sides, the share
     of the side's length with light ink within ``band_mm`` of the printed line; the least of the four.
@@ -468,31 +461,46 @@ def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float],
     t, b = OUTLINE_PX, _px(band_mm)
     if y0 - b < 0 or x0 - b < 0 or y1 + b > light.shape[0] or x1 + b > light.shape[1]:
         return 0.0
-    sides = (light[y0 - b : y0 + t + b, x0 + t : x1 - t], light[y1 - t - b : y1 + b, x0 + t : x1 - t],
-             light[y0 + t : y1 - t, x0 - b : x0 + t + b].T, light[y0 + t : y1 - t, x1 - t - b : x1 + b].T)
-    return min(float(side.any(axis=0).mean()) for side in sides)
+    across = light[y0 - b : y1 + b, x0 + t : x1 - t]  # the top and bottom sides, column by column
+    down = light[y0 + t : y1 - t, x0 - b : x1 + b]  # the left and right sides, row by row
+    found = (np.count_nonzero(across[: t + 2 * b].any(axis=0)), np.count_nonzero(across[-t - 2 * b :].any(axis=0)),
+             np.count_nonzero(down[:, : t + 2 * b].any(axis=1)), np.count_nonzero(down[:, -t - 2 * b :].any(axis=1)))
+    return min(found[0] / across.shape[1], found[1] / across.shape[1], found[2] / down.shape[0],
+               found[3] / down.shape[0])
 
 
 OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it
 
 
 def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radius_mm: float) -> tuple[float, float, float]:
-    """Local shift (dx_mm, dy_mm) of a printed box outline, and how well it matched (0..1)."""
+    """Local shift (dx_mm, dy_mm) of a printed box outline, and how well it matched (0..1).
+
+    Every shift within ``radius_mm`` is tried: the ink on the outline's ring (``OUTLINE_PX`` thick) is the ink
+    of the box's rectangle less that of its interior, both read off one summed-area table of the region.
+    Thick strokes inside the box also cover the ring's inner edge, so only the ring is weighed. The first
+    best shift, row by row, wins (as a template match would pick it).
+    """
     x, y, w, h = rect_mm
     r = _px(radius_mm)
     x0, y0, bw, bh = _px(x), _px(y), _px(w), _px(h)
     top, left = max(0, y0 - r), max(0, x0 - r)
-    region = ink[top : y0 + bh + r, left : x0 + bw + r].astype(np.float32)
-    tpl = _frame_template(bw, bh, OUTLINE_PX)
+    region = ink[top : y0 + bh + r, left : x0 + bw + r]
     if region.shape[0] < bh or region.shape[1] < bw:
         return 0.0, 0.0, 0.0
-    # thick strokes inside the box also correlate: weigh the outline ring only
-    res = cv2.matchTemplate(region, tpl, cv2.TM_CCORR)
-    _, best, _, loc = cv2.minMaxLoc(res)
-    quality = best / tpl.sum()
-    dx = (left + loc[0] - x0) / PX
-    dy = (top + loc[1] - y0) / PX
-    return dx, dy, float(quality)
+    sums = cv2.integral(region.view(np.uint8), sdepth=cv2.CV_32S)
+    ny, nx = region.shape[0] - bh + 1, region.shape[1] - bw + 1
+
+    def rect_sums(dy: int, dx: int, rh: int, rw: int) -> np.ndarray:
+        """Ink in the ``rh`` x ``rw`` rectangle at (dy, dx) from each candidate corner."""
+        return (sums[dy + rh : dy + rh + ny, dx + rw : dx + rw + nx] - sums[dy : dy + ny, dx + rw : dx + rw + nx]
+                - sums[dy + rh : dy + rh + ny, dx : dx + nx] + sums[dy : dy + ny, dx : dx + nx])
+
+    t = OUTLINE_PX
+    ring = rect_sums(0, 0, bh, bw) - rect_sums(t, t, bh - 2 * t, bw - 2 * t)
+    best = int(np.argmax(ring))
+    iy, ix = divmod(best, nx)
+    quality = float(ring.flat[best]) / (bh * bw - (bh - 2 * t) * (bw - 2 * t))
+    return (left + ix - x0) / PX, (top + iy - y0) / PX, quality
 
 
 @dataclass(frozen=True)
@@ -765,7 +773,10 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
         keep[box] = keep[left] = keep[right] = True
     dark = np.where(keep, regions.dark, np.float32(0.0))
     half = cv2.blur(dark, (2, 2))[1::2, 1::2]  # 2 x 2 block means
-    response = np.max([cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT) for k in _faint_line_kernels()], axis=0)
+    kernels = _faint_line_kernels()
+    response = cv2.filter2D(half, -1, kernels[0], borderType=cv2.BORDER_CONSTANT)
+    for k in kernels[1:]:
+        np.maximum(response, cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT), out=response)
 
     def peak(region: tuple[slice, slice]) -> float:
         rs, cs = region
