@@ -67,6 +67,7 @@ class BoxResult:
     dx_mm: float
     dy_mm: float
     shade: float = 0.0  # mean darkness of the interior above the paper beside the box
+    dots: bool = False  # marginal for dots only (no drawn stroke, nothing faint beyond them): see classify_rows
 
 
 @dataclass(frozen=True)
@@ -513,6 +514,7 @@ class BoxInk:
     speck_light: float = 0.0  # share of the interior in light ink that lies in specks (pen touches)
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
+    dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
 
 
 @cache
@@ -570,7 +572,7 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
 
 
 DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
-DOT_MAX_MM = 3.0  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
+DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
 DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
 #                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
 
@@ -638,8 +640,44 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
+    piece = _largest_piece_mm(light)
+    dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, light, inner_light,
+                                                                                            strokes, s)
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, _largest_piece_mm(light))
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots)
+
+
+DOTS_MAX_INK = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
+DOTS_MAX_COUNT = 3  # ... in at most this many pieces (a grainy pencil stroke breaks into more) ...
+DOTS_DARK = 0.1  # ... and a pen's dots have a pen-dark core: this share of their light ink at least (pencil
+#                  fragments and a faint tiny tick have next to none)
+DOTS_HALO_MM = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
+
+
+@cache
+def _halo_kernel() -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _px(DOTS_HALO_MM) + 1,) * 2)
+
+
+def dots_halo(light: np.ndarray) -> np.ndarray:
+    """Where the light ink of dots, and the trace the smoothed page draws around and between them, lie."""
+    return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel())).view(bool)
+
+
+def _dots_only(share: float, light: np.ndarray, inner_light: np.ndarray, strokes: np.ndarray, s: ScanSettings) -> bool:
+    """Whether a box's ink (no drawn piece in it, pen-dark in part) is dots and nothing else: little of it, in
+    a few pieces each smaller than a speck (a tiny tick, 1.5 mm, is a piece larger than that: a human must
+    look), and no trace
+    beyond the dots' halo that an empty box would not allow (a faint stroke drawn past a dot is not a dot).
+    ``light`` is the box interior, ``inner_light`` and ``strokes`` the part of it the trace map covers."""
+    if share >= DOTS_MAX_INK:
+        return False
+    stats = _pieces(light, 3)
+    if len(stats) > DOTS_MAX_COUNT or np.maximum(stats[:, cv2.CC_STAT_WIDTH],
+                                                 stats[:, cv2.CC_STAT_HEIGHT]).max(initial=0) >= s.speck_mm * PX:
+        return False
+    beyond = strokes & ~dots_halo(inner_light)
+    return float(beyond.mean()) < s.empty_trace and _longest_span_mm(beyond) < s.empty_span_mm
 
 
 def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None) -> str:
@@ -723,7 +761,10 @@ class BoxRegions:
     paper: np.ndarray  # (H, W) bool: not a trace (for the side strips)
 
 
-def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings) -> BoxRegions:
+def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings,
+                dots: list[bool] | None = None) -> BoxRegions:
+    """The regions of ``rects``; in a box holding dots only (``dots``), the dots and their halo count as paper,
+    so the faint-mark measures see what else is in it."""
     xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
     ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
     near, far = SHADE_STRIP_MM
@@ -737,6 +778,9 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     for x, y, w, h in rects:
         rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
         inner.append((rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0)))
+        if dots is not None and dots[len(inner) - 1]:
+            page_rows, page_cols = slice(rows.start + r0, rows.stop + r0), slice(inner[-1][1].start + c0, inner[-1][1].stop + c0)
+            dark[inner[-1]][dots_halo(maps.light[page_rows, page_cols])] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
     return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])
@@ -816,13 +860,15 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
                                  classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
     # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
     # and shows as a faint straight stroke above the page's own clutter beside its boxes
-    regions = box_regions(maps, rects, s) if rects else None
+    dots = [m[4].dots for m in measured]
+    regions = box_regions(maps, rects, s, dots) if rects else None
     shades = list(box_shades(regions)) if regions else []
     inside, beside = faint_lines(regions) if regions else (np.zeros(0), np.zeros(0))
     limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
-    results = [replace(b, shade=round(sh, 4),
-                       state="marginal" if b.state == "empty" and (sh >= s.shade_excess or line >= limit) else b.state)
-               for sh, line, b in zip(shades, inside, results, strict=True)]
+    faint = [sh >= s.shade_excess or line >= limit for sh, line in zip(shades, inside, strict=True)]
+    results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,
+                       dots=b.state == "marginal" and dot and not seen)
+               for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
     return results, distorted
 
 
@@ -842,9 +888,11 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
     for person, bs in by_person.items():
         marked = [b for b in bs if b.state == "marked"]
         reasons: list[str] = []
-        if any(b.state == "marginal" for b in bs):
+        # dots beside the row's one clear mark (hesitation dots) do not make it doubtful; dots alone do
+        doubtful = [b for b in bs if b.state == "marginal" and not (b.dots and len(marked) == 1)]
+        if doubtful:
             heavy = any(is_heavy(b.score, b.faint, s) for b in bs)
-            faint_only = any(traces_only(b, s) for b in bs)
+            faint_only = any(traces_only(b, s) for b in doubtful)
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:
             reasons.append(R.R_MULTIPLE)

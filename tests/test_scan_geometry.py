@@ -556,10 +556,11 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
     ink = pipeline.measure_box(pipeline.ink_maps(dots, S), row.boxes_mm["high"], S)
     assert ink.trace_span_mm >= S.mark_span_mm or ink.light_span_mm >= S.mark_span_mm or ink.light < S.mark_ink
     assert _states(pipeline.ink_maps(dots, S), row)[0] == "marginal", ink
-    # a stroke through the same places is a mark
+    # a stroke through the same places (at least 5 mm long) is a mark
     stroke = cover.copy()
-    cv2.line(stroke, (round((cx - gap_mm) * PX * 16), round((cy + 0.4) * PX * 16)),
-             (round((cx + gap_mm) * PX * 16), round((cy + 0.6) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
+    reach = max(gap_mm, 2.5)
+    cv2.line(stroke, (round((cx - reach) * PX * 16), round((cy + 0.4) * PX * 16)),
+             (round((cx + reach) * PX * 16), round((cy + 0.6) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
     assert _states(pipeline.ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"
 
 
@@ -591,3 +592,54 @@ def test_a_box_sheared_into_a_parallelogram_sends_its_row_to_review(printed: Pri
     assert distorted == ({row.person} if flagged else set())
     if not flagged:
         assert [b.state for b in boxes if b.person == row.person] == ["empty"] * 3
+
+
+# --- hesitation dots beside the row's one clear mark -------------------------------------------------
+
+
+def _dots(printed: Printed, grey: np.ndarray, row: RowLayout, level: str, dot_mm: float = 0.7) -> np.ndarray:
+    """Three pen dots 1.2 mm apart in one box of ``row``."""
+    cx, cy = _box_centre(row, level)
+    cover = np.zeros(printed.shape, np.float32)
+    for dx, dy in ((-1.2, 0.4), (0.0, -0.5), (1.2, 0.6)):
+        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
+                   1.0, -1, cv2.LINE_AA, 4)
+    return _darken(grey, cover, PEN)
+
+
+def _rows(grey: np.ndarray, page: PageLayout) -> dict[int, pipeline.RowResult]:
+    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    return pipeline.classify_rows(boxes, S)
+
+
+def test_dots_beside_a_clear_mark_do_not_send_the_row_to_review_but_dots_alone_do(printed: Printed) -> None:
+    """Hesitation dots in a box are not a mark. Beside the row's one clear X they do not make the row doubtful;
+    with no mark in the row they do (a voter may have meant a dot as the mark), and so does a faint stroke
+    drawn on past the dots, which a dot's halo does not explain."""
+    page = printed.page
+    truth = _truth(page)
+    marked = next(r for r in page.rows if truth[r.person] == "high")
+    empty = next(r for r in page.rows if truth[r.person] is None)
+    grey = _draw_marks(printed.grey, page, truth)
+    grey = _dots(printed, _dots(printed, grey, marked, "low"), empty, "medium")
+    rows = _rows(grey, page)
+    assert (rows[marked.person].marks, rows[marked.person].choice, rows[marked.person].reasons) == ("one", "high", ())
+    assert rows[empty.person].marks == "none" and rows[empty.person].reasons == (R.R_MARGINAL,)
+    # large dots (2 mm) cover too much of the box for hesitation: still doubtful
+    big = _dots(printed, _draw_marks(printed.grey, page, truth), marked, "low", dot_mm=2.0)
+    assert _rows(big, page)[marked.person].reasons != ()
+    # a faint pencil stroke from the dots on across the box (a trace, no light ink): doubtful
+    cover = np.zeros(printed.shape, np.float32)
+    cx, cy = _box_centre(marked, "low")
+    cv2.line(cover, (round((cx + 1.2) * PX * 16), round((cy + 0.6) * PX * 16)),
+             (round((cx - 2.5) * PX * 16), round((cy + 2.2) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
+    faint = _darken(grey, cover, 0.12)
+    assert _rows(faint, page)[marked.person].reasons != ()
+    # a tiny tick (1.5 mm) beside the clear mark is not a dot: a human must look
+    cover = np.zeros(printed.shape, np.float32)
+    pts = [(cx - 0.6, cy - 0.1), (cx - 0.1, cy + 0.5), (cx + 0.9, cy - 0.8)]
+    for (ax, ay), (bx, by) in zip(pts, pts[1:], strict=False):
+        cv2.line(cover, (round(ax * PX * 16), round(ay * PX * 16)), (round(bx * PX * 16), round(by * PX * 16)),
+                 1.0, 2, cv2.LINE_AA, 4)
+    tick = _darken(_draw_marks(printed.grey, page, truth), cover, PEN)
+    assert _rows(tick, page)[marked.person].reasons != ()
