@@ -399,3 +399,68 @@ def rows_crossed(lines: list[Line], page: PageLayout, *, explained: bool) -> set
                     if by - 1.0 <= pos <= by + bh + 1.0:
                         hit.add(row.person)
     return hit
+
+
+LOCAL_REACH_MM = 4.0  # a crease through a box is looked for this far beyond it on both sides ...
+LOCAL_RIDGE = 0.008  # ... as a line darker, averaged along each side's stretch, than the paper 1 mm about it
+
+
+def local_creases(smooth: np.ndarray, paper: np.ndarray, rects_mm: list[tuple[float, float, float, float]],
+                  s: ScanSettings) -> np.ndarray | None:
+    """A band of ``fold_band_mm`` around every short crease through one of ``rects_mm`` (boxes), or None.
+
+    A crease over part of the table is not found edge to edge (:func:`find_lines`), and it can be fainter
+    than a faint pencil mark. But a faint straight line through a box that goes on, as straight, for
+    ``LOCAL_REACH_MM`` on both sides of it is a crease, not a voter's mark: a mark stays in or near its box,
+    and an X's overshoot is not one straight line out of both sides. Averaged along its length beside the
+    box, such a line stands out from the paper (``LOCAL_RIDGE``) far more than its pixels do. Only lines
+    along the rows are looked for: across them, the stretches beside a box reach into the next row's boxes.
+    The caller asks only about boxes that hold traces and no light ink.
+    """
+    mask: np.ndarray | None = None
+    for rect in rects_mm:
+        ends = _local_crease(smooth, paper, rect, s)
+        if ends is None:
+            continue
+        if mask is None:
+            mask = np.zeros(smooth.shape, np.uint8)
+        (xa, ya), (xb, yb) = ends
+        cv2.line(mask, (round(xa), round(ya)), (round(xb), round(yb)), 1, 2 * _px(s.fold_band_mm) + 1)
+    return None if mask is None else mask.view(bool)
+
+
+def _local_crease(smooth: np.ndarray, paper: np.ndarray, rect_mm: tuple[float, float, float, float],
+                  s: ScanSettings) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The ends (x, y) of a faint straight line through the box ``rect_mm`` and ``LOCAL_REACH_MM`` beyond it
+    on both sides, or None."""
+    x, y, w, h = rect_mm
+    reach, gap, window = _px(LOCAL_REACH_MM), _px(0.5), RIDGE_WINDOW_PX
+    r0, r1 = max(0, _px(y - 1.5)), min(smooth.shape[0], _px(y + h + 1.5))
+    c0, c1 = _px(x) - reach, _px(x + w) + reach
+    if c0 < 0 or c1 > smooth.shape[1] or r1 - r0 < window:
+        return None
+    dark = darkness(smooth[r0:r1, c0:c1], paper[r0:r1, c0:c1])
+    height, width = dark.shape
+    cols = np.arange(width)
+    left, right = cols < reach - gap, cols >= width - reach + gap  # clear of the box's own outline
+    inside = np.zeros(height, bool)  # the line must cross the box's interior, not run along its outline
+    inside[_px(y + 0.5) - r0 : _px(y + h - 0.5) - r0] = True
+    best, best_row, best_slope = 0.0, 0, 0.0
+    for slope in _slopes(width, s.fold_max_tilt_deg):
+        shifts = np.round(slope * (cols - (width - 1) / 2)).astype(int)
+        rows = np.clip(np.arange(height)[:, None] + shifts[None, :], 0, height - 1)
+        sheared = dark[rows, np.broadcast_to(cols, rows.shape)]
+        ridge = np.full(height, np.inf, np.float32)
+        for side in (left, right):  # the line's darkness along the stretch, above the paper about it
+            profile = sheared[:, side].mean(axis=1).astype(np.float32).reshape(-1, 1)
+            above = profile[:, 0] - cv2.blur(profile, (1, window), borderType=cv2.BORDER_REPLICATE)[:, 0]
+            np.minimum(ridge, above, out=ridge)
+        ridge[~inside] = -np.inf
+        k = int(np.argmax(ridge))
+        if ridge[k] > best:
+            best, best_row, best_slope = float(ridge[k]), k, float(slope)
+    if best < LOCAL_RIDGE:
+        return None
+    centre = (width - 1) / 2
+    return ((float(c0), r0 + best_row - best_slope * centre),
+            (float(c0 + width - 1), r0 + best_row + best_slope * centre))

@@ -43,7 +43,15 @@ from kiemphieu.layout import (
 )
 from kiemphieu.session import REFERENCE_PDF
 from scanner import bleed
-from scanner.folds import Line, below_table, darkness, explained_mask, find_lines, rows_crossed
+from scanner.folds import (
+    Line,
+    below_table,
+    darkness,
+    explained_mask,
+    find_lines,
+    local_creases,
+    rows_crossed,
+)
 from scanner.grid import GridFit, register_grid, source_maps, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
@@ -1263,6 +1271,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             maps = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
             maps = explain_folds(maps, folds) if folds is not None else maps
             boxes, distorted = score_boxes(maps, page, s)
+    boxes, distorted, maps = _explain_local_creases(maps, page, boxes, distorted, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
@@ -1305,6 +1314,26 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         reasons=reasons, transform=transform, image=image_path, timings=t, boxes=tuple(boxes), rows=tuple(final_rows),
         detail=BITONAL_DETAIL if bitonal else "",
     )
+
+
+def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResult], distorted: set[int],
+                           s: ScanSettings) -> tuple[list[BoxResult], set[int], InkMaps]:
+    """Boxes with faint traces only, through which a crease runs on past both sides (:func:`local_creases`):
+    the crease is taken out of the ink maps and the page scored again."""
+    faint = [b for b in boxes if traces_only(b, s)]
+    if not faint:
+        return boxes, distorted, maps
+    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
+    rects = []
+    for b in faint:
+        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
+        rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
+    creases = local_creases(maps.smooth, maps.paper, rects, s)
+    if creases is None:
+        return boxes, distorted, maps
+    maps = explain_folds(maps, creases if maps.explained is None else maps.explained | creases)
+    boxes, distorted = score_boxes(maps, page, s)
+    return boxes, distorted, maps
 
 
 BITONAL_DETAIL = ("Black-and-white (1-bit) scan: a pencil mark or light ink below the scanner's threshold is lost. "

@@ -643,3 +643,31 @@ def test_dots_beside_a_clear_mark_do_not_send_the_row_to_review_but_dots_alone_d
                  1.0, 2, cv2.LINE_AA, 4)
     tick = _darken(_draw_marks(printed.grey, page, truth), cover, PEN)
     assert _rows(tick, page)[marked.person].reasons != ()
+
+
+# --- a short crease through one box, going on past both its sides ---------------------------------------
+
+
+@pytest.mark.parametrize(("reach_mm", "explained"), [((8.0, 8.0), True), ((-1.0, -1.0), False), ((8.0, -1.0), False)])
+def test_a_short_crease_through_a_box_and_past_both_its_sides_is_explained(
+        printed: Printed, reach_mm: tuple[float, float], explained: bool) -> None:
+    """A faint straight line through an empty box that goes on for 8 mm on both sides (a crease over part of
+    the table, too short to be found edge to edge) is taken out, and the row reads its clear mark. The same
+    faint line inside the box only, or going out of one side only, may be a faint mark: review."""
+    page = printed.page
+    truth = _truth(page)
+    row = page.rows[ROW]
+    assert truth[row.person] == "low"
+    x, y, w, h = row.boxes_mm["medium"]
+    line = _line_cover(printed.shape, vertical=False, at_mm=y + h * 0.6, centre_mm=x + w / 2, tilt_deg=TILT,
+                       span_mm=(x - reach_mm[0], x + w + reach_mm[1]), width_px=1.5)
+    grey = _darken(_draw_marks(printed.grey, page, truth), line, 0.12)
+    maps, lines = _find(grey, printed)
+    assert lines == []  # too short to be a crease from edge to edge
+    boxes, distorted = pipeline.score_boxes(maps, page, S)
+    assert pipeline.classify_rows(boxes, S)[row.person].reasons == (R.R_FAINT,)  # a faint stroke in the box
+    boxes, distorted, _ = pipeline._explain_local_creases(maps, page, boxes, distorted, S)
+    reading = pipeline.classify_rows(boxes, S)[row.person]
+    assert (reading.marks, reading.choice) == ("one", "low")
+    assert reading.reasons == (() if explained else (R.R_FAINT,))
+    assert all(r.reasons == () for p, r in pipeline.classify_rows(boxes, S).items() if p != row.person)
