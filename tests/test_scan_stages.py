@@ -419,6 +419,20 @@ def test_find_streaks(image: np.ndarray, layout: Layout) -> None:
     border = paper.copy()
     border[:, :60] = 20
     assert find_streaks(border, S) == []
+    # a faint streak (10 % darker: a thin line of a 600-dpi scan read at reduced size) on noisy paper is
+    # one; the noise alone, a shadow's edge and a printed rule over half the height are not
+    rng = np.random.default_rng(3)
+    noisy = np.clip(paper + rng.normal(0, 8, paper.shape), 0, 255)
+    faint = noisy.copy()
+    faint[:, 200] *= 0.9
+    assert find_streaks(faint.astype(np.uint8), S) == [pytest.approx(200, abs=1)]
+    assert find_streaks(noisy.astype(np.uint8), S) == []
+    shadow = noisy.copy()
+    shadow[:, 350:] *= 0.8
+    assert find_streaks(shadow.astype(np.uint8), S) == []
+    rule = noisy.copy()
+    rule[200:600, 450] = 40
+    assert find_streaks(rule.astype(np.uint8), S) == []
 
 
 # --- the whole page -----------------------------------------------------------------------
