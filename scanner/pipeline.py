@@ -542,13 +542,17 @@ def _axis_line_share(mask: np.ndarray) -> float:
     return float(on_line.sum()) / total
 
 
+def _closed(mask: np.ndarray, close_px: int) -> np.ndarray:
+    """``mask`` (uint8) after a ``close_px`` square closing, which bridges pencil grain."""
+    return np.asarray(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((close_px, close_px), np.uint8)))
+
+
 def _pieces(mask: np.ndarray, close_px: int) -> np.ndarray:
     """Connected-component stats (one row per piece, background left out) of ``mask`` after a
-    ``close_px`` square closing, which bridges pencil grain; (0, 5) when there is no ink."""
+    :func:`_closed` closing; (0, 5) when there is no ink."""
     if not mask.any():
         return np.zeros((0, 5), np.int32)
-    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((close_px, close_px), np.uint8))
-    return np.asarray(cv2.connectedComponentsWithStats(closed, connectivity=8)[2][1:])
+    return np.asarray(cv2.connectedComponentsWithStats(_closed(mask, close_px), connectivity=8)[2][1:])
 
 
 def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
@@ -565,7 +569,7 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
     """
     if not mask.any():
         return 0.0
-    closed = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    closed = _closed(mask, 3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     depth = np.zeros(n, np.float32)
     # the paper's distance counted within the crop: its edge is paper (with none, the transform is unbounded)
@@ -616,8 +620,7 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     """
     if not light.any() or not strokes.any():
         return 0.0
-    closed = cv2.morphologyEx(strokes.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, labels = cv2.connectedComponents(closed, connectivity=8)
+    n, labels = cv2.connectedComponents(_closed(strokes, 3), connectivity=8)
     rows, cols = np.nonzero(light & (labels > 0))
     if rows.size == 0:
         return 0.0
@@ -783,12 +786,11 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
         dark[maps.explained[r0:r1, c0:c1]] = 0.0
     inner, beside = [], []
     ins = s.trace_inset_mm
-    for x, y, w, h in rects:
+    for k, (x, y, w, h) in enumerate(rects):
         rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
         inner.append((rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0)))
-        if dots is not None and dots[len(inner) - 1]:
-            page_rows, page_cols = slice(rows.start + r0, rows.stop + r0), slice(inner[-1][1].start + c0, inner[-1][1].stop + c0)
-            dark[inner[-1]][dots_halo(maps.light[page_rows, page_cols])] = 0.0
+        if dots is not None and dots[k]:
+            dark[inner[-1]][dots_halo(_interior(maps.light, (x, y, w, h), ins))] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
     return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])

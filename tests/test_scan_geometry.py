@@ -540,6 +540,17 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
 
 
+def _dot_cover(printed: Printed, row: RowLayout, level: str, *, gap_mm: float, dot_mm: float,
+               count: int) -> np.ndarray:
+    """Coverage of ``count`` round dots ``dot_mm`` wide, ``gap_mm`` apart across one box of ``row``."""
+    cx, cy = _box_centre(row, level)
+    cover = np.zeros(printed.shape, np.float32)
+    for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6))[:count]:
+        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
+                   1.0, -1, cv2.LINE_AA, 4)
+    return cover
+
+
 @pytest.mark.parametrize(("gap_mm", "dot_mm", "count"), [(1.2, 0.7, 3), (1.6, 0.7, 3), (2.0, 1.6, 3), (1.1, 1.5, 2)])
 def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot_mm: float, count: int) -> None:
     """Three pen dots (0.7 mm) a little over a millimetre apart: the trace map joins them into one
@@ -548,10 +559,7 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
     (1.5 mm, 1.4 mm apart) make one blot under twice as long as it is thick, not a stroke either."""
     row = printed.page.rows[2]
     cx, cy = _box_centre(row, "high")
-    cover = np.zeros(printed.shape, np.float32)
-    for dx, dy in ((-gap_mm, 0.4), (0.0, -0.5), (gap_mm, 0.6))[:count]:
-        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
-                   1.0, -1, cv2.LINE_AA, 4)
+    cover = _dot_cover(printed, row, "high", gap_mm=gap_mm, dot_mm=dot_mm, count=count)
     dots = _darken(printed.grey, cover, PEN)
     ink = pipeline.measure_box(pipeline.ink_maps(dots, S), row.boxes_mm["high"], S)
     assert ink.trace_span_mm >= S.mark_span_mm or ink.light_span_mm >= S.mark_span_mm or ink.light < S.mark_ink
@@ -599,12 +607,7 @@ def test_a_box_sheared_into_a_parallelogram_sends_its_row_to_review(printed: Pri
 
 def _dots(printed: Printed, grey: np.ndarray, row: RowLayout, level: str, dot_mm: float = 0.7) -> np.ndarray:
     """Three pen dots 1.2 mm apart in one box of ``row``."""
-    cx, cy = _box_centre(row, level)
-    cover = np.zeros(printed.shape, np.float32)
-    for dx, dy in ((-1.2, 0.4), (0.0, -0.5), (1.2, 0.6)):
-        cv2.circle(cover, (round((cx + dx) * PX * 16), round((cy + dy) * PX * 16)), round(dot_mm / 2 * PX * 16),
-                   1.0, -1, cv2.LINE_AA, 4)
-    return _darken(grey, cover, PEN)
+    return _darken(grey, _dot_cover(printed, row, level, gap_mm=1.2, dot_mm=dot_mm, count=3), PEN)
 
 
 def _rows(grey: np.ndarray, page: PageLayout) -> dict[int, pipeline.RowResult]:
