@@ -580,6 +580,9 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
     blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (long <= DOT_MAX_MM * PX) & (fill >= DOT_FILL)
+    for k in np.flatnonzero(blot):
+        x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
+        blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
     return float(long[~blot].max(initial=0.0)) / PX
 
 
@@ -587,6 +590,34 @@ DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it
 DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
 DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
 #                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
+
+
+def _has_arms(piece: np.ndarray) -> bool:
+    """Whether a short solid piece of ink (a bool mask) reaches out in arms both ways: a small X, plus or
+    asterisk drawn with a thick pen, whose strokes are hardly longer than the pen is wide.
+
+    Dots are convex, alone or touching: round, or, two of them, drawn out along one line. Strokes that
+    cross spread as far across as along (the spread of the ink's second moments, smaller over larger, at
+    least ``ARMS_SPREAD``), and leave paper between their arms inside the piece's convex hull (the ink
+    fills at most ``ARMS_SOLIDITY`` of it). Two round dots touching fill 0.88 of their hull and spread
+    about half as far across; three in a triangle fill 0.87.
+    """
+    m = cv2.moments(piece.view(np.uint8), binaryImage=True)
+    if m["m00"] < 1:
+        return False
+    mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
+    half_gap = np.hypot((mu20 - mu02) / 2.0, mu11)
+    larger, smaller = (mu20 + mu02) / 2.0 + half_gap, (mu20 + mu02) / 2.0 - half_gap
+    if larger <= 0 or smaller < ARMS_SPREAD**2 * larger:
+        return False
+    outline, _ = cv2.findContours(piece.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = np.zeros(piece.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.vstack(outline)), 1)
+    return m["m00"] <= ARMS_SOLIDITY * cv2.countNonZero(hull)
+
+
+ARMS_SPREAD = 0.7  # a small thick X spreads 0.75-0.9 as far across as along; dots in a line 0.3-0.6
+ARMS_SOLIDITY = 0.84  # ... and fills 0.68-0.81 of its hull; a pen's dot, a blot, touching dots: 0.85 and over
 
 
 def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:

@@ -572,6 +572,35 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
     assert _states(pipeline.ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"
 
 
+@pytest.mark.parametrize(("shape", "state"), [("x", "marked"), ("plus", "marked"), ("blot", "marginal"),
+                                              ("dots", "marginal")])
+def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, shape: str, state: str) -> None:
+    """A felt pen 1-1.2 mm wide makes a 3.2 mm X (or a 3.5 mm plus) one short solid piece, under 2.5 times as long as
+    it is thick, like a blot. Its arms tell it apart: it spreads as far across as along, and leaves paper
+    between its arms. A round 3 mm blot and two 1.7 mm dots touching on a slant have no arms: marginal."""
+    row = printed.page.rows[3]
+    cx, cy = _box_centre(row, "medium")
+    cover = np.zeros(printed.shape, np.float32)
+
+    def at(x_mm: float, y_mm: float) -> tuple[int, int]:
+        return round((cx + x_mm) * PX * 16), round((cy + y_mm) * PX * 16)
+
+    if shape == "x":
+        for sign in (1, -1):
+            cv2.line(cover, at(-0.9, -0.9 * sign), at(0.9, 0.9 * sign), 1.0, round(1.2 * PX), cv2.LINE_AA, 4)
+    elif shape == "plus":
+        cv2.line(cover, at(-1.2, 0), at(1.2, 0), 1.0, round(1.0 * PX), cv2.LINE_AA, 4)
+        cv2.line(cover, at(0, -1.2), at(0, 1.2), 1.0, round(1.0 * PX), cv2.LINE_AA, 4)
+    elif shape == "blot":
+        cv2.circle(cover, at(0, 0), round(1.5 * PX * 16), 1.0, -1, cv2.LINE_AA, 4)
+    else:
+        for d in (-0.6, 0.6):
+            cv2.circle(cover, at(d, d), round(0.85 * PX * 16), 1.0, -1, cv2.LINE_AA, 4)
+    ys, xs = np.nonzero(cover > 0.5)
+    assert max(np.ptp(xs), np.ptp(ys)) <= pipeline.DOT_MAX_MM * PX  # short: in the blot rule's range
+    maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
+    assert _states(maps, row)[1] == state, pipeline.measure_box(maps, row.boxes_mm["medium"], S)
+
 # --- a box the page's correction did not follow: its outline is not where the box is read -----------
 
 
