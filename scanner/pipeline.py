@@ -1152,12 +1152,13 @@ def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
     step = max(1, h // 400)
     sample = grey[::step]
     paper = np.percentile(sample[:, :: max(1, w // 200)], 90)
-    coverage = (sample < 0.6 * paper).mean(axis=0)
+    coverage = _column_share(sample < 0.6 * paper)
     k = STREAK_SIDE_PX
     if w > 2 * k:
-        wide = sample.astype(np.int16)
-        sides = np.minimum(wide[:, : -2 * k], wide[:, 2 * k :])
-        faint = (wide[:, k:-k] <= sides - STREAK_CONTRAST * paper).mean(axis=0)
+        # darker than both sides by the contrast: (integers) a column + ceil(contrast) <= the lighter side
+        below = (np.asarray(cv2.min(sample[:, : -2 * k], sample[:, 2 * k :])).astype(np.int16)
+                 - int(np.ceil(STREAK_CONTRAST * paper)))
+        faint = _column_share(cv2.compare(sample[:, k:-k].astype(np.int16), below, cv2.CMP_LE), 255)
         coverage[k:-k] = np.maximum(coverage[k:-k], faint)
     cols = np.flatnonzero(coverage >= s.streak_coverage)
     if cols.size == 0 or cols.size > w * 0.05:  # a dark border or a photo of something else
@@ -1169,6 +1170,12 @@ def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
             start = b
     groups.append((start + cols[-1]) / 2)
     return [float(g) for g in groups]
+
+
+def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
+    """The share of each column of ``mask`` (uint8 or bool; ``on`` where set, 0 elsewhere) that is set."""
+    counts = cv2.reduce(mask.view(np.uint8), 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    return np.asarray(counts / (float(on) * mask.shape[0]))
 
 
 def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> set[int]:
