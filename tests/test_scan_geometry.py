@@ -601,6 +601,31 @@ def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, 
     maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
     assert _states(maps, row)[1] == state, pipeline.measure_box(maps, row.boxes_mm["medium"], S)
 
+@pytest.mark.parametrize(("shape", "state"), [("tick", "marginal"), ("small_x", "marked")])
+def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape: str, state: str) -> None:
+    """A tick 1.5 mm across, drawn with a 0.5 mm pen, spans about 3.2 mm in light ink: under
+    ``mark_span_mm``, so a human decides whether it was meant (a 2,226-page deck had one counted as a
+    vote). The smallest X the simulator's voters draw, 2.4 mm by 2.2 mm in ballpoint, is a mark."""
+    row = printed.page.rows[4]
+    cx, cy = _box_centre(row, "low")
+    cover = np.zeros(printed.shape, np.float32)
+
+    def at(x_mm: float, y_mm: float) -> tuple[int, int]:
+        return round((cx + x_mm) * PX * 16), round((cy + y_mm) * PX * 16)
+
+    if shape == "tick":
+        points = np.array([at(-0.7, 0.0), at(-0.2, 0.6), at(0.75, -0.75)], np.int32)
+        cv2.polylines(cover, [points], False, 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
+    else:
+        for sign in (1, -1):
+            cv2.line(cover, at(-1.2, -1.1 * sign), at(1.2, 1.1 * sign), 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
+    maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
+    ink = pipeline.measure_box(maps, row.boxes_mm["low"], S)
+    if shape == "tick":  # over 3 mm, the limit a tiny tick on that deck passed
+        assert 3.0 <= ink.light_span_mm < S.mark_span_mm, ink
+    assert _states(maps, row)[2] == state, ink
+
+
 # --- a box the page's correction did not follow: its outline is not where the box is read -----------
 
 
