@@ -804,9 +804,10 @@ class BoxRegions:
 
 
 def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s: ScanSettings,
-                dots: list[bool] | None = None) -> BoxRegions:
-    """The regions of ``rects``; in a box holding dots only (``dots``), the dots and their halo count as paper,
-    so the faint-mark measures see what else is in it."""
+                judged: list[bool] | None = None) -> BoxRegions:
+    """The regions of ``rects``. In a box whose light ink is judged already (``judged``: dots only, or the
+    specks of an empty box, or the tip of a stroke entering it from outside), that ink and its halo count
+    as paper, so the faint-mark measures see what else is in it."""
     xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
     ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
     near, far = SHADE_STRIP_MM
@@ -816,12 +817,18 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     if maps.explained is not None:
         dark[maps.explained[r0:r1, c0:c1]] = 0.0
     inner, beside = [], []
-    ins = s.trace_inset_mm
+    ins, bi = s.trace_inset_mm, s.box_inset_mm
     for k, (x, y, w, h) in enumerate(rects):
         rows = slice(_px(y + ins) - r0, _px(y + h - ins) - r0)
         inner.append((rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0)))
-        if dots is not None and dots[k]:
-            dark[inner[-1]][dots_halo(_interior(maps.light, (x, y, w, h), ins))] = 0.0
+        if judged is not None and judged[k]:
+            # the halo of the light ink of the whole interior: a stroke's tip in its edge blurs inwards
+            b0, a0 = _px(y + bi), _px(x + bi)
+            light = maps.light[b0 : _px(y + h - bi), a0 : _px(x + w - bi)]
+            if light.any():
+                box = dark[inner[-1]]
+                oy, ox = _px(y + ins) - b0, _px(x + ins) - a0
+                box[dots_halo(light)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
     return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])
@@ -902,7 +909,10 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
     # and shows as a faint straight stroke above the page's own clutter beside its boxes
     dots = [m[4].dots for m in measured]
-    regions = box_regions(maps, rects, s, dots) if rects else None
+    # the light ink of an empty box (specks; the tip of a stroke from outside) is judged: only what lies
+    # beyond its halo is looked at for a fainter mark
+    judged = [d or r.state == "empty" for d, r in zip(dots, results, strict=True)]
+    regions = box_regions(maps, rects, s, judged) if rects else None
     shades = list(box_shades(regions)) if regions else []
     inside, beside = faint_lines(regions) if regions else (np.zeros(0), np.zeros(0))
     limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
