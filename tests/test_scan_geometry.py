@@ -109,6 +109,16 @@ def _box_centre(row: RowLayout, level: str) -> tuple[float, float]:
     return x + w / 2, y + h / 2
 
 
+def _from_centre(row: RowLayout, level: str) -> Callable[[float, float], tuple[int, int]]:
+    """A point given in mm from the centre of a box of ``row``, as OpenCV drawing wants it (4 fraction bits)."""
+    cx, cy = _box_centre(row, level)
+
+    def at(x_mm: float, y_mm: float) -> tuple[int, int]:
+        return round((cx + x_mm) * PX * 16), round((cy + y_mm) * PX * 16)
+
+    return at
+
+
 # --- folds ------------------------------------------------------------------------
 
 ROW = 5  # index of the row the horizontal lines cross (person 6, boxes 126.5-133.5 mm down)
@@ -600,16 +610,12 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
 @pytest.mark.parametrize(("shape", "state"), [("x", "marked"), ("plus", "marked"), ("blot", "marginal"),
                                               ("dots", "marginal")])
 def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, shape: str, state: str) -> None:
-    """A felt pen 1-1.2 mm wide makes a 3.2 mm X (or a 3.5 mm plus) one short solid piece, under 2.5 times as long as
-    it is thick, like a blot. Its arms tell it apart: it spreads as far across as along, and leaves paper
+    """A felt pen 1-1.2 mm wide makes a 3.2 mm X (or a 3.5 mm plus) one short solid piece, under 2.5 times
+    as long as it is thick, like a blot. Its arms tell it apart: it spreads as far across as along, and leaves paper
     between its arms. A round 3 mm blot and two 1.7 mm dots touching on a slant have no arms: marginal."""
     row = printed.page.rows[3]
-    cx, cy = _box_centre(row, "medium")
+    at = _from_centre(row, "medium")
     cover = np.zeros(printed.shape, np.float32)
-
-    def at(x_mm: float, y_mm: float) -> tuple[int, int]:
-        return round((cx + x_mm) * PX * 16), round((cy + y_mm) * PX * 16)
-
     if shape == "x":
         for sign in (1, -1):
             cv2.line(cover, at(-0.9, -0.9 * sign), at(0.9, 0.9 * sign), 1.0, round(1.2 * PX), cv2.LINE_AA, 4)
@@ -626,18 +632,15 @@ def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, 
     maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
     assert _states(maps, row)[1] == state, pipeline.measure_box(maps, row.boxes_mm["medium"], S)
 
+
 @pytest.mark.parametrize(("shape", "state"), [("tick", "marginal"), ("small_x", "marked")])
 def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape: str, state: str) -> None:
     """A tick 1.5 mm across, drawn with a 0.5 mm pen, spans about 3.2 mm in light ink: under
     ``mark_span_mm``, so a human decides whether it was meant (a 2,226-page deck had one counted as a
     vote). The smallest X the simulator's voters draw, 2.4 mm by 2.2 mm in ballpoint, is a mark."""
     row = printed.page.rows[4]
-    cx, cy = _box_centre(row, "low")
+    at = _from_centre(row, "low")
     cover = np.zeros(printed.shape, np.float32)
-
-    def at(x_mm: float, y_mm: float) -> tuple[int, int]:
-        return round((cx + x_mm) * PX * 16), round((cy + y_mm) * PX * 16)
-
     if shape == "tick":
         points = np.array([at(-0.7, 0.0), at(-0.2, 0.6), at(0.75, -0.75)], np.int32)
         cv2.polylines(cover, [points], False, 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
