@@ -258,13 +258,15 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     dark = darkness(smooth[rows, cols], paper[rows, cols])
     level = _ridges_of(dark, across_rows=True, threshold=s.fold_ridge) & free
     side = slice(max(0, area.r0 - 2 * band), min(h, area.r1 + 2 * band))
-    across = np.zeros((h, w), bool)  # horizontal ridges in the left and right margins, beside the table rows
-    for c0, c1 in ((margin, _px(tx) - margin), (_px(tx + tw) + margin, w - margin)):
-        if c1 - c0 >= 3:
-            across[side, c0:c1] = _ridges(smooth[side, c0:c1], paper[side, c0:c1], across_rows=True,
-                                          threshold=s.fold_ridge)
+    across = np.zeros((0, 0), bool)  # horizontal ridges in the left and right margins, beside the table rows
     centre_c = area.c0 + (area.c1 - area.c0 - 1) / 2
     for y, slope in _candidates(level, free, s):
+        if not across.size:  # looked for only when the table holds a line to follow out
+            across = np.zeros((h, w), bool)
+            for c0, c1 in ((margin, _px(tx) - margin), (_px(tx + tw) + margin, w - margin)):
+                if c1 - c0 >= 3:
+                    across[side, c0:c1] = _ridges(smooth[side, c0:c1], paper[side, c0:c1], across_rows=True,
+                                                  threshold=s.fold_ridge)
         line = Line(False, area.r0 + y, slope, centre_c, False)
         inside = Line(False, y, slope, (area.c1 - area.c0 - 1) / 2, False)
         edge_to_edge = (
@@ -277,12 +279,14 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     level = _ridges_of(dark, across_rows=False, threshold=s.fold_ridge) & free
     below = slice(min(h, _px(ty + th) + margin), max(0, _px(size_mm[1]) - margin))
     side_c = slice(max(0, area.c0 - 2 * band), min(w, area.c1 + 2 * band))
-    down = np.zeros((h, w), bool)  # vertical ridges below the table, under the level columns
-    if below.stop - below.start >= 3:
-        down[below, side_c] = _ridges(smooth[below, side_c], paper[below, side_c], across_rows=False,
-                                      threshold=s.fold_ridge)
+    down = np.zeros((0, 0), bool)  # vertical ridges below the table, under the level columns
     centre_r = area.r0 + (area.r1 - area.r0 - 1) / 2
     for x, slope in _candidates(np.ascontiguousarray(level.T), np.ascontiguousarray(free.T), s):
+        if not down.size:
+            down = np.zeros((h, w), bool)
+            if below.stop - below.start >= 3:
+                down[below, side_c] = _ridges(smooth[below, side_c], paper[below, side_c], across_rows=False,
+                                              threshold=s.fold_ridge)
         line = Line(True, area.c0 + x, slope, centre_r, False)
         inside = Line(True, x, slope, (area.r1 - area.r0 - 1) / 2, False)
         edge_to_edge = (
