@@ -560,15 +560,15 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
-def _largest_piece_mm(mask: np.ndarray) -> float:
+def _largest_piece_mm(mask: np.ndarray) -> tuple[float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
-    3 px closing), or 0. A short solid piece (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding
+    3 px closing), or 0; and the stats of all its pieces (as :func:`_pieces` gives them). A short solid piece (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding
     box) is drawn only when it is long for its thickness: at least ``DOT_ELONGATION`` times as long as it
     is thick (twice its largest distance to the paper). A stroke is; a dot, dots touching (a pen touch,
     hesitation dots, a marker's dots) or a small blot is not.
     """
     if not mask.any():
-        return 0.0
+        return 0.0, np.zeros((0, 5), np.int32)
     closed = _closed(mask, 3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     depth = np.zeros(n, np.float32)
@@ -583,7 +583,7 @@ def _largest_piece_mm(mask: np.ndarray) -> float:
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
         blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
-    return float(long[~blot].max(initial=0.0)) / PX
+    return float(long[~blot].max(initial=0.0)) / PX, np.asarray(stats[1:])
 
 
 DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
@@ -683,8 +683,8 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
-    piece = _largest_piece_mm(light)
-    dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, light, inner_light,
+    piece, pieces = _largest_piece_mm(light)
+    dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots)
@@ -707,17 +707,17 @@ def dots_halo(light: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel())).view(bool)
 
 
-def _dots_only(share: float, light: np.ndarray, inner_light: np.ndarray, strokes: np.ndarray, s: ScanSettings) -> bool:
+def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, strokes: np.ndarray, s: ScanSettings) -> bool:
     """Whether a box's ink (no drawn piece in it, pen-dark in part) is dots and nothing else: little of it, in
     a few pieces each smaller than a speck (a tiny tick, 1.5 mm, is a piece larger than that: a human must
     look), and no trace
     beyond the dots' halo that an empty box would not allow (a faint stroke drawn past a dot is not a dot).
-    ``light`` is the box interior, ``inner_light`` and ``strokes`` the part of it the trace map covers."""
+    ``pieces`` are the stats of the light ink's pieces in the box interior (:func:`_largest_piece_mm`),
+    ``inner_light`` and ``strokes`` the part of the interior the trace map covers."""
     if share >= DOTS_MAX_INK:
         return False
-    stats = _pieces(light, 3)
-    if len(stats) > DOTS_MAX_COUNT or np.maximum(stats[:, cv2.CC_STAT_WIDTH],
-                                                 stats[:, cv2.CC_STAT_HEIGHT]).max(initial=0) >= s.speck_mm * PX:
+    if len(pieces) > DOTS_MAX_COUNT or np.maximum(pieces[:, cv2.CC_STAT_WIDTH],
+                                                  pieces[:, cv2.CC_STAT_HEIGHT]).max(initial=0) >= s.speck_mm * PX:
         return False
     beyond = strokes & ~dots_halo(inner_light)
     return float(beyond.mean()) < s.empty_trace and _longest_span_mm(beyond) < s.empty_span_mm
