@@ -186,19 +186,43 @@ def _shrink(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR))
 
 
-def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False) -> dict[int, np.ndarray]:
-    """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy."""
+EDGE_BAND = 0.16  # the markers lie within 20 mm of a short edge: 7 % of the long side, plus skew and margin
+
+
+def _edge_bands(small: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The two bands along the short edges of the image (its ends): ``(x0, y0, view)`` each."""
+    h, w = small.shape[:2]
+    if h >= w:  # portrait: the page's top and bottom, whichever way up it was fed
+        band = int(h * EDGE_BAND)
+        return [(0, 0, small[:band]), (0, h - band, small[h - band :])]
+    band = int(w * EDGE_BAND)  # landscape: a page fed sideways
+    return [(0, 0, small[:, :band]), (w - band, 0, small[:, w - band :])]  # type: ignore[list-item]
+
+
+def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
+                 ends_only: bool = False) -> dict[int, np.ndarray]:
+    """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy.
+
+    With ``ends_only``, only the two bands along the image's short edges are
+    searched (:data:`EDGE_BAND` of the long side each). On a scan, where the page
+    fills the image, the four markers lie there whichever way up it was fed, and
+    the search costs a third. The caller searches the whole image when this
+    finds fewer than four (a photo, a damaged marker).
+    """
     h, w = grey.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = _shrink(grey, (round(w * scale), round(h * scale))) if scale < 1 else grey
-    corners, ids, _ = _detector(thorough).detectMarkers(small)
+    regions = _edge_bands(small) if ends_only else [(0, 0, small)]
     found: dict[int, np.ndarray] = {}
-    if ids is not None:
+    for x0, y0, region in regions:
+        corners, ids, _ = _detector(thorough).detectMarkers(region)
+        if ids is None:
+            continue
         for c, i in zip(corners, ids.ravel(), strict=True):
             if int(i) in found:  # the same id twice: not one of our pages, or a collage
                 found[int(i)] = np.full((4, 2), np.nan)
                 continue
-            found[int(i)] = (c.reshape(4, 2) + 0.5) / scale - 0.5  # pixel centres, not corners
+            found[int(i)] = (c.reshape(4, 2) + (x0 + 0.5, y0 + 0.5)) / scale - 0.5  # pixel centres, not corners
     return {k: _refined(grey, v, scale) for k, v in found.items() if not np.isnan(v).any()}
 
 
@@ -223,12 +247,25 @@ def _refined(grey: np.ndarray, corners: np.ndarray, scale: float) -> np.ndarray:
 
 
 def register(grey: np.ndarray, layout: Layout, settings: ScanSettings) -> Registration:
-    """Fit page mm → image pixels from the markers (at least three of four)."""
+    """Fit page mm → image pixels from the markers (at least three of four).
+
+    The ends of the image are searched first; the whole image when they do not
+    give all four markers in a consistent fit (a photo, a damaged marker, two
+    ballots in one image), then the whole image more thoroughly.
+    """
+    ends = _fit_markers(find_markers(grey, max_side=settings.detect_max_side, ends_only=True), layout)
+    if ends and ends.markers == 4:
+        return ends
     found = find_markers(grey, max_side=settings.detect_max_side)
     if len(found) < 4:
         more = find_markers(grey, max_side=int(settings.detect_max_side * 1.8), thorough=True)
         if len(more) > len(found):
             found = more
+    return _fit_markers(found, layout)
+
+
+def _fit_markers(found: dict[int, np.ndarray], layout: Layout) -> Registration:
+    """The page transform from the markers found; falsy with fewer than three or an inconsistent fit."""
     by_id = {v: k for k, v in layout.marker_ids.items()}
     mm_pts, img_pts = [], []
     page = layout.pages[0]

@@ -268,6 +268,39 @@ def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layo
     assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 8  # sub-pixel resampling differences only
 
 
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_the_ends_of_a_scan_hold_all_four_markers(image: np.ndarray, k: int) -> None:
+    """On a scan the markers lie in the bands along the short edges, whichever way up: the same
+    corners are found there as in the whole image, and a band does not see the other end's markers."""
+    from scanner.pipeline import find_markers
+
+    turned = np.ascontiguousarray(np.rot90(image, k))
+    whole = find_markers(turned, max_side=1000)
+    ends = find_markers(turned, max_side=1000, ends_only=True)
+    assert len(whole) == 4 and set(ends) == set(whole)
+    assert max(np.abs(ends[i] - whole[i]).max() for i in whole) < 0.01
+    middle = turned.copy()  # the same page with its ends blanked: the bands alone find nothing
+    h, w = middle.shape
+    band = int(max(h, w) * 0.2)
+    if h >= w:
+        middle[:band], middle[h - band :] = 235, 235
+    else:
+        middle[:, :band], middle[:, w - band :] = 235, 235
+    assert find_markers(middle, max_side=1000, ends_only=True) == {}
+
+
+def test_two_ballots_in_one_image_are_not_registered_from_their_ends(image: np.ndarray, layout: Layout) -> None:
+    """Stacked, the top of one ballot and the bottom of the other give four distinct markers at the
+    image's ends; their fit is inconsistent, and the whole image holds every marker twice."""
+    from scanner.pipeline import find_markers
+
+    upright = image if image.shape[0] > image.shape[1] else np.ascontiguousarray(np.rot90(image))
+    collage = np.vstack([upright, upright])
+    assert len(find_markers(collage, max_side=1000, ends_only=True)) == 4
+    reg = register(collage, layout, S)
+    assert not reg and reg.failure == R.R_NO_MARKERS
+
+
 def test_marker_corners_are_refined_on_the_full_image() -> None:
     """A marker drawn at a known sub-pixel place: found on a reduced copy, refined on the image itself."""
     from ballot_templates.markers import dictionary
