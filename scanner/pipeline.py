@@ -812,6 +812,8 @@ def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
 
 
 FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
+CREASE_CONTINUES = 0.5  # a faint horizontal line in a box that runs on at half its strength or more ...
+CREASE_ROWS = 3  # ... within this many half-resolution rows (1 mm) of its height, on the paper both sides
 
 
 @cache
@@ -897,6 +899,13 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     box interiors and the strips beside the boxes only (everything else set to
     paper, so printed lines do not reach in). Returns two arrays, one value per
     box: the interior maxima and the beside maxima.
+
+    A horizontal line that crosses a box from side to side, running on at the
+    same height through the paper left and right of it (:data:`CREASE_CONTINUES`),
+    is a crease of the sheet or a scanner's line, not a voter's stroke: in such a
+    box only directions at least 45 degrees from horizontal are measured, so a
+    faint X over the crease is still found. A faint stroke that stays inside the
+    box is measured in every direction.
     """
     keep = np.zeros(regions.dark.shape, bool)
     for box, (left, right) in zip(regions.inner, regions.beside, strict=True):
@@ -904,17 +913,35 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     dark = np.where(keep, regions.dark, np.float32(0.0))
     half = cv2.blur(dark, (2, 2))[1::2, 1::2]  # 2 x 2 block means
     kernels = _faint_line_kernels()
-    response = cv2.filter2D(half, -1, kernels[0], borderType=cv2.BORDER_CONSTANT)
-    for k in kernels[1:]:
+    along = cv2.filter2D(half, -1, kernels[0], borderType=cv2.BORDER_CONSTANT)  # horizontal segments
+    across = cv2.filter2D(half, -1, kernels[2], borderType=cv2.BORDER_CONSTANT)  # 45 to 135 degrees
+    for k in kernels[3:7]:
+        np.maximum(across, cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT), out=across)
+    response = np.maximum(across, along)
+    for k in (kernels[1], kernels[7]):  # 22.5 degrees either side of horizontal
         np.maximum(response, cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT), out=response)
 
-    def peak(region: tuple[slice, slice]) -> float:
+    def part(image: np.ndarray, region: tuple[slice, slice]) -> np.ndarray:
         rs, cs = region
-        part = response[max(0, rs.start // 2) : rs.stop // 2, max(0, cs.start // 2) : cs.stop // 2]
-        return float(part.max()) if part.size else 0.0
+        return image[max(0, rs.start // 2) : rs.stop // 2, max(0, cs.start // 2) : cs.stop // 2]
 
-    return (np.array([peak(b) for b in regions.inner]),
-            np.array([max(peak(a), peak(b)) for a, b in regions.beside]))
+    def peak(image: np.ndarray, region: tuple[slice, slice]) -> float:
+        values = part(image, region)
+        return float(values.max()) if values.size else 0.0
+
+    def inside(box: tuple[slice, slice], left: tuple[slice, slice], right: tuple[slice, slice]) -> float:
+        line = part(along, box)
+        if line.size:
+            row = int(np.argmax(line)) // line.shape[1]
+            strength = float(line.max())
+            near = slice(max(0, row - CREASE_ROWS), row + CREASE_ROWS + 1)  # the same height, give or take 1 mm
+            if all(side.size and float(side[near].max(initial=0.0)) >= CREASE_CONTINUES * strength
+                   for side in (part(along, left), part(along, right))):
+                return peak(across, box)  # a crease crosses the box: only strokes across it can be a mark
+        return peak(response, box)
+
+    return (np.array([inside(b, a, c) for b, (a, c) in zip(regions.inner, regions.beside, strict=True)]),
+            np.array([max(peak(response, a), peak(response, b)) for a, b in regions.beside]))
 
 
 def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[BoxResult], set[int]]:

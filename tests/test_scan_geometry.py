@@ -462,6 +462,31 @@ def test_the_tip_of_a_stroke_entering_a_box_is_not_a_faint_mark(printed: Printed
     assert [k for k, v in states.items() if v != "empty"] == [(row.person, "medium")]
 
 
+def test_a_faint_crease_across_a_row_is_not_a_faint_mark_but_an_x_over_it_is(printed: Printed) -> None:
+    """A horizontal crease too faint for the crease search (a 1 px line, darkness 0.08, tilted 1 degree)
+    runs through a row's boxes and on through the paper between them: the faint-stroke filter saw a
+    faint mark in each box. It now leaves the boxes empty; a faint X drawn over the crease, and a faint
+    horizontal dash that stays inside its box, are still found."""
+    row = printed.page.rows[3]
+    x, y = _box_centre(row, "medium")
+    crease = _line_cover(printed.shape, vertical=False, at_mm=y + 0.7, centre_mm=x, tilt_deg=TILT,
+                         span_mm=(5.0, 205.0), width_px=1.0)
+    creased = _darken(printed.grey, crease, 0.08)
+    maps = pipeline.ink_maps(creased, S)
+    assert all(pipeline.classify_box(pipeline.measure_box(maps, row.boxes_mm[lv], S), S) == "empty" for lv in LEVELS)
+    states = _box_states(creased, printed.page)
+    assert set(states.values()) == {"empty"}, {k: v for k, v in states.items() if v != "empty"}
+    # the comparison can fail: the same line cut short at the box's sides is a faint dash in that box
+    bx, _, bw, _ = row.boxes_mm["medium"]
+    dash = _line_cover(printed.shape, vertical=False, at_mm=y + 0.7, centre_mm=x, tilt_deg=TILT,
+                       span_mm=(bx + 1.5, bx + bw - 1.5), width_px=1.0)
+    states = _box_states(_darken(printed.grey, dash, 0.12), printed.page)
+    assert [k for k, v in states.items() if v != "empty"] == [(row.person, "medium")]
+    faint_x = _faint_x(printed, row, "medium", 0.06)
+    states = _box_states(_darken(faint_x, crease, 0.08), printed.page)
+    assert [k for k, v in states.items() if v != "empty"] == [(row.person, "medium")]
+
+
 def test_page_clutter_raises_the_faint_stroke_limit(printed: Printed) -> None:
     """The same faint X on paper full of faint strokes (bleed-through of the other side) is not singled out."""
     row = printed.page.rows[3]
