@@ -11,10 +11,15 @@ phase's own):
 
 a. bare decoding: ``cv2.imread`` of every file, full size, in a pool of that many
    processes (in the process itself for 1 job, as ``scan_folder`` does);
-b. ``scan_folder`` into a fresh copy of the printed workspace.
+b. ``scan_folder`` into a fresh copy of the printed workspace;
+c. bare decoding again.
 
-It reports pages/s, the ratio of scan time to bare-decode time, and peak RSS of
-the main process (``RUSAGE_SELF``) and of the largest worker
+The scan is compared with the mean of the two decodes that bracket it: this
+machine's speed drifts by 10-35 % over minutes, and a single decode measured
+before a long scan can fall in a faster or slower spell than the scan. It reports
+pages/s, the ratio of scan time to bare-decode time, the same ratio in CPU
+seconds (all processes of the phase: insensitive to other load on the machine),
+and peak RSS of the main process (``RUSAGE_SELF``) and of the largest worker
 (``RUSAGE_CHILDREN``). With ``--pages-large`` it repeats both at the largest
 ``--jobs`` value on a batch 10x larger, to show that memory does not grow with
 the batch. Prints the command line and a Markdown table for the README.
@@ -67,6 +72,7 @@ class Phase:
     elapsed_s: float
     self_maxrss_mb: float
     children_maxrss_mb: float
+    cpu_s: float  # user + system seconds of the phase's process and its workers
     by_kind: dict[str, int]
     by_status: dict[str, int]
 
@@ -235,6 +241,11 @@ def _maxrss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # kB on Linux
 
 
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_phase(phase: str, folder: Path, jobs: int, ws_root: Path | None) -> dict:
     """Measure one phase in this process; return its figures."""
     from scanner.sources import list_files
@@ -272,6 +283,7 @@ def run_phase(phase: str, folder: Path, jobs: int, ws_root: Path | None) -> dict
     return {"phase": phase, "pages": len(paths), "jobs": jobs, "elapsed_s": elapsed,
             "self_maxrss_mb": _maxrss_mb(resource.RUSAGE_SELF),
             "children_maxrss_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "self_cpu_s": _cpu_s(resource.RUSAGE_SELF), "children_cpu_s": _cpu_s(resource.RUSAGE_CHILDREN),
             "by_kind": by_kind, "by_status": by_status}
 
 
@@ -287,7 +299,7 @@ def _measure(phase: str, folder: Path, jobs: int, batch: int, printed: Path, wor
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return Phase(phase=phase, batch=batch, jobs=jobs, pages=figures["pages"], elapsed_s=figures["elapsed_s"],
                  self_maxrss_mb=figures["self_maxrss_mb"], children_maxrss_mb=figures["children_maxrss_mb"],
-                 by_kind=figures["by_kind"], by_status=figures["by_status"])
+                 cpu_s=figures["self_cpu_s"] + figures["children_cpu_s"], by_kind=figures["by_kind"], by_status=figures["by_status"])
 
 
 # --- report ---------------------------------------------------------------------
@@ -305,18 +317,23 @@ def _cpu() -> str:
 
 def table(phases: list[Phase]) -> str:
     lines = [
-        "| pages | jobs | bare decode s | decode pages/s | scan s | scan pages/s | scan / decode "
-        "| peak RSS main MB | peak RSS worker MB | read as ballots |",
+        "| pages | jobs | bare decode s, before / after | scan s | scan pages/s | scan / decode "
+        "| in CPU s | peak RSS main MB | peak RSS worker MB | read as ballots |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    decode = {(p.batch, p.jobs): p for p in phases if p.phase == "decode"}
+    decodes: dict[tuple[int, int], list[Phase]] = {}
+    for p in phases:
+        if p.phase == "decode":
+            decodes.setdefault((p.batch, p.jobs), []).append(p)
     for s in (p for p in phases if p.phase == "scan"):
-        d = decode[(s.batch, s.jobs)]
+        ds = decodes[(s.batch, s.jobs)]
+        wall = sum(d.elapsed_s for d in ds) / len(ds)
+        cpu = sum(d.cpu_s for d in ds) / len(ds)
         worker = f"{s.children_maxrss_mb:.0f}" if s.jobs > 1 else "— (in-process)"
         lines.append(
-            f"| {s.pages} | {s.jobs} | {d.elapsed_s:.1f} | {d.pages / d.elapsed_s:.1f} | {s.elapsed_s:.1f} "
-            f"| {s.pages / s.elapsed_s:.2f} | {s.elapsed_s / d.elapsed_s:.1f}x | {s.self_maxrss_mb:.0f} | {worker} "
-            f"| {s.by_kind.get('ballot', 0)} ({s.by_status.get('auto', 0)} auto) |"
+            f"| {s.pages} | {s.jobs} | {' / '.join(f'{d.elapsed_s:.1f}' for d in ds)} | {s.elapsed_s:.1f} "
+            f"| {s.pages / s.elapsed_s:.2f} | **{s.elapsed_s / wall:.2f}x** | {s.cpu_s / cpu:.2f}x "
+            f"| {s.self_maxrss_mb:.0f} | {worker} | {s.by_kind.get('ballot', 0)} ({s.by_status.get('auto', 0)} auto) |"
         )
     return "\n".join(lines)
 
@@ -368,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch in batches:
             folder = work / f"pages-{batch}"
             for j in (jobs if batch == args.pages else [max(jobs)]):
-                for phase in ("decode", "scan"):
+                for phase in ("decode", "scan", "decode"):
                     phases.append(_measure(phase, folder, j, batch, printed, work))
                     p = phases[-1]
                     print(f"  {phase:6s} {batch} pages, {j} job(s): {p.elapsed_s:.1f} s", flush=True)
