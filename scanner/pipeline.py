@@ -485,7 +485,9 @@ def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
     def limit(darkness: float) -> np.ndarray:
         return np.asarray(cv2.convertScaleAbs(paper, alpha=1.0 - darkness))
 
-    smooth = cv2.GaussianBlur(grey, (0, 0), 1.5)  # noise must not look like a trace
+    # noise must not look like a trace. 9 taps: on 8-bit images OpenCV's 11 (for sigma 1.5) add two outer
+    # taps that round to zero in its fixed-point kernel, so the result is the same, a sixth faster
+    smooth = cv2.GaussianBlur(grey, (9, 9), 1.5)
     return InkMaps(grey <= limit(settings.ink_darkness), grey <= limit(settings.light_darkness),
                    smooth <= limit(settings.trace_darkness), smooth, grey, paper)
 
@@ -709,8 +711,8 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
     trace = _interior(maps.trace, rect_mm, s.trace_inset_mm)
-    if light.size == 0 or trace.size == 0:
-        return BoxInk(0.0, 0.0, 0.0, 0.0)
+    if light.size == 0 or trace.size == 0 or not (light.any() or trace.any()):
+        return BoxInk(0.0, 0.0, 0.0, 0.0)  # nothing in the box (most boxes): what the measures below give
     share = float(light.mean())
     strokes = _without_specks(trace, s.speck_mm)
     speck_light = 0.0
