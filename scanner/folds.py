@@ -222,6 +222,17 @@ def darkness(smooth: np.ndarray, paper: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 - cv2.divide(smooth, paper, dtype=cv2.CV_32F), np.float32)
 
 
+def _ridge_map(smooth: np.ndarray, paper: np.ndarray, parts: list[tuple[slice, slice]], *, across_rows: bool,
+               threshold: float) -> np.ndarray:
+    """A page-sized map of the :func:`_ridges` in each ``(rows, cols)`` part at least 3 px long along its lines."""
+    out = np.zeros(smooth.shape, bool)
+    for rs, cs in parts:
+        along = cs if across_rows else rs
+        if along.stop - along.start >= 3:
+            out[rs, cs] = _ridges(smooth[rs, cs], paper[rs, cs], across_rows=across_rows, threshold=threshold)
+    return out
+
+
 def _ridges_of(dark: np.ndarray, *, across_rows: bool, threshold: float) -> np.ndarray:
     size = (1, RIDGE_WINDOW_PX) if across_rows else (RIDGE_WINDOW_PX, 1)  # OpenCV sizes are (width, height)
     return np.asarray(dark - cv2.blur(dark, size, borderType=cv2.BORDER_REPLICATE) >= threshold)
@@ -258,15 +269,12 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     dark = darkness(smooth[rows, cols], paper[rows, cols])
     level = _ridges_of(dark, across_rows=True, threshold=s.fold_ridge) & free
     side = slice(max(0, area.r0 - 2 * band), min(h, area.r1 + 2 * band))
-    across = np.zeros((0, 0), bool)  # horizontal ridges in the left and right margins, beside the table rows
+    across = None  # horizontal ridges in the left and right margins, beside the table rows
     centre_c = area.c0 + (area.c1 - area.c0 - 1) / 2
     for y, slope in _candidates(level, free, s):
-        if not across.size:  # looked for only when the table holds a line to follow out
-            across = np.zeros((h, w), bool)
-            for c0, c1 in ((margin, _px(tx) - margin), (_px(tx + tw) + margin, w - margin)):
-                if c1 - c0 >= 3:
-                    across[side, c0:c1] = _ridges(smooth[side, c0:c1], paper[side, c0:c1], across_rows=True,
-                                                  threshold=s.fold_ridge)
+        if across is None:  # looked for only when the table holds a line to follow out
+            margins = [(side, slice(margin, _px(tx) - margin)), (side, slice(_px(tx + tw) + margin, w - margin))]
+            across = _ridge_map(smooth, paper, margins, across_rows=True, threshold=s.fold_ridge)
         line = Line(False, area.r0 + y, slope, centre_c, False)
         inside = Line(False, y, slope, (area.c1 - area.c0 - 1) / 2, False)
         edge_to_edge = (
@@ -279,14 +287,11 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     level = _ridges_of(dark, across_rows=False, threshold=s.fold_ridge) & free
     below = slice(min(h, _px(ty + th) + margin), max(0, _px(size_mm[1]) - margin))
     side_c = slice(max(0, area.c0 - 2 * band), min(w, area.c1 + 2 * band))
-    down = np.zeros((0, 0), bool)  # vertical ridges below the table, under the level columns
+    down = None  # vertical ridges below the table, under the level columns
     centre_r = area.r0 + (area.r1 - area.r0 - 1) / 2
     for x, slope in _candidates(np.ascontiguousarray(level.T), np.ascontiguousarray(free.T), s):
-        if not down.size:
-            down = np.zeros((h, w), bool)
-            if below.stop - below.start >= 3:
-                down[below, side_c] = _ridges(smooth[below, side_c], paper[below, side_c], across_rows=False,
-                                              threshold=s.fold_ridge)
+        if down is None:
+            down = _ridge_map(smooth, paper, [(below, side_c)], across_rows=False, threshold=s.fold_ridge)
         line = Line(True, area.c0 + x, slope, centre_r, False)
         inside = Line(True, x, slope, (area.r1 - area.r0 - 1) / 2, False)
         edge_to_edge = (

@@ -196,7 +196,7 @@ def _edge_bands(small: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
         band = int(h * EDGE_BAND)
         return [(0, 0, small[:band]), (0, h - band, small[h - band :])]
     band = int(w * EDGE_BAND)  # landscape: a page fed sideways
-    return [(0, 0, small[:, :band]), (w - band, 0, small[:, w - band :])]  # type: ignore[list-item]
+    return [(0, 0, small[:, :band]), (w - band, 0, small[:, w - band :])]
 
 
 def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
@@ -865,11 +865,10 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
         inner.append((rows, slice(_px(x + ins) - c0, _px(x + w - ins) - c0)))
         if judged is not None and judged[k]:
             # the halo of the light ink of the whole interior: a stroke's tip in its edge blurs inwards
-            b0, a0 = _px(y + bi), _px(x + bi)
-            light = maps.light[b0 : _px(y + h - bi), a0 : _px(x + w - bi)]
+            light = _interior(maps.light, (x, y, w, h), bi)
             if light.any():
                 box = dark[inner[-1]]
-                oy, ox = _px(y + ins) - b0, _px(x + ins) - a0
+                oy, ox = _px(y + ins) - _px(y + bi), _px(x + ins) - _px(x + bi)
                 box[dots_halo(light)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
