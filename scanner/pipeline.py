@@ -1273,24 +1273,30 @@ def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> se
 def red_rows(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
     """Persons with red ink in a box: red is dropped with the seal, so a human must look.
 
-    Measured on the colour source image, in each box's bounding rectangle.
+    Measured on the colour source image, in each box's bounding rectangle (the red of the rectangle
+    around all the boxes is worked out once).
     """
-    hit: set[int] = set()
-    if image.ndim != 3:
-        return hit
+    if image.ndim != 3 or not page.rows:
+        return set()
     h_img, w_img = image.shape[:2]
+    inset = s.box_inset_mm
+    owners, corners = [], []
     for row in page.rows:
         for level in LEVELS:
             x, y, w, h = row.boxes_mm[level]
-            inset = s.box_inset_mm
-            corners = np.array([[[x + inset, y + inset]], [[x + w - inset, y + h - inset]],
-                                [[x + w - inset, y + inset]], [[x + inset, y + h - inset]]], np.float64)
-            pts = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
-            c0, r0 = np.clip(np.floor(pts.min(axis=0)).astype(int), 0, [w_img, h_img])
-            c1, r1 = np.clip(np.ceil(pts.max(axis=0)).astype(int), 0, [w_img, h_img])
-            crop = image[r0:r1, c0:c1]
-            if crop.size and float((redness(crop) > 70).mean()) >= s.red_share:
-                hit.add(row.person)
+            owners.append(row.person)
+            corners += [[x + inset, y + inset], [x + w - inset, y + h - inset], [x + w - inset, y + inset],
+                        [x + inset, y + h - inset]]
+    pts = cv2.perspectiveTransform(np.array(corners, np.float64).reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
+    low = np.clip(np.floor(pts.min(axis=1)).astype(int), 0, [w_img, h_img])  # (column, row) per box
+    high = np.clip(np.ceil(pts.max(axis=1)).astype(int), 0, [w_img, h_img])
+    (c0, r0), (c1, r1) = low.min(axis=0), high.max(axis=0)
+    red = redness(image[r0:r1, c0:c1]) > 70
+    hit: set[int] = set()
+    for person, (a, b), (c, d) in zip(owners, low - [c0, r0], high - [c0, r0], strict=True):
+        crop = red[b:d, a:c]
+        if crop.size and float(crop.mean()) >= s.red_share:
+            hit.add(person)
     return hit
 
 

@@ -502,3 +502,28 @@ def test_read_page_fixture(fixture_ws: Workspace, layout: Layout, tmp_path: Path
         assert rows[person].reasons == (), person
     assert result.image is not None and (tmp_path / result.image).is_file()
     assert list((tmp_path / "debug").glob("*.png"))
+
+
+def test_a_red_mark_is_dropped_with_the_seal_and_its_row_goes_to_review(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+    """Red pen vanishes in the red channel (the seal's dropout), so a red X must not read as an empty
+    box that counts: its row goes to review as ``red_ink``. Rows without red are untouched."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    page = layout.pages[0]
+    for person, level in ((3, "high"), (1, "low")):  # 3 has no mark; 1 has its own mark in "high"
+        x, y, w, h = page.rows[person - 1].boxes_mm[level]
+        ends = np.array([[[x + 1, y + 1]], [[x + w - 1, y + h - 1]], [[x + w - 1, y + 1]], [[x + 1, y + h - 1]]])
+        (a, b, c, d) = [tuple(int(v) for v in np.round(p)) for p in cv2.perspectiveTransform(ends, reg.homography).reshape(-1, 2)]
+        cv2.line(colour, a, b, (40, 30, 215), 2)
+        cv2.line(colour, c, d, (40, 30, 215), 2)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    cv2.imwrite(str(scans / "red.png"), colour)
+    result = read_page(next(tasks_for(describe(scans / "red.png", scans))), _ctx(fixture_ws, workspace=str(tmp_path)))
+    rows = {r.person: r for r in result.rows}
+    assert result.status == "review"
+    assert R.R_RED in rows[3].reasons and rows[3].marks == "none"
+    assert R.R_RED in rows[1].reasons
+    assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [1, 3]
