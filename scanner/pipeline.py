@@ -393,16 +393,21 @@ def _qr_crop(image: np.ndarray, hom_mm_to_img: np.ndarray, region_mm: tuple[floa
     return cv2.extractChannel(crop, 2) if crop.ndim == 3 else crop
 
 
+QR_FAST_PX_PER_MM = 6.0
+
+
 def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, float, float, float]) -> str | None:
     """Decode the QR code in its expected place: first at its known corners, then searched at three scales."""
     x, y, w, h = qr_mm
     margin = 4.0
     region = (x - margin, y - margin, w + 2 * margin, h + 2 * margin)
-    crops = {8.0: _qr_crop(image, hom_mm_to_img, region, 8.0)}
-    # fast path: the code's corners are known from the layout, so decode without searching
-    m, ppm = margin * 8.0, 8.0
+    # fast path: the code's corners are known from the layout, so decode without searching, at 6 px/mm
+    # (a sixth of the cost at 8; as reliable on 230 pages of adf, adf-rough and phone scans)
+    ppm = QR_FAST_PX_PER_MM
+    m = margin * ppm
     known = np.array([[m, m], [m + w * ppm, m], [m + w * ppm, m + h * ppm], [m, m + h * ppm]], np.float32)
-    text = _qr_detector().decode(crops[8.0], known.reshape(4, 1, 2))[0]
+    crops = {ppm: _qr_crop(image, hom_mm_to_img, region, ppm)}
+    text = _qr_detector().decode(crops[ppm], known.reshape(4, 1, 2))[0]
     if text:
         return str(text)
     for px_per_mm in (8.0, 12.0, 5.0):
@@ -457,8 +462,12 @@ def paper_level(grey: np.ndarray) -> np.ndarray:
     the paper level on the dark side of every gradient.
     """
     h, w = grey.shape
-    # 8 x 8 block means (a box filter sampled at the block centres: much faster than INTER_AREA)
-    small = cv2.blur(grey, (8, 8))[4::8, 4::8][: max(1, h // 8), : max(1, w // 8)]
+    # 8 x 8 block means: INTER_AREA at a whole factor is its fast path (twice as fast as a box filter
+    # sampled at the block centres)
+    if h >= 8 and w >= 8:
+        small = cv2.resize(grey[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+    else:
+        small = np.full((1, 1), int(grey.mean()), np.uint8)
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
     bright = cv2.morphologyEx(small, cv2.MORPH_CLOSE, square, borderType=cv2.BORDER_REPLICATE)
     bright = np.maximum(cv2.blur(bright, (3, 3)), 40)
@@ -1174,7 +1183,8 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
             cell[-edge:, :] = False
             cell[:, :edge] = False
             cell[:, -edge:] = False
-            if _blob_area_mm2(cell, min_span_mm=1.5) >= s.outside_ink_mm2:
+            limit = s.outside_ink_mm2
+            if np.count_nonzero(cell) >= limit * PX**2 and _blob_area_mm2(cell, min_span_mm=1.5) >= limit:
                 outside_levels.append(level)
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
@@ -1198,10 +1208,18 @@ def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, s
 
 
 def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout, s: ScanSettings) -> bool:
-    """Ink in the free areas enough to be writing (in light ink, or as traces of light pencil)."""
-    if writing_area_mm2(light, page) >= s.writing_min_mm2:
-        return True
-    return trace is not None and writing_area_mm2(trace, page) >= s.writing_trace_mm2
+    """Ink in the free areas enough to be writing (in light ink, or as traces of light pencil).
+
+    The writing found in the free areas is some of the ink in them: where there is less ink than that
+    in all, there is no writing to look for (most pages; the components are not worked out).
+    """
+
+    def enough(mask: np.ndarray, limit_mm2: float) -> bool:
+        # each area with half a millimetre around it: the areas are cut out as whole pixels two ways
+        ink = sum(np.count_nonzero(_region(mask, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))) for x, y, w, h in page.free_mm)
+        return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page) >= limit_mm2
+
+    return enough(light, s.writing_min_mm2) or (trace is not None and enough(trace, s.writing_trace_mm2))
 
 
 def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
