@@ -1216,7 +1216,7 @@ def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout,
 
     def enough(mask: np.ndarray, limit_mm2: float) -> bool:
         # each area with half a millimetre around it: the areas are cut out as whole pixels two ways
-        ink = sum(np.count_nonzero(_region(mask, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))) for x, y, w, h in page.free_mm)
+        ink = int(sum(np.count_nonzero(_region(mask, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))) for x, y, w, h in page.free_mm))
         return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page) >= limit_mm2
 
     return enough(light, s.writing_min_mm2) or (trace is not None and enough(trace, s.writing_trace_mm2))
