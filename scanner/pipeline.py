@@ -402,18 +402,15 @@ def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, fl
     margin = 4.0
     region = (x - margin, y - margin, w + 2 * margin, h + 2 * margin)
     # fast path: the code's corners are known from the layout, so decode without searching, at 6 px/mm
-    # (a sixth of the cost at 8; as reliable on 230 pages of adf, adf-rough and phone scans)
+    # (0.75 ms less than at 8; as reliable on 230 pages of adf, adf-rough and phone scans)
     ppm = QR_FAST_PX_PER_MM
     m = margin * ppm
     known = np.array([[m, m], [m + w * ppm, m], [m + w * ppm, m + h * ppm], [m, m + h * ppm]], np.float32)
-    crops = {ppm: _qr_crop(image, hom_mm_to_img, region, ppm)}
-    text = _qr_detector().decode(crops[ppm], known.reshape(4, 1, 2))[0]
+    text = _qr_detector().decode(_qr_crop(image, hom_mm_to_img, region, ppm), known.reshape(4, 1, 2))[0]
     if text:
         return str(text)
-    for px_per_mm in (8.0, 12.0, 5.0):
-        crop = crops.get(px_per_mm)
-        if crop is None:
-            crop = _qr_crop(image, hom_mm_to_img, region, px_per_mm)
+    for px_per_mm in (8.0, 12.0, 5.0):  # the search, at scales other than the fast path's
+        crop = _qr_crop(image, hom_mm_to_img, region, px_per_mm)
         text, _, _ = _qr_detector().detectAndDecode(crop)
         if text:
             return str(text)
