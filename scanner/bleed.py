@@ -147,3 +147,31 @@ def remove(grey: np.ndarray, bleed: BleedFit, pages: tuple[np.ndarray, ...]) -> 
     back = _shifted(cv2.flip(pages[bleed.back_page - 1], 1), *bleed.shift_px)
     shade = 1.0 - bleed.strength * _blurred(back, bleed.blur_mm, PX)
     return np.asarray(np.clip(grey.astype(np.float32) / np.maximum(shade, 0.5), 0, 255), np.uint8)
+
+
+def shown_through(bleed: BleedFit, pages: tuple[np.ndarray, ...], floor: float) -> np.ndarray:
+    """Where the back's printed rules showed through (bool, canonical size): where the fit says they
+    darkened the page by ``floor`` or more, widened by a pixel each way (the shift is fitted at half
+    resolution, so they may lie one pixel off).
+
+    Dividing the show-through out leaves a little of it where the fit is not exact. Along the back's
+    rules, long and straight, that is a faint straight line, which is what the faint-mark measures look
+    for: they do not look there (see :func:`scanner.pipeline.box_regions`). The back's letters leave no
+    such line and are not masked, and ink found by the other measures is kept.
+    """
+    rules = _rules(pages[bleed.back_page - 1])
+    back = _shifted(cv2.flip(rules, 1), *bleed.shift_px)
+    shown = (bleed.strength * _blurred(back, bleed.blur_mm, PX) >= floor).view(np.uint8)
+    return np.asarray(cv2.dilate(shown, np.ones((3, 3), np.uint8))).view(bool)
+
+
+RULE_MM = 9.0  # a printed straight line at least this long is a rule: longer than a box's side (8 mm) or a letter
+
+
+def _rules(printed: np.ndarray) -> np.ndarray:
+    """The printed page's darkness on its long horizontal and vertical lines only (the table's rules)."""
+    dark = (printed >= 0.3).view(np.uint8)
+    length = int(round(RULE_MM * PX))
+    on_rule = (np.asarray(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)))
+               | np.asarray(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))))
+    return np.where(on_rule.view(bool), printed, np.float32(0.0))

@@ -482,6 +482,7 @@ class InkMaps:
     grey: np.ndarray  # the straightened page
     paper: np.ndarray  # its local paper level
     explained: np.ndarray | None = None  # pixels explained as a crease (see :func:`explain_folds`)
+    shown_through: np.ndarray | None = None  # where the back's print showed through (:func:`bleed.shown_through`)
 
 
 def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
@@ -864,6 +865,8 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     dark = darkness(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1])
     if maps.explained is not None:
         dark[maps.explained[r0:r1, c0:c1]] = 0.0
+    if maps.shown_through is not None:  # what is left of the back's lines once divided out is not a mark
+        dark[maps.shown_through[r0:r1, c0:c1]] = 0.0
     inner, beside = [], []
     ins, bi = s.trace_inset_mm, s.box_inset_mm
     for k, (x, y, w, h) in enumerate(rects):
@@ -1424,6 +1427,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             folds = maps.explained
             maps = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
             maps = explain_folds(maps, folds) if folds is not None else maps
+            maps = replace(maps, shown_through=bleed.shown_through(fitted, printed, s.bleed_left_darkness))
             boxes, distorted = score_boxes(maps, page, s)
     boxes, distorted, maps = _explain_local_creases(maps, page, boxes, distorted, s)
     rows = classify_rows(boxes, s)

@@ -75,6 +75,7 @@ class ScanSettings:
     bleed_min_strength: float = 0.02  # show-through weaker than this is left alone (under the trace level)
     bleed_min_explained: float = 0.35  # a fit must explain this share of the paper's faint darkness
     bleed_max_shift_mm: float = 3.0  # the two sides of a sheet may be printed this far apart
+    bleed_left_darkness: float = 0.004  # where the back darkened the page this much, the faint-mark measures do not look
     # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
@@ -98,8 +99,9 @@ class ScanSettings:
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
             problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
         if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \
-                or not 0 <= self.bleed_max_shift_mm <= 10:
-            problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10")
+                or not 0 <= self.bleed_max_shift_mm <= 10 or not 0 < self.bleed_left_darkness < 0.1:
+            problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10,"
+                            " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
         if self.max_pixels < 1_000_000:

@@ -8,7 +8,7 @@ thin paper shows the back's print to a scanner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -124,6 +124,46 @@ def test_a_faint_mark_on_the_back_print_survives_the_removal(sheet: Sheet) -> No
     assert fitted is not None
     after = _states(bleed.remove(seen, fitted, sheet.printed), page)
     assert after[target] != "empty"
+
+
+def _states_masked(grey: np.ndarray, page: PageLayout, fitted: bleed.BleedFit, sheet: Sheet) -> dict[tuple[int, str], str]:
+    """Box states as ``read_page`` scores a page whose show-through was divided out: the back's rules masked."""
+    maps = pipeline.ink_maps(grey, S)
+    maps = replace(maps, shown_through=bleed.shown_through(fitted, sheet.printed, S.bleed_left_darkness))
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    return {(b.person, b.level): b.state for b in boxes}
+
+
+def test_what_is_left_of_the_backs_rules_is_not_taken_for_faint_marks(sheet: Sheet) -> None:
+    """The shift is fitted at half resolution: one pixel off, a faint line is left along the back's rule
+    that runs through the low column's boxes. The faint-mark measures do not look there."""
+    page = sheet.page
+    marked, truth = _x_marks(sheet.grey, page, 0.8, 2, every=2)
+    seen = _show_through(marked, sheet.printed[0], strength=0.12, blur_mm=0.25, shift=(0, 1))
+    fitted = _fit(seen, sheet)
+    assert fitted is not None and fitted.shift_px != (0, 1)
+    removed = bleed.remove(seen, fitted, sheet.printed)
+    left = {k for k, v in _states(removed, page).items() if v != "empty" and not truth[k]}
+    assert len(left) >= 2 and {level for _, level in left} == {"low"}
+    after = _states_masked(removed, page, fitted, sheet)
+    assert {k for k, v in after.items() if v != "empty"} == {k for k, on in truth.items() if on}
+    assert all(after[k] == "marked" for k, on in truth.items() if on)
+
+
+def test_only_the_backs_rules_are_masked_and_a_faint_mark_across_one_is_seen(sheet: Sheet) -> None:
+    page = sheet.page
+    fitted = bleed.BleedFit(back_page=1, shift_px=(0, 0), blur_mm=0.3, strength=0.1, explained=0.8)
+    mask = bleed.shown_through(fitted, sheet.printed, S.bleed_left_darkness)
+    mirrored = cv2.flip(sheet.printed[0], 1) >= 0.3
+    assert mask[mirrored].mean() < 0.5  # the back's letters are not masked, only its long rules
+    low = [pipeline._interior(mask, row.boxes_mm["low"], S.trace_inset_mm).mean() for row in page.rows]
+    assert 0.1 <= min(low) and max(low) <= 0.5  # the rule runs through every low box, a band of it
+    target = (page.rows[5].person, "low")
+    faint, _ = _x_marks(sheet.grey, page, 0.12, 1, only=target)
+    seen = _show_through(faint, sheet.printed[0], strength=0.12, blur_mm=0.25, shift=(0, 1))
+    found = _fit(seen, sheet)
+    assert found is not None
+    assert _states_masked(bleed.remove(seen, found, sheet.printed), page, found, sheet)[target] != "empty"
 
 
 def test_without_the_reference_pdf_nothing_is_fitted(tmp_path: object) -> None:
