@@ -1122,12 +1122,10 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     stroke that long, so a stroke over ``name_cross_dark`` of the width counts
     (a pencil strike on a blurred page is pen-dark only in parts); and on the
     light ink, where a pencil strike shows but where the letters of a blurred,
-    low-resolution scan also run together into straight runs (the light map
-    cannot tell a strike from the letters): there a name counts as struck when it
-    reaches ``name_cross_coverage`` and stands out from the page's usual name by
-    ``name_cross_margin``. On a sharp page the usual name holds no straight run and
-    the coverage is the bar. The margin holds on every page: where the usual name
-    comes just under the coverage, the letters run together nearly as much.
+    low-resolution scan also run together into straight runs: on a page whose
+    usual name reaches ``name_cross_coverage`` there (the light map cannot tell a
+    strike from the letters), a name counts as struck only if it stands out from
+    the others by ``name_cross_margin``.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
@@ -1146,10 +1144,10 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if not on_light:
         return set()
     usual = float(np.median(list(on_light.values())))
-    # a name must stand out from the page's usual name by the margin; on a sharp page the usual name holds
-    # no straight run, and the coverage itself is the bar
-    bar = max(s.name_cross_coverage, usual + s.name_cross_margin)
-    return {p for p in on_light if on_dark[p] >= s.name_cross_dark or on_light[p] >= bar}
+    # the margin only where the page's names look struck at all: elsewhere any strike counts
+    bar = usual + s.name_cross_margin if usual >= s.name_cross_coverage else 0.0
+    return {p for p in on_light
+            if on_dark[p] >= s.name_cross_dark or on_light[p] >= max(s.name_cross_coverage, bar)}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,
