@@ -84,6 +84,11 @@ def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
+def _as_seen(page: np.ndarray, bleed: BleedFit) -> np.ndarray:
+    """A printed page (or a part of it) as the fit sees it from the front: mirrored and shifted."""
+    return _shifted(cv2.flip(page, 1), *bleed.shift_px)
+
+
 def _blurred(image: np.ndarray, blur_mm: float, px_per_mm: float) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(image, (0, 0), blur_mm * px_per_mm), np.float32)
 
@@ -144,8 +149,7 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
 
 def remove(grey: np.ndarray, bleed: BleedFit, pages: tuple[np.ndarray, ...]) -> np.ndarray:
     """The straightened page with the fitted show-through divided out (uint8, same shape)."""
-    back = _shifted(cv2.flip(pages[bleed.back_page - 1], 1), *bleed.shift_px)
-    shade = 1.0 - bleed.strength * _blurred(back, bleed.blur_mm, PX)
+    shade = 1.0 - bleed.strength * _blurred(_as_seen(pages[bleed.back_page - 1], bleed), bleed.blur_mm, PX)
     return np.asarray(np.clip(grey.astype(np.float32) / np.maximum(shade, 0.5), 0, 255), np.uint8)
 
 
@@ -159,8 +163,7 @@ def shown_through(bleed: BleedFit, pages: tuple[np.ndarray, ...], floor: float) 
     for: they do not look there (see :func:`scanner.pipeline.box_regions`). The back's letters leave no
     such line and are not masked, and ink found by the other measures is kept.
     """
-    rules = _rules(pages[bleed.back_page - 1])
-    back = _shifted(cv2.flip(rules, 1), *bleed.shift_px)
+    back = _as_seen(_rules(pages[bleed.back_page - 1]), bleed)
     shown = (bleed.strength * _blurred(back, bleed.blur_mm, PX) >= floor).view(np.uint8)
     return np.asarray(cv2.dilate(shown, np.ones((3, 3), np.uint8))).view(bool)
 
@@ -168,10 +171,24 @@ def shown_through(bleed: BleedFit, pages: tuple[np.ndarray, ...], floor: float) 
 RULE_MM = 9.0  # a printed straight line at least this long is a rule: longer than a box's side (8 mm) or a letter
 
 
+_RULES: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id of a printed page -> (that page, its rules)
+
+
 def _rules(printed: np.ndarray) -> np.ndarray:
-    """The printed page's darkness on its long horizontal and vertical lines only (the table's rules)."""
+    """The printed page's darkness on its long horizontal and vertical lines only (the table's rules).
+
+    Worked out once per printed page (11 ms): the pages are kept per process (:func:`printed_pages`), so
+    every bleed page of a session asks for the same ones.
+    """
+    known = _RULES.get(id(printed))
+    if known is not None and known[0] is printed:
+        return known[1]
     dark = (printed >= 0.3).view(np.uint8)
     length = int(round(RULE_MM * PX))
     on_rule = (np.asarray(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)))
                | np.asarray(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))))
-    return np.where(on_rule.view(bool), printed, np.float32(0.0))
+    rules = np.where(on_rule.view(bool), printed, np.float32(0.0))
+    if len(_RULES) >= 8:  # a few sessions' pages at most
+        _RULES.clear()
+    _RULES[id(printed)] = (printed, rules)  # the page is held, so its id is not reused while it is here
+    return rules
