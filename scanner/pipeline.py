@@ -1115,7 +1115,7 @@ def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
 
 
 def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, boxes: list[BoxResult],
-                  s: ScanSettings) -> set[int]:
+                  s: ScanSettings, trace: np.ndarray | None = None, printed: np.ndarray | None = None) -> set[int]:
     """Persons whose printed name is struck through: long straight strokes over it.
 
     Measured on the pen-dark ink, where printed letters never hold a straight
@@ -1126,6 +1126,14 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     usual name reaches ``name_cross_coverage`` there (the light map cannot tell a
     strike from the letters), a name counts as struck only if it stands out from
     the others by ``name_cross_margin``.
+
+    A faint pencil strike can stand less above the usual name than that, or not
+    at all: too faint for the light-ink map, or lost among a soft page's runs.
+    Where nothing is printed (``printed``, the blank page's print darkness,
+    letters widened by 0.8 mm), letters make no straight runs, and the strike
+    shows there in the faint ``trace`` map, between the words and beyond the
+    name's end: a name whose unprinted part holds long straight traces over
+    ``name_cross_trace`` of its width counts as struck too.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
@@ -1146,15 +1154,31 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     usual = float(np.median(list(on_light.values())))
     # the margin only where the page's names look struck at all: elsewhere any strike counts
     bar = usual + s.name_cross_margin if usual >= s.name_cross_coverage else 0.0
-    return {p for p in on_light
-            if on_dark[p] >= s.name_cross_dark or on_light[p] >= max(s.name_cross_coverage, bar)}
+    struck = {p for p in on_light
+              if on_dark[p] >= s.name_cross_dark or on_light[p] >= max(s.name_cross_coverage, bar)}
+    if trace is None or printed is None:
+        return struck
+    widen = np.ones((2 * _px(0.8) + 1,) * 2, np.uint8)
+    for row in page.rows:
+        nx, ny, nw, nh = row.name_mm
+        seen = _region(trace, (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6))
+        # the strokes must cover that share of the columns: a name with fewer trace pixels has none to look at
+        if row.person in struck or np.count_nonzero(seen) < s.name_cross_trace * seen.shape[1]:
+            continue
+        letters = cv2.dilate((_region(printed, (nx, ny + 0.3, nw, nh - 0.6)) > 0.05).view(np.uint8), widen)
+        h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
+        if strike_coverage(seen[:h, :w] & (letters[:h, :w] == 0), s) >= s.name_cross_trace:
+            struck.add(row.person)
+    return struck
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,
-            trace: np.ndarray | None = None, dark: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
+            trace: np.ndarray | None = None, dark: np.ndarray | None = None,
+            printed: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
     """Ink that the printed ballot does not explain → row reasons and page reasons.
 
-    ``ink`` is the light-ink map, ``dark`` the pen-dark one, ``trace`` the faint one.
+    ``ink`` is the light-ink map, ``dark`` the pen-dark one, ``trace`` the faint one, ``printed`` the print
+    darkness of the blank page (none when the session's reference PDF is missing).
 
     * a printed name crossed out: long straight strokes over the name (:func:`crossed_names`);
     * a mark outside the boxes: ink in a level cell away from its box and the rules;
@@ -1163,7 +1187,7 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     row_reasons: dict[int, list[str]] = {}
     shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
     state = {(b.person, b.level): b.state for b in boxes}
-    crossed = crossed_names(ink, dark, page, boxes, s)
+    crossed = crossed_names(ink, dark, page, boxes, s, trace, printed)
     for row in page.rows:
         reasons = row_reasons.setdefault(row.person, [])
         if row.person in crossed:
@@ -1431,7 +1455,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink)
+    blank = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
+    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink,
+                                      blank[page.page - 1] if len(blank) >= page.page else None)
     if R.R_WRITING in page_reasons and not writing_beside_creases(maps, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     for person in streak_rows(find_streaks(grey, s), hom, page):

@@ -36,6 +36,7 @@ class Printed:
     layout: Layout
     page: PageLayout
     grey: np.ndarray  # (H, W) uint8, the blank ballot straightened at PX
+    print: np.ndarray  # (H, W) float32 0..1, the print's darkness without paper or noise (bleed.printed_pages)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,7 +56,7 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Printed:
     rng = np.random.default_rng(20261122)
     paper = np.clip(grey * (238 / 255) + rng.normal(0.0, 2.0, grey.shape), 0, 255).round().astype(np.uint8)
     paper.setflags(write=False)
-    return Printed(layout, layout.pages[0], paper)
+    return Printed(layout, layout.pages[0], paper, np.asarray(1.0 - grey / 255.0, np.float32))
 
 
 def test_rendered_page_is_on_the_canonical_grid(printed: Printed) -> None:
@@ -514,28 +515,31 @@ def test_page_clutter_raises_the_faint_stroke_limit(printed: Printed) -> None:
 # --- crossed-out names: straight strokes over a printed name, judged against the page's other names ----
 
 
-def _strike(printed: Printed, grey: np.ndarray, row: RowLayout, darkness: float) -> np.ndarray:
-    """A straight stroke (0.4 mm) through the middle of ``row``'s printed name."""
+def _strike(printed: Printed, grey: np.ndarray, row: RowLayout, darkness: float, end: float = 0.8) -> np.ndarray:
+    """A straight stroke (0.4 mm) through the middle of ``row``'s printed name, to ``end`` of the name cell."""
     cover = np.zeros(printed.shape, np.float32)
     nx, ny, nw, nh = row.name_mm
     y = (ny + nh * 0.55) * PX * 16
-    cv2.line(cover, (round((nx + 1) * PX * 16), round(y)), (round((nx + 0.8 * nw) * PX * 16), round(y + 8)),
+    cv2.line(cover, (round((nx + 1) * PX * 16), round(y)), (round((nx + end * nw) * PX * 16), round(y + 8)),
              1.0, 2, cv2.LINE_AA, 4)
     return _darken(grey, cover, darkness)
 
 
-def _crossed(grey: np.ndarray, page: PageLayout) -> set[int]:
+def _crossed(grey: np.ndarray, printed: Printed, *, traces: bool = True) -> set[int]:
+    """The names read as struck, as ``read_page`` reads them (or on the light and dark ink only)."""
     maps = pipeline.ink_maps(grey, S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    return pipeline.crossed_names(maps.light, maps.ink, page, boxes, S)
+    boxes, _ = pipeline.score_boxes(maps, printed.page, S)
+    if not traces:
+        return pipeline.crossed_names(maps.light, maps.ink, printed.page, boxes, S)
+    return pipeline.crossed_names(maps.light, maps.ink, printed.page, boxes, S, maps.trace, printed.print)
 
 
 def test_crossed_names_pen_and_pencil(printed: Printed) -> None:
     page = printed.page
-    assert _crossed(printed.grey, page) == set()
-    assert _crossed(_strike(printed, printed.grey, page.rows[2], PEN), page) == {page.rows[2].person}
+    assert _crossed(printed.grey, printed) == set()
+    assert _crossed(_strike(printed, printed.grey, page.rows[2], PEN), printed) == {page.rows[2].person}
     pencil = 0.3  # light ink only: never pen-dark
-    assert _crossed(_strike(printed, printed.grey, page.rows[7], pencil), page) == {page.rows[7].person}
+    assert _crossed(_strike(printed, printed.grey, page.rows[7], pencil), printed) == {page.rows[7].person}
 
 
 def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printed: Printed) -> None:
@@ -546,8 +550,8 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
     boxes, _ = pipeline.score_boxes(maps, page, S)
     light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, row.name_mm), S) for row in page.rows]
     assert np.median(light_runs) >= S.name_cross_coverage  # every name would look struck on light ink alone
-    assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == set()
-    assert _crossed(_strike(printed, soft, page.rows[4], PEN), page) == {page.rows[4].person}
+    assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == set()
+    assert _crossed(_strike(printed, soft, page.rows[4], PEN), printed) == {page.rows[4].person}
 
 
 def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed) -> None:
@@ -564,7 +568,22 @@ def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed
     struck = _darken(soft, cover, PEN)
     dark_share = pipeline.strike_coverage(pipeline._region(pipeline.ink_maps(struck, S).ink, row.name_mm), S)
     assert S.name_cross_dark <= dark_share < S.name_cross_coverage  # under the light-ink limit, over the dark one
-    assert _crossed(struck, page) == {row.person}
+    assert _crossed(struck, printed) == {row.person}
+
+
+def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_printed(printed: Printed) -> None:
+    """A faint pencil strike (14 % darker than the paper) over the name and on past its end, then the soft scan:
+    on light ink the name does not stand out from the others (every name runs together), and no part is
+    pen-dark; past the name's end, where no letter is printed, it is a long straight trace that no other name
+    has."""
+    page = printed.page
+    row = page.rows[4]
+    struck = cv2.GaussianBlur(_strike(printed, printed.grey, row, 0.14, end=0.95), (0, 0), 2.2)
+    maps = pipeline.ink_maps(struck, S)
+    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, r.name_mm), S) for r in page.rows]
+    assert light_runs[4] < np.median(light_runs) + S.name_cross_margin
+    assert _crossed(struck, printed, traces=False) == set()  # the strike is lost on light and dark ink
+    assert _crossed(struck, printed) == {row.person}
 
 
 # --- creases across the free areas are not writing ------------------------------------------------
