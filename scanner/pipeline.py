@@ -1122,10 +1122,10 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     stroke that long, so a stroke over ``name_cross_dark`` of the width counts
     (a pencil strike on a blurred page is pen-dark only in parts); and on the
     light ink, where a pencil strike shows but where the letters of a blurred,
-    low-resolution scan also run together into straight runs: on a page whose
-    usual name reaches ``name_cross_coverage`` there (the light map cannot tell a
-    strike from the letters), a name counts as struck only if it stands out from
-    the others by ``name_cross_margin``.
+    low-resolution scan also run together into straight runs: a name counts as
+    struck when it reaches ``name_cross_coverage`` there and stands out from the
+    page's usual name by ``name_cross_margin``, and on a very soft page, where
+    the names' runs vary more, by ``name_cross_ratio`` times the usual name's.
 
     A faint pencil strike can stand less above the usual name than that, or not
     at all: too faint for the light-ink map, or lost among a soft page's runs.
@@ -1152,10 +1152,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if not on_light:
         return set()
     usual = float(np.median(list(on_light.values())))
-    # the margin only where the page's names look struck at all: elsewhere any strike counts
-    bar = usual + s.name_cross_margin if usual >= s.name_cross_coverage else 0.0
-    struck = {p for p in on_light
-              if on_dark[p] >= s.name_cross_dark or on_light[p] >= max(s.name_cross_coverage, bar)}
+    bar = max(s.name_cross_coverage, usual + s.name_cross_margin, usual * s.name_cross_ratio)
+    struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark or on_light[p] >= bar}
     if trace is None or printed is None:
         return struck
     widen = np.ones((2 * _px(0.8) + 1,) * 2, np.uint8)

@@ -61,7 +61,8 @@ class ScanSettings:
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     name_cross_dark: float = 0.08  # ... in pen-dark ink, where printed letters hold no such stroke: this share
-    name_cross_margin: float = 0.15  # ... on light ink, where most names reach it, this much above the usual name
+    name_cross_margin: float = 0.12  # ... on light ink, and this much above the page's usual name
+    name_cross_ratio: float = 1.3  # ... and this many times it (a very soft page's names vary more)
     name_cross_trace: float = 0.35  # ... or where nothing is printed, faint traces under such strokes: this share
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
@@ -95,8 +96,8 @@ class ScanSettings:
             problems.append("heavy_ink <= solid_ink <= 1, 0 < thick_pen_share <= 1, heavy_pen_ratio >= 1")
         if not 0 < self.name_cross_dark <= self.name_cross_coverage <= 1:
             problems.append("0 < name_cross_dark <= name_cross_coverage <= 1")
-        if not 0 < self.name_cross_trace <= 1:
-            problems.append("0 < name_cross_trace <= 1")
+        if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
+            problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")
         if not 0 <= self.crease_dark_share <= 1:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:

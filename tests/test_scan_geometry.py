@@ -554,6 +554,26 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
     assert _crossed(_strike(printed, soft, page.rows[4], PEN), printed) == {page.rows[4].person}
 
 
+def test_on_a_page_whose_usual_name_is_just_under_the_limit_a_name_must_stand_out(printed: Printed) -> None:
+    """A slightly soft scan (sigma 1.05 px): the usual name's light-ink runs come just under
+    ``name_cross_coverage``, and several names reach it without a strike; none stands out from the usual
+    name. A pencil strike over the first part of one name makes it stand out by about 0.14, and it is
+    struck (the strike does not run past the name's end, so only the light ink can show it)."""
+    page = printed.page
+    soft = cv2.GaussianBlur(printed.grey, (0, 0), 1.05)
+    maps = pipeline.ink_maps(soft, S)
+    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, row.name_mm), S) for row in page.rows]
+    assert np.median(light_runs) < S.name_cross_coverage
+    assert sum(run >= S.name_cross_coverage for run in light_runs) >= 4
+    assert _crossed(soft, printed) == set()
+    row = page.rows[2]
+    struck = cv2.GaussianBlur(_strike(printed, printed.grey, row, 0.3, end=0.4), (0, 0), 1.05)
+    struck_runs = [pipeline.strike_coverage(pipeline._region(pipeline.ink_maps(struck, S).light, r.name_mm), S)
+                   for r in page.rows]
+    assert struck_runs[2] - np.median(struck_runs) < 0.15
+    assert _crossed(struck, printed) == {row.person}
+
+
 def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed) -> None:
     """On a soft scan a pencil strike is pen-dark only in parts: 6 mm of it (about a tenth of the name's
     width) is still a straight dark stroke no printed letter holds, while on light ink it is lost among
