@@ -1114,6 +1114,10 @@ def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     return float(found.any(axis=0).mean())
 
 
+PRINTED_DARKNESS = 0.05  # the blank page is printed where it is this much darker than white (anti-aliased edges)
+LETTER_HALO_MM = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
+
+
 def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, boxes: list[BoxResult],
                   s: ScanSettings, trace: np.ndarray | None = None, printed: np.ndarray | None = None) -> set[int]:
     """Persons whose printed name is struck through: long straight strokes over it.
@@ -1130,7 +1134,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     A faint pencil strike can stand less above the usual name than that, or not
     at all: too faint for the light-ink map, or lost among a soft page's runs.
     Where nothing is printed (``printed``, the blank page's print darkness,
-    letters widened by 0.8 mm), letters make no straight runs, and the strike
+    letters widened by ``LETTER_HALO_MM``), letters make no straight runs, and the strike
     shows there in the faint ``trace`` map, between the words and beyond the
     name's end: a name whose unprinted part holds long straight traces over
     ``name_cross_trace`` of its width counts as struck too.
@@ -1156,14 +1160,16 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark or on_light[p] >= bar}
     if trace is None or printed is None:
         return struck
-    widen = np.ones((2 * _px(0.8) + 1,) * 2, np.uint8)
+    widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
     for row in page.rows:
         nx, ny, nw, nh = row.name_mm
         seen = _region(trace, (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6))
         # the strokes must cover that share of the columns: a name with fewer trace pixels has none to look at
         if row.person in struck or np.count_nonzero(seen) < s.name_cross_trace * seen.shape[1]:
             continue
-        letters = cv2.dilate((_region(printed, (nx, ny + 0.3, nw, nh - 0.6)) > 0.05).view(np.uint8), widen)
+        # the blank page is where the layout puts it; the scan's row where its boxes were found (``dy``)
+        letters = cv2.dilate((_region(printed, (nx, ny + 0.3, nw, nh - 0.6)) > PRINTED_DARKNESS).view(np.uint8),
+                             widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
         if strike_coverage(seen[:h, :w] & (letters[:h, :w] == 0), s) >= s.name_cross_trace:
             struck.add(row.person)

@@ -9,6 +9,7 @@ beside it for what is on it).
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from conftest import FIXTURES, make_workspace
 from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
-from kiemphieu.session import Workspace
+from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.pipeline import (
     BoxInk,
     BoxResult,
@@ -527,3 +528,35 @@ def test_a_red_mark_is_dropped_with_the_seal_and_its_row_goes_to_review(
     assert R.R_RED in rows[3].reasons and rows[3].marks == "none"
     assert R.R_RED in rows[1].reasons
     assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [1, 3]
+
+
+def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+    """A faint pencil strike (10 % darker than the paper) through person 3's name and on past its end, too
+    faint for the light ink: ``read_page`` finds it in the traces where the blank page (the session's
+    reference PDF) has nothing printed. Without the reference PDF that look is not possible, and the
+    strike is lost: what this test holds."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    x, y, w, h = layout.pages[0].rows[2].name_mm
+    ends = np.array([[[x + 1, y + h * 0.55]], [[x + w * 0.95, y + h * 0.55 + 0.3]]])
+    (a, b) = [tuple(int(v) for v in np.round(p)) for p in cv2.perspectiveTransform(ends, reg.homography).reshape(-1, 2)]
+    cover = np.zeros(image.shape, np.float32)
+    cv2.line(cover, a, b, 1.0, 2, cv2.LINE_AA)
+    struck = np.clip(image * (1.0 - 0.10 * cover), 0, 255).astype(np.uint8)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    cv2.imwrite(str(scans / "struck.png"), struck)
+    task = next(tasks_for(describe(scans / "struck.png", scans)))
+
+    def crossed(workspace: Path) -> list[int]:
+        rows = read_page(task, _ctx(fixture_ws, workspace=str(workspace))).rows
+        return [r.person for r in rows if R.R_CROSSED in r.reasons]
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert crossed(bare) == [4, 10]  # the fixture's own strike (pen), and its streak through 10's name
+    with_blank = tmp_path / "with_blank"
+    with_blank.mkdir()
+    shutil.copy(fixture_ws.reference_pdf, with_blank / REFERENCE_PDF)
+    assert crossed(with_blank) == [3, 4, 10]
