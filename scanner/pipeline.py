@@ -1141,9 +1141,15 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
+    # the name's printed line, less its cell's rules: where the layout puts it (the blank page) and where
+    # this scan's row was found (its boxes' ``dy``)
+    printed_at, seen_at = {}, {}
     for row in page.rows:
         nx, ny, nw, nh = row.name_mm
-        rect = (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6)
+        printed_at[row.person] = (nx, ny + 0.3, nw, nh - 0.6)
+        seen_at[row.person] = (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6)
+    for row in page.rows:
+        rect = seen_at[row.person]
         name_light = _region(light, rect)
         on_light[row.person] = strike_coverage(name_light, s)
         on_dark[row.person] = 0.0
@@ -1161,18 +1167,15 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if trace is None or printed is None:
         return struck
     widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
-    for row in page.rows:
-        nx, ny, nw, nh = row.name_mm
-        seen = _region(trace, (nx, ny + dy.get(row.person, 0.0) + 0.3, nw, nh - 0.6))
+    for person, rect in seen_at.items():
+        seen = _region(trace, rect)
         # the strokes must cover that share of the columns: a name with fewer trace pixels has none to look at
-        if row.person in struck or np.count_nonzero(seen) < s.name_cross_trace * seen.shape[1]:
+        if person in struck or np.count_nonzero(seen) < s.name_cross_trace * seen.shape[1]:
             continue
-        # the blank page is where the layout puts it; the scan's row where its boxes were found (``dy``)
-        letters = cv2.dilate((_region(printed, (nx, ny + 0.3, nw, nh - 0.6)) > PRINTED_DARKNESS).view(np.uint8),
-                             widen)
+        letters = cv2.dilate((_region(printed, printed_at[person]) > PRINTED_DARKNESS).view(np.uint8), widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
         if strike_coverage(seen[:h, :w] & (letters[:h, :w] == 0), s) >= s.name_cross_trace:
-            struck.add(row.person)
+            struck.add(person)
     return struck
 
 
@@ -1446,8 +1449,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
     boxes, distorted = score_boxes(maps, page, s)
+    # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
+    printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
     if any(traces_only(b, s) for b in boxes):  # faint traces only: the back's print showing through?
-        printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
         fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed, s)
         if fitted:
             folds = maps.explained
@@ -1459,9 +1463,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    blank = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
     row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink,
-                                      blank[page.page - 1] if len(blank) >= page.page else None)
+                                      printed[page.page - 1] if len(printed) >= page.page else None)
     if R.R_WRITING in page_reasons and not writing_beside_creases(maps, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     for person in streak_rows(find_streaks(grey, s), hom, page):

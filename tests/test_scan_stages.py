@@ -505,6 +505,12 @@ def test_read_page_fixture(fixture_ws: Workspace, layout: Layout, tmp_path: Path
     assert list((tmp_path / "debug").glob("*.png"))
 
 
+def _image_points(points_mm: list[tuple[float, float]], hom: np.ndarray) -> list[tuple[int, int]]:
+    """Page points (mm) as whole image pixels, for drawing on the scan."""
+    found = cv2.perspectiveTransform(np.array(points_mm, np.float64).reshape(-1, 1, 2), hom).reshape(-1, 2)
+    return [(int(round(px)), int(round(py))) for px, py in found]
+
+
 def test_a_red_mark_is_dropped_with_the_seal_and_its_row_goes_to_review(
         fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
     """Red pen vanishes in the red channel (the seal's dropout), so a red X must not read as an empty
@@ -515,8 +521,8 @@ def test_a_red_mark_is_dropped_with_the_seal_and_its_row_goes_to_review(
     page = layout.pages[0]
     for person, level in ((3, "high"), (1, "low")):  # 3 has no mark; 1 has its own mark in "high"
         x, y, w, h = page.rows[person - 1].boxes_mm[level]
-        ends = np.array([[[x + 1, y + 1]], [[x + w - 1, y + h - 1]], [[x + w - 1, y + 1]], [[x + 1, y + h - 1]]])
-        (a, b, c, d) = [tuple(int(v) for v in np.round(p)) for p in cv2.perspectiveTransform(ends, reg.homography).reshape(-1, 2)]
+        a, b, c, d = _image_points([(x + 1, y + 1), (x + w - 1, y + h - 1), (x + w - 1, y + 1), (x + 1, y + h - 1)],
+                                   reg.homography)
         cv2.line(colour, a, b, (40, 30, 215), 2)
         cv2.line(colour, c, d, (40, 30, 215), 2)
     scans = tmp_path / "scans"
@@ -539,8 +545,7 @@ def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
     reg = register(image, layout, S)
     assert reg and reg.homography is not None
     x, y, w, h = layout.pages[0].rows[2].name_mm
-    ends = np.array([[[x + 1, y + h * 0.55]], [[x + w * 0.95, y + h * 0.55 + 0.3]]])
-    (a, b) = [tuple(int(v) for v in np.round(p)) for p in cv2.perspectiveTransform(ends, reg.homography).reshape(-1, 2)]
+    a, b = _image_points([(x + 1, y + h * 0.55), (x + w * 0.95, y + h * 0.55 + 0.3)], reg.homography)
     cover = np.zeros(image.shape, np.float32)
     cv2.line(cover, a, b, 1.0, 2, cv2.LINE_AA)
     struck = np.clip(image * (1.0 - 0.10 * cover), 0, 255).astype(np.uint8)
