@@ -995,7 +995,53 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,
                        dots=b.state == "marginal" and dot and not seen)
                for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
-    return results, distorted
+    return light_pen_marks(results, [m[4] for m in measured], s), distorted
+
+
+def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
+    """Whether a box left marginal holds what a light pen's mark would: a stroke as long as a mark in light ink
+    and in traces, not a box covered as a cancelled mark is, not a crease, not dots."""
+    return (ink.light_span_mm >= s.mark_span_mm and ink.trace_span_mm >= s.mark_span_mm
+            and not is_heavy(ink.light, ink.trace, s) and not ink.dots
+            and not (ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light))
+
+
+def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
+    """The marks of a voter whose pen is light (a pencil held lightly; grainy, or softened by the scan).
+
+    Such a voter's every mark falls short of the marked box's absolute measures: too little light ink
+    (``mark_ink``), or grain too fine for any piece of it to reach ``speck_mm``. The page shows the
+    voter's pen: its rows with one box inked and the other two empty. When at least ``pen_rows`` of them
+    hold a mark-long stroke (marked, or marginal with :func:`_pen_stroke`), the median of their trace
+    and light-ink shares is this voter's mark; a marginal one with ``pen_trace_ratio`` of that trace and
+    ``pen_light_ratio`` of that light ink (and at least ``empty_ink``: some ink a pencil leaves) is a mark.
+
+    A very faint mark (a pencil barely touching) leaves almost no light ink, and a tiny tick a short
+    stroke: both stay marginal. A row with anything in a second box is left as it is.
+    """
+    rows: dict[int, list[int]] = {}
+    for k, b in enumerate(boxes):
+        rows.setdefault(b.person, []).append(k)
+    pen = []
+    for ks in rows.values():
+        inked = [k for k in ks if boxes[k].state != "empty"]
+        if len(inked) != 1:
+            continue
+        k = inked[0]
+        if inks[k].trace_span_mm >= s.mark_span_mm and (
+                boxes[k].state == "marked" or (boxes[k].state == "marginal" and _pen_stroke(inks[k], s))):
+            pen.append(k)
+    if len(pen) < s.pen_rows:
+        return boxes
+    trace = float(np.median([inks[k].trace for k in pen]))
+    light = float(np.median([inks[k].light for k in pen]))
+    out = list(boxes)
+    for k in pen:
+        ink = inks[k]
+        if (boxes[k].state == "marginal" and ink.trace >= s.pen_trace_ratio * trace
+                and ink.light >= max(s.empty_ink, s.pen_light_ratio * light)):
+            out[k] = replace(boxes[k], state="marked", dots=False)
+    return out
 
 
 # --- stage 6: classify rows ---------------------------------------------------------

@@ -718,6 +718,68 @@ def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape
     assert _states(maps, row)[2] == state, ink
 
 
+# --- a light pencil: the voter's marks judged against the page's own marks ------------------------------
+
+
+def _pencil(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, seed: int, tick: bool = False) -> np.ndarray:
+    """A grainy pencil X (4 x 3.6 mm; a tiny tick 1.5 mm across with ``tick``) in one box of ``row``: a 0.45 mm
+    line of which 30 % of the pixels hold graphite (50 % for the tick), softened by a 0.8 px blur."""
+    at = _from_centre(row, level)
+    cover = np.zeros(grey.shape, np.float32)
+    if tick:
+        points = np.array([at(-0.7, 0.0), at(-0.2, 0.6), at(0.75, -0.75)], np.int32)
+        cv2.polylines(cover, [points], False, 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+    else:
+        for sign in (1, -1):
+            cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+    cover *= np.random.default_rng(seed).random(cover.shape) < (0.5 if tick else 0.3)
+    return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.8), darkness)
+
+
+def _pencil_page(printed: Printed, rows: int) -> np.ndarray:
+    grey = printed.grey
+    for i, row in enumerate(printed.page.rows[:rows]):
+        grey = _pencil(grey, row, LEVELS[i % 3], darkness=0.3, seed=i)
+    return grey
+
+
+@pytest.mark.parametrize(("last", "state"), [("pencil", "marked"), ("faint", "marginal"), ("tick", "marginal"),
+                                             ("none", "empty")])
+def test_a_light_pencil_voters_marks_are_read_against_the_pages_own_marks(printed: Printed, last: str,
+                                                                          state: str) -> None:
+    """A voter with a light, grainy pencil: an X in one box of each row. Alone, most of the boxes fall short
+    of a mark (too little light ink, or no piece of it a speck long) and would go to review. The page's
+    rows with one box inked show the voter's pen, and each of these boxes is as inked as the rest of them:
+    all marked. In the last row, a very faint X (a third of the pencil's darkness) and a tiny tick in the same
+    pencil are not like them: a human looks."""
+    page = printed.page
+    grey = _pencil_page(printed, len(page.rows) - 1)
+    last_row = page.rows[-1]
+    if last != "none":
+        grey = _pencil(grey, last_row, "medium", darkness=0.1 if last == "faint" else 0.3, seed=99,
+                       tick=last == "tick")
+    maps = pipeline.ink_maps(grey, S)
+    alone = [_states(maps, row)[i % 3] for i, row in enumerate(page.rows[:-1])]
+    assert alone.count("marginal") >= 5, alone
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    states = {(b.person, b.level): b.state for b in boxes}
+    assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
+    assert states[(last_row.person, "medium")] == state
+    rows = pipeline.classify_rows(boxes, S)
+    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
+               for i, row in enumerate(page.rows[:-1]))
+
+
+def test_three_light_pencil_marks_do_not_show_a_pen(printed: Printed) -> None:
+    """With fewer rows than ``pen_rows`` holding such a mark, nothing is assumed of the voter's pen: a box
+    that falls short of a mark alone stays marginal."""
+    grey = _pencil_page(printed, S.pen_rows - 1)
+    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), printed.page, S)
+    assert "marginal" in [b.state for b in boxes if b.state != "empty"]
+    assert "marginal" not in [b.state for b in pipeline.score_boxes(pipeline.ink_maps(
+        _pencil_page(printed, S.pen_rows), S), printed.page, S)[0]]
+
+
 # --- a box the page's correction did not follow: its outline is not where the box is read -----------
 
 
