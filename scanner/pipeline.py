@@ -838,6 +838,24 @@ def _faint_line_kernels(length: int = FAINT_LINE_PX) -> tuple[np.ndarray, ...]:
     return tuple(kernels)
 
 
+FLANK_PX = 3  # at half resolution: the paper either side of a faint stroke is looked at 1 mm from its middle
+_FLANKS = tuple((round(np.cos(np.deg2rad(a)) * FLANK_PX), round(-np.sin(np.deg2rad(a)) * FLANK_PX))
+                for a in np.arange(0.0, 180.0, 22.5))  # (rows, columns) across each segment direction
+
+
+def _ridge(mean: np.ndarray, flank: tuple[int, int]) -> np.ndarray:
+    """How much darker each segment mean of ``mean`` is than the darker of the two parallel segments
+    ``flank`` (rows, columns) to either side: a stroke is darker than the paper both sides of it; the edge
+    of a shadow (a fold's, a hand's) is as dark as the shadow on one side."""
+    dy, dx = flank
+    h, w = mean.shape
+    padded = cv2.copyMakeBorder(mean, abs(dy), abs(dy), abs(dx), abs(dx), cv2.BORDER_CONSTANT, value=0.0)
+    oy, ox = abs(dy), abs(dx)
+    one = padded[oy + dy : oy + dy + h, ox + dx : ox + dx + w]
+    other = padded[oy - dy : oy - dy + h, ox - dx : ox - dx + w]
+    return np.asarray(mean - np.maximum(one, other), np.float32)
+
+
 @dataclass(frozen=True)
 class BoxRegions:
     """The darkness of the smoothed page around the boxes, and where each box's interior and side strips are.
@@ -907,8 +925,12 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     directions (a matched filter for a thin stroke: the eye sees a faint pencil X
     well below the noise of single pixels this way), at half resolution, over the
     box interiors and the strips beside the boxes only (everything else set to
-    paper, so printed lines do not reach in). Returns two arrays, one value per
-    box: the interior maxima and the beside maxima.
+    paper, so printed lines do not reach in). A segment counts by how much darker it
+    is than the darker of the two parallel segments 1 mm either side of it
+    (:func:`_ridge`): a stroke is darker than the paper on both sides, while the
+    edge of a shadow across a box (a fold's on a phone photo) is as dark as the
+    shadow on one side. Returns two arrays, one value per box: the interior maxima
+    and the beside maxima.
 
     A horizontal line that crosses a box from side to side, running on at the
     same height through the paper left and right of it (:data:`CREASE_CONTINUES`),
@@ -923,13 +945,17 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     dark = np.where(keep, regions.dark, np.float32(0.0))
     half = cv2.blur(dark, (2, 2))[1::2, 1::2]  # 2 x 2 block means
     kernels = _faint_line_kernels()
-    along = cv2.filter2D(half, -1, kernels[0], borderType=cv2.BORDER_CONSTANT)  # horizontal segments
-    across = cv2.filter2D(half, -1, kernels[2], borderType=cv2.BORDER_CONSTANT)  # 45 to 135 degrees
-    for k in kernels[3:7]:
-        np.maximum(across, cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT), out=across)
+
+    def ridge(k: int) -> np.ndarray:
+        return _ridge(cv2.filter2D(half, -1, kernels[k], borderType=cv2.BORDER_CONSTANT), _FLANKS[k])
+
+    along = ridge(0)  # horizontal segments
+    across = ridge(2)  # 45 to 135 degrees
+    for k in range(3, 7):
+        np.maximum(across, ridge(k), out=across)
     response = np.maximum(across, along)
-    for k in (kernels[1], kernels[7]):  # 22.5 degrees either side of horizontal
-        np.maximum(response, cv2.filter2D(half, -1, k, borderType=cv2.BORDER_CONSTANT), out=response)
+    for k in (1, 7):  # 22.5 degrees either side of horizontal
+        np.maximum(response, ridge(k), out=response)
 
     def part(image: np.ndarray, region: tuple[slice, slice]) -> np.ndarray:
         rs, cs = region

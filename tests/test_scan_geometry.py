@@ -488,6 +488,29 @@ def test_a_faint_crease_across_a_row_is_not_a_faint_mark_but_an_x_over_it_is(pri
     assert [k for k, v in states.items() if v != "empty"] == [(row.person, "medium")]
 
 
+@pytest.mark.parametrize("through", [0.2, 0.35, 0.5])
+def test_the_edge_of_a_shadow_across_a_row_is_not_a_faint_mark_but_an_x_in_it_is(printed: Printed,
+                                                                                  through: float) -> None:
+    """A phone photo of a sheet folded in half: the lower half lies in the fold's shadow, 4 % darker, from an
+    edge (softened over 0.3 mm) across a row's boxes, at ``through`` of their height, to the bottom of the
+    page. Straight segments along the edge are as dark as the shadow on one side of them, and the paper
+    beside each box is as dark at the same height: no box is doubtful (judged by the segments' darkness
+    alone, at the earlier limit of 0.012, three boxes of the row were, with the edge at 0.35 and 0.5 of
+    their height). A faint X in the shadow is darker than the shadow both sides of its strokes: found.
+    (A shadow 7 % darker is beyond this: the paper level the page is judged against lags behind so sharp
+    a step, and the band it leaves is a faint line to the filter.)"""
+    row = printed.page.rows[4]
+    _, y, _, h = row.boxes_mm["medium"]
+    shade = np.zeros(printed.shape, np.float32)
+    shade[round((y + through * h) * PX) :] = 1.0
+    shade = cv2.GaussianBlur(shade, (0, 0), 2.0)
+    states = _box_states(_darken(printed.grey, shade, 0.04), printed.page)
+    assert set(states.values()) == {"empty"}, {k: v for k, v in states.items() if v != "empty"}
+    below = printed.page.rows[6]
+    states = _box_states(_darken(_faint_x(printed, below, "low", 0.06), shade, 0.04), printed.page)
+    assert [k for k, v in states.items() if v != "empty"] == [(below.person, "low")]
+
+
 def test_page_clutter_raises_the_faint_stroke_limit(printed: Printed) -> None:
     """The same faint X on paper full of faint strokes (bleed-through of the other side) is not singled out."""
     row = printed.page.rows[3]
