@@ -853,7 +853,8 @@ def _ridge(mean: np.ndarray, flank: tuple[int, int]) -> np.ndarray:
     oy, ox = abs(dy), abs(dx)
     one = padded[oy + dy : oy + dy + h, ox + dx : ox + dx + w]
     other = padded[oy - dy : oy - dy + h, ox - dx : ox - dx + w]
-    return np.asarray(mean - np.maximum(one, other), np.float32)
+    side = np.maximum(one, other)
+    return np.subtract(mean, side, out=side)
 
 
 @dataclass(frozen=True)
