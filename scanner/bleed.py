@@ -75,8 +75,8 @@ def printed_pages(reference_pdf: Path, size: tuple[int, int]) -> tuple[np.ndarra
     return _printed(str(reference_pdf), stamp, size)
 
 
-def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``image`` moved by (dy, dx) pixels, zeros (no print) coming in."""
+def shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``image`` moved by (dy, dx) pixels (rows, columns), zeros (no print, no darkness) coming in."""
     out = np.zeros_like(image)
     h, w = image.shape
     src = image[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
@@ -86,7 +86,7 @@ def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 def _as_seen(page: np.ndarray, bleed: BleedFit) -> np.ndarray:
     """A printed page (or a part of it) as the fit sees it from the front: mirrored and shifted."""
-    return _shifted(cv2.flip(page, 1), *bleed.shift_px)
+    return shifted(cv2.flip(page, 1), *bleed.shift_px)
 
 
 def _blurred(image: np.ndarray, blur_mm: float, px_per_mm: float) -> np.ndarray:
@@ -133,7 +133,7 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
         corr = cv2.matchTemplate(padded, d, cv2.TM_CCORR)
         _, _, _, (cx, cy) = cv2.minMaxLoc(corr)
         dy, dx = reach - cy, reach - cx
-        moved = _shifted(back, dy, dx)
+        moved = shifted(back, dy, dx)
         for blur_mm in BLUR_MM:
             model = np.where(free, _blurred(moved, blur_mm, px), np.float32(0.0))
             energy = float((model * model).sum())

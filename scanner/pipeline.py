@@ -848,12 +848,7 @@ def _ridge(mean: np.ndarray, flank: tuple[int, int]) -> np.ndarray:
     ``flank`` (rows, columns) to either side: a stroke is darker than the paper both sides of it; the edge
     of a shadow (a fold's, a hand's) is as dark as the shadow on one side."""
     dy, dx = flank
-    h, w = mean.shape
-    padded = cv2.copyMakeBorder(mean, abs(dy), abs(dy), abs(dx), abs(dx), cv2.BORDER_CONSTANT, value=0.0)
-    oy, ox = abs(dy), abs(dx)
-    one = padded[oy + dy : oy + dy + h, ox + dx : ox + dx + w]
-    other = padded[oy - dy : oy - dy + h, ox - dx : ox - dx + w]
-    side = np.maximum(one, other)
+    side = np.maximum(bleed.shifted(mean, dy, dx), bleed.shifted(mean, -dy, -dx))
     return np.subtract(mean, side, out=side)
 
 
