@@ -793,7 +793,7 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     heavy = is_heavy(ink.light, ink.trace, s)
     if heavy and pen_light is not None and pen_light >= s.heavy_ink * s.thick_pen_share:
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
-    crease = ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
+    crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
@@ -801,6 +801,12 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
             and ink.trace_span_mm < s.empty_span_mm):
         return "empty"
     return "marginal"
+
+
+def is_crease(ink: BoxInk, s: ScanSettings) -> bool:
+    """A box whose light ink lies mostly on one axis-aligned straight line, with little pen-dark ink on it:
+    a crease or a fold, not a mark."""
+    return ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
 
 
 def is_heavy(light: float, trace: float, s: ScanSettings) -> bool:
@@ -1021,11 +1027,11 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
 
 
 def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
-    """Whether a box left marginal holds what a light pen's mark would: a stroke as long as a mark in light ink
-    and in traces, not a box covered as a cancelled mark is, not a crease, not dots."""
-    return (ink.light_span_mm >= s.mark_span_mm and ink.trace_span_mm >= s.mark_span_mm
-            and not is_heavy(ink.light, ink.trace, s) and not ink.dots
-            and not (ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light))
+    """Whether a box left marginal holds what a light pen's mark would: a stroke as long as a mark in light
+    ink (:func:`light_pen_marks` asks the same length of every box's traces), not a box covered as a
+    cancelled mark is, not a crease, not dots."""
+    return (ink.light_span_mm >= s.mark_span_mm and not is_heavy(ink.light, ink.trace, s) and not ink.dots
+            and not is_crease(ink, s))
 
 
 def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
