@@ -720,6 +720,9 @@ def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, 
     assert _states(maps, row)[1] == state, pipeline.measure_box(maps, row.boxes_mm["medium"], S)
 
 
+TINY_TICK_MM = ((-0.7, 0.0), (-0.2, 0.6), (0.75, -0.75))  # a tick 1.5 mm across, from a box's centre
+
+
 @pytest.mark.parametrize(("shape", "state"), [("tick", "marginal"), ("small_x", "marked")])
 def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape: str, state: str) -> None:
     """A tick 1.5 mm across, drawn with a 0.5 mm pen, spans about 3.2 mm in light ink: under
@@ -729,7 +732,7 @@ def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape
     at = _from_centre(row, "low")
     cover = np.zeros(printed.shape, np.float32)
     if shape == "tick":
-        points = np.array([at(-0.7, 0.0), at(-0.2, 0.6), at(0.75, -0.75)], np.int32)
+        points = np.array([at(x, y) for x, y in TINY_TICK_MM], np.int32)
         cv2.polylines(cover, [points], False, 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
     else:
         for sign in (1, -1):
@@ -750,7 +753,7 @@ def _pencil(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, se
     at = _from_centre(row, level)
     cover = np.zeros(grey.shape, np.float32)
     if tick:
-        points = np.array([at(-0.7, 0.0), at(-0.2, 0.6), at(0.75, -0.75)], np.int32)
+        points = np.array([at(x, y) for x, y in TINY_TICK_MM], np.int32)
         cv2.polylines(cover, [points], False, 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
     else:
         for sign in (1, -1):
