@@ -75,7 +75,8 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_MULTIPLE: ("Đánh dấu nhiều ô", "More than one box marked"),
     R_CROSSED: ("Họ tên in sẵn có thể bị gạch", "Printed name may be crossed out"),
     R_STREAK: ("Vệt máy quét đi qua ô", "Scanner streak through a box"),
-    R_RED: ("Dấu bằng mực đỏ", "Mark in red ink"),
+    R_RED: ("Mực đỏ, hồng, cam hoặc vàng (bị lọc cùng con dấu): cần xem bằng mắt",
+            "Red, pink, orange or yellow ink (dropped with the seal): look at it"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
     R_FAINT: ("Dấu mờ", "Faint mark"),
     # file problems (the second reason of a rejected page)

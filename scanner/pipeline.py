@@ -14,7 +14,7 @@
                         marked / marginal / empty per box (:func:`classify_box`)
 7. :func:`classify_rows` none / one / multiple per row, with the reasons for review
 8. :func:`inspect`      ink the printed ballot does not explain: crossed names, writing,
-                        marks outside boxes, red ink, scanner streaks
+                        marks outside boxes, ink the dropout hides, scanner streaks
 
 Arrays are indexed (row, column); OpenCV's (x, y) points are converted in
 :func:`_to_xy` / where noted. Every decision the machine is unsure of becomes a
@@ -150,10 +150,12 @@ def dropout(image: np.ndarray) -> np.ndarray:
     return cv2.extractChannel(image, 2)
 
 
-def redness(bgr: np.ndarray) -> np.ndarray:
-    """How red each pixel is (0..255): R minus the larger of G and B."""
+def hidden_by_dropout(bgr: np.ndarray) -> np.ndarray:
+    """How much darker each pixel's darkest channel is than its red channel (0..255): ink that
+    :func:`dropout` turns white with the seal. Red, orange, pink, magenta and yellow ink score high;
+    blue, black, green and pencil score about 0 (their red channel is as dark as the rest, or darker)."""
     b, g, r = cv2.split(bgr)
-    return cv2.subtract(r, cv2.max(g, b))
+    return cv2.subtract(r, cv2.min(g, b))
 
 
 # --- stage 2: register ---------------------------------------------------------
@@ -1393,34 +1395,78 @@ def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> se
     return hit
 
 
-def red_rows(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
-    """Persons with red ink in a box: red is dropped with the seal, so a human must look.
+HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid
+HIDDEN_STEP_MM = 0.35  # the colour is looked at on pixels about this far apart
+SEEN_NEAR_MM = 0.7  # colour this near ink the dropout shows belongs to that ink
+HIDDEN_CONTRAST = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
 
-    Measured on the colour source image, in each box's bounding rectangle (the red of the rectangle
-    around all the boxes is worked out once).
+
+def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettings) -> tuple[set[int], bool]:
+    """Ink the dropout hid (:func:`hidden_by_dropout`): the persons with such ink in a box, over the
+    name or the position, and whether the free areas hold some. Red pen, a pink gel pen, a yellow
+    highlighter vanish with the seal: a mark in them must not read as an empty box that counts, nor a
+    name struck through in them as a name left alone, so a human must look.
+
+    Measured on the colour source image over the table and the free areas, against the paper's own tint
+    there (the median of the measure: a warm light or a cream paper raises it everywhere), then mapped to
+    the page at :data:`HIDDEN_PX`. Colour within :data:`SEEN_NEAR_MM` of ink the dropout still sees (light
+    ink in the red channel against its own paper level: a violet pen, a red pen pressed hard, and the
+    coloured edges of a blue stroke) is that ink, read with the rest, and not hidden. This is judged on the
+    source image itself, so a phone photo's lens and a curled sheet move both alike.
+    A box, a name or a position holds hidden ink from ``red_share`` of a box interior's area; a free area
+    from ``writing_min_mm2``.
     """
     if image.ndim != 3 or not page.rows:
-        return set()
+        return set(), False
+    areas = [page.table_mm, *page.free_mm]
+    x0, y0 = min(a[0] for a in areas), min(a[1] for a in areas)
+    x1, y1 = max(a[0] + a[2] for a in areas), max(a[1] + a[3] for a in areas)
+    corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], np.float64)
+    found = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
     h_img, w_img = image.shape[:2]
+    c0, r0 = np.clip(np.floor(found.min(axis=0)).astype(int), 0, [w_img, h_img])
+    c1, r1 = np.clip(np.ceil(found.max(axis=0)).astype(int), 0, [w_img, h_img])
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        return set(), False
+    # every step-th pixel, about HIDDEN_STEP_MM apart: a pen's stroke is wider, and a scan's colour is coarser
+    px_per_mm = float(np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
+    step = max(1, int(px_per_mm * HIDDEN_STEP_MM))
+    crop = image[r0:r1, c0:c1]
+    if step > 1:  # nearest neighbour at a whole factor: OpenCV picks the pixels much faster than a numpy copy
+        crop = cv2.resize(crop, ((c1 - c0) // step, (r1 - r0) // step), interpolation=cv2.INTER_NEAREST)
+    measure = hidden_by_dropout(crop)
+    tint = float(np.median(measure[::2, ::2]))
+    _, mask = cv2.threshold(measure, min(254.0, tint + HIDDEN_CONTRAST), 255, cv2.THRESH_BINARY)
+    if not cv2.countNonZero(mask):  # the usual page: no such colour at all
+        return set(), False
+    red = cv2.extractChannel(crop, 2)  # what the dropout sees
+    seen = red <= paper_level(red) * (1.0 - s.light_darkness)
+    reach = int(np.ceil(SEEN_NEAR_MM * px_per_mm / step))
+    near = cv2.dilate(seen.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    mask[near > 0] = 0
+    if not cv2.countNonZero(mask):
+        return set(), False
+    # page mm (from x0, y0) at HIDDEN_PX -> sampled crop pixels
+    to_crop = (np.array([[1.0 / step, 0.0, -c0 / step], [0.0, 1.0 / step, -r0 / step], [0.0, 0.0, 1.0]]) @ hom
+               @ np.array([[1.0 / HIDDEN_PX, 0.0, x0], [0.0, 1.0 / HIDDEN_PX, y0], [0.0, 0.0, 1.0]]))
+    size = (round((x1 - x0) * HIDDEN_PX), round((y1 - y0) * HIDDEN_PX))
+    hidden = cv2.warpPerspective(mask, to_crop, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT)
+
+    def area_mm2(rect: tuple[float, float, float, float]) -> float:
+        x, y, w, h = rect
+        part = hidden[max(0, round((y - y0) * HIDDEN_PX)) : round((y + h - y0) * HIDDEN_PX),
+                      max(0, round((x - x0) * HIDDEN_PX)) : round((x + w - x0) * HIDDEN_PX)]
+        return float(part.sum()) / 255.0 / HIDDEN_PX**2
+
     inset = s.box_inset_mm
-    owners, corners = [], []
+    rows = set()
     for row in page.rows:
-        for level in LEVELS:
-            x, y, w, h = row.boxes_mm[level]
-            owners.append(row.person)
-            corners += [[x + inset, y + inset], [x + w - inset, y + h - inset], [x + w - inset, y + inset],
-                        [x + inset, y + h - inset]]
-    pts = cv2.perspectiveTransform(np.array(corners, np.float64).reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
-    low = np.clip(np.floor(pts.min(axis=1)).astype(int), 0, [w_img, h_img])  # (column, row) per box
-    high = np.clip(np.ceil(pts.max(axis=1)).astype(int), 0, [w_img, h_img])
-    (c0, r0), (c1, r1) = low.min(axis=0), high.max(axis=0)
-    red = redness(image[r0:r1, c0:c1]) > 70
-    hit: set[int] = set()
-    for person, (a, b), (c, d) in zip(owners, low - [c0, r0], high - [c0, r0], strict=True):
-        crop = red[b:d, a:c]
-        if crop.size and float(crop.mean()) >= s.red_share:
-            hit.add(person)
-    return hit
+        interiors = [(x + inset, y + inset, w - 2 * inset, h - 2 * inset) for x, y, w, h in row.boxes_mm.values()]
+        least = s.red_share * min(w * h for _, _, w, h in interiors)
+        if any(area_mm2(rect) >= least for rect in (*interiors, row.name_mm, row.position_mm)):
+            rows.add(row.person)
+    return rows, any(area_mm2(rect) >= s.writing_min_mm2 for rect in page.free_mm)
 
 
 # --- driver ---------------------------------------------------------------------
@@ -1543,8 +1589,11 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     for person in streak_rows(find_streaks(grey, s), hom, page):
         row_extra.setdefault(person, []).append(R.R_STREAK)
-    for person in red_rows(image, hom, page, s):
+    hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
+    for person in hidden_rows:
         row_extra.setdefault(person, []).append(R.R_RED)
+    if hidden_writing and R.R_WRITING not in page_reasons:
+        page_reasons.append(R.R_WRITING)
     for person in rows_crossed(lines, page, explained=False):
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:

@@ -70,7 +70,7 @@ class ScanSettings:
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
-    red_share: float = 0.02  # share of a box interior in red ink: review (red is dropped with the seal)
+    red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page

@@ -25,11 +25,13 @@ from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.pipeline import (
     BoxInk,
     BoxResult,
+    PageResult,
     RunContext,
     classify_box,
     classify_rows,
     dropout,
     find_streaks,
+    hidden_ink,
     identify,
     ink_maps,
     read_page,
@@ -511,29 +513,106 @@ def _image_points(points_mm: list[tuple[float, float]], hom: np.ndarray) -> list
     return [(int(round(px)), int(round(py))) for px, py in found]
 
 
-def test_a_red_mark_is_dropped_with_the_seal_and_its_row_goes_to_review(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
-    """Red pen vanishes in the red channel (the seal's dropout), so a red X must not read as an empty
-    box that counts: its row goes to review as ``red_ink``. Rows without red are untouched."""
+#: inks the red channel (the seal's dropout) does not see, BGR
+HIDDEN_INKS = {"red pen": (40, 30, 215), "pink gel pen": (180, 110, 245), "magenta felt pen": (200, 60, 220),
+               "orange pen": (30, 140, 250), "yellow highlighter": (60, 235, 250)}
+VIOLET_PEN = (155, 45, 140)  # the classic Vietnamese mực tím: coloured, and dark in the red channel too
+
+
+def _draw_x(colour: np.ndarray, hom: np.ndarray, rect_mm: tuple[float, float, float, float],
+            bgr: tuple[int, int, int], thickness: int = 2) -> None:
+    x, y, w, h = rect_mm
+    a, b, c, d = _image_points([(x + 1, y + 1), (x + w - 1, y + h - 1), (x + w - 1, y + 1), (x + 1, y + h - 1)], hom)
+    cv2.line(colour, a, b, bgr, thickness)
+    cv2.line(colour, c, d, bgr, thickness)
+
+
+def _read_colour(colour: np.ndarray, fixture_ws: Workspace, tmp_path: Path, name: str = "colour.png") -> PageResult:
+    scans = tmp_path / "scans"
+    scans.mkdir(parents=True)
+    cv2.imwrite(str(scans / name), colour)
+    return read_page(next(tasks_for(describe(scans / name, scans))), _ctx(fixture_ws, workspace=str(tmp_path)))
+
+
+@pytest.mark.parametrize("ink", list(HIDDEN_INKS))
+def test_a_mark_in_an_ink_the_dropout_hides_sends_its_row_to_review(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, ink: str) -> None:
+    """Red, pink, magenta, orange and yellow vanish in the red channel (the seal's dropout), so an X in
+    them must not read as an empty box that counts: its row goes to review as ``red_ink``. Before
+    (R minus the larger of G and B), a pink gel pen's X read as a row with no mark and no reason: a
+    silent invalid vote. Rows without such ink are untouched."""
     reg = register(image, layout, S)
     assert reg and reg.homography is not None
     colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     page = layout.pages[0]
     for person, level in ((3, "high"), (1, "low")):  # 3 has no mark; 1 has its own mark in "high"
-        x, y, w, h = page.rows[person - 1].boxes_mm[level]
-        a, b, c, d = _image_points([(x + 1, y + 1), (x + w - 1, y + h - 1), (x + w - 1, y + 1), (x + 1, y + h - 1)],
-                                   reg.homography)
-        cv2.line(colour, a, b, (40, 30, 215), 2)
-        cv2.line(colour, c, d, (40, 30, 215), 2)
-    scans = tmp_path / "scans"
-    scans.mkdir()
-    cv2.imwrite(str(scans / "red.png"), colour)
-    result = read_page(next(tasks_for(describe(scans / "red.png", scans))), _ctx(fixture_ws, workspace=str(tmp_path)))
+        _draw_x(colour, reg.homography, page.rows[person - 1].boxes_mm[level], HIDDEN_INKS[ink],
+                4 if "highlighter" in ink else 2)
+    result = _read_colour(colour, fixture_ws, tmp_path)
     rows = {r.person: r for r in result.rows}
     assert result.status == "review"
     assert R.R_RED in rows[3].reasons and rows[3].marks == "none"
     assert R.R_RED in rows[1].reasons
     assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [1, 3]
+
+
+def test_violet_ink_the_dropout_still_sees_is_read_as_the_mark_it_is(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+    """Coloured ink that is dark in the red channel as well (violet) is read like blue: its colour at the
+    stroke's edges is that stroke's, not ink the dropout hid. The scan is a JPEG, whose colour is kept at
+    half resolution and spreads past the stroke's edges."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    _draw_x(colour, reg.homography, layout.pages[0].rows[2].boxes_mm["high"], VIOLET_PEN, 3)
+    rows = {r.person: r for r in _read_colour(colour, fixture_ws, tmp_path, "colour.jpg").rows}
+    assert (rows[3].marks, rows[3].choice, rows[3].reasons) == ("one", "high", ())
+    assert not [p for p, r in rows.items() if R.R_RED in r.reasons]
+
+
+def test_a_name_struck_through_in_pink_sends_its_row_to_review(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+    """A printed name crossed out makes the ballot invalid (QĐ 96 rule 2): struck in an ink the dropout
+    hides, the strike is not in the grey page the name checks look at, so the row goes to review."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    x, y, w, h = layout.pages[0].rows[5].name_mm  # person 6: nothing else doubtful in this row
+    a, b = _image_points([(x + 2, y + h / 2), (x + w * 0.6, y + h / 2 - 0.5)], reg.homography)
+    cv2.line(colour, a, b, HIDDEN_INKS["pink gel pen"], 2)
+    rows = {r.person: r for r in _read_colour(colour, fixture_ws, tmp_path).rows}
+    assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [6]
+
+
+def test_writing_in_an_ink_the_dropout_hides_is_found_in_the_free_areas(
+        layout: Layout, image: np.ndarray) -> None:
+    """A name written in with a pink pen is writing (``hidden_ink`` says so of the free areas)."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    page = layout.pages[0]
+    colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    assert hidden_ink(colour, reg.homography, page, S) == (set(), False)
+    x, y, w, h = page.free_mm[0]
+    for k in range(4):  # four short words
+        a, b = _image_points([(x + 10 + 12 * k, y + h - 12), (x + 19 + 12 * k, y + h - 14)], reg.homography)
+        cv2.line(colour, a, b, HIDDEN_INKS["pink gel pen"], 2)
+    assert hidden_ink(colour, reg.homography, page, S) == (set(), True)
+
+
+def test_a_warm_light_or_cream_paper_is_not_hidden_ink_but_a_pink_mark_on_it_is(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+    """Hidden ink is judged against the paper's own tint: a page photographed under a warm lamp (blue at
+    70 %, green at 88 % of red) reads as the grey page does, and a pink X on it is still found."""
+    reg = register(image, layout, S)
+    assert reg and reg.homography is not None
+    grey = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR).astype(np.float32)
+    warm = np.clip(grey * np.array([0.70, 0.88, 1.0], np.float32), 0, 255).astype(np.uint8)
+    plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
+    warm_rows = {r.person: r for r in _read_colour(warm.copy(), fixture_ws, tmp_path / "warm").rows}
+    assert warm_rows == plain
+    _draw_x(warm, reg.homography, layout.pages[0].rows[2].boxes_mm["medium"], HIDDEN_INKS["pink gel pen"])
+    rows = {r.person: r for r in _read_colour(warm, fixture_ws, tmp_path / "pink").rows}
+    assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [3]
 
 
 def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
