@@ -5,6 +5,10 @@ committee would never see — are: a row auto-counted wrongly, an ambiguous row
 not sent to review, a crossed-out name or written-in text not flagged, a
 foreign or duplicate ballot counted, a page lost. Their target is zero.
 Clear rows sent to review cost the committee time but never a wrong count.
+
+A crossed-out name counts as flagged when its row carries ``name_crossed`` or
+``red_ink``: a name struck in an ink the seal's dropout hides is found on the colour
+scan as such ink over the name, and its row goes to a human who sees the strike.
 """
 
 from __future__ import annotations
@@ -106,7 +110,8 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
             miss("wrong_auto_count", t.source, t.page, None, f"layout page {p['layout_page']} != {t.layout_page}")
             continue
         machine_rows = rows_by_page.get(p["id"], {})
-        crossed_flagged = {person for person, r in machine_rows.items() if R.R_CROSSED in json.loads(r["reasons"])}
+        crossed_flagged = {person for person, r in machine_rows.items()
+                           if {R.R_CROSSED, R.R_RED} & set(json.loads(r["reasons"]))}
         for person in t.crossed:
             if person not in crossed_flagged:
                 miss("crossed_not_flagged", t.source, t.page, person, "crossed-out name not flagged")

@@ -18,7 +18,10 @@ photos with barrel lens distortion (``lens_k1``) and a sheet that is not flat
 before the perspective); 20 % bitonal 1-bit scans (``bitonal``: a fixed or adaptive
 threshold; CCITT Group 4 TIFF or 1-bit PNG); 25 % greyscale scans (JPEG or PDF);
 20 % colour scans at 400 dpi or with a dark background strip (``edge``). Voters use
-:func:`~calibration.strokes.field_pen` (violet ballpoint, gel pen, thick marker) and
+:func:`~calibration.strokes.field_pen` (violet ballpoint, gel pen, thick marker; 4 % of
+them :func:`~calibration.strokes.warm_pen`, a red ballpoint or pink gel pen the seal's
+dropout hides, drawn from a random stream of their own so that every other voter stays
+as the deck drew them before) and
 mostly the :data:`~calibration.strokes.FIELD_CLEAR_STYLES` (``hooked_x``,
 ``big_shaky_x``, ``v_tick``, ``plus``, ``hatch``, ``asterisk``) besides some usual
 clear styles; some rows have no mark or two, a few an ambiguous or a not-mark
@@ -83,6 +86,7 @@ from calibration.strokes import (
     random_pen,
     signature_strokes,
     strike_strokes,
+    warm_pen,
     word_strokes,
 )
 from kiemphieu import db
@@ -589,14 +593,23 @@ def _field_photo_spec(dpi: int, rng: np.random.Generator) -> ScanSpec:
     )
 
 
+WARM_PEN_SHARE = 0.04
+"""The field profile's voters whose pen the seal's dropout hides (:func:`~calibration.strokes.warm_pen`)."""
+
+
 def _ballot_pages(
-    layout: Layout, profile: str, token: str, rng: np.random.Generator, *, session_id: str | None = None
+    layout: Layout, profile: str, token: str, rng: np.random.Generator, *, session_id: str | None = None,
+    warm: np.random.Generator | None = None,
 ) -> list[PageSpec]:
+    """One voter's pages. ``warm``: the field profile's own stream for the warm pens, kept apart from
+    ``rng`` so that choosing them leaves every other draw of the deck as it was."""
     rough = profile in ("adf-rough", "field")
     crossed_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.04 else 0
     writing_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.06 else 0
     signature = bool(rough and rng.random() < 0.2)
     pen = field_pen(rng) if profile == "field" else None  # one pen per voter
+    if pen is not None and warm is not None and warm.random() < WARM_PEN_SHARE:
+        pen = warm_pen(warm)
     specs = []
     for page in layout.pages:
         marks = {row.person: _row_marks(profile, rng) for row in page.rows}
@@ -621,13 +634,14 @@ def _ballot_pages(
 def _plan(layout: Layout, tokens: list[str], profile: str, seed: int) -> list[FileJob]:
     """Which pages go into which files, with every random choice of the deck made here."""
     rng = np.random.default_rng([seed, 0x5EED])
+    warm = np.random.default_rng([seed, 0xC0102]) if profile == "field" else None
 
     def seed_() -> int:
         return int(rng.integers(0, 2**63 - 1))
 
     ballots: list[tuple[int, list[PageSpec]]] = []
     for voter, token in enumerate(tokens, start=1):
-        ballots.append((voter, _ballot_pages(layout, profile, token, rng)))
+        ballots.append((voter, _ballot_pages(layout, profile, token, rng, warm=warm)))
     extras: list[tuple[str, int | None, list[PageSpec]]] = []
     if profile == "adf-rough" and ballots:
         copied_voter, copied = ballots[int(rng.integers(0, len(ballots)))]

@@ -11,7 +11,8 @@ from ``rng`` each time.
 The ``field`` profile's voters (held out from tuning) use other hands and pens:
 :data:`FIELD_CLEAR_STYLES` (a hooked X, a large shaky X, a V tick, a plus, a box
 hatched with parallel lines, an asterisk) and :func:`field_pen` (violet ballpoint,
-gel pen, thick marker). They are clear marks, kept in their own tuple so that
+gel pen, thick marker), a few :func:`warm_pen` (red ballpoint, pink gel pen: inks the
+seal's dropout hides). They are clear marks, kept in their own tuple so that
 :data:`CLEAR_STYLES` and everything drawn for the other profiles stay as they were.
 """
 
@@ -43,7 +44,7 @@ class Pen:
     Parameters
     ----------
     kind : "ballpoint" | "felt" | "pencil" | "crease" | "gel" | "marker"
-        (``gel`` and ``marker`` only from :func:`field_pen`)
+        (``gel`` and ``marker`` only from :func:`field_pen` and :func:`warm_pen`)
     color_bgr : ink colour, BGR 0..255
     width_mm : nominal line width
     opacity : peak ink coverage, 0..1
@@ -96,6 +97,21 @@ def field_pen(rng: np.random.Generator) -> Pen:
     if u < 0.75:
         return Pen("marker", _ink_colour(rng), float(rng.uniform(1.3, 2.2)), float(rng.uniform(0.8, 0.92)))
     return random_pen(rng)
+
+
+def warm_pen(rng: np.random.Generator) -> Pen:
+    """A pen whose ink the seal's dropout hides: a red ballpoint (two in three) or a pink gel pen.
+
+    Both turn almost white in the red channel that drops the red seal, so a box
+    marked with them reads as empty there: the scanner must find them on the
+    colour scan (``red_ink``). A grey scan keeps them as mid-grey ink, a 1-bit
+    scan as what its threshold kept.
+    """
+    if rng.random() < 2 / 3:
+        return Pen("ballpoint", (int(rng.integers(30, 70)), int(rng.integers(30, 70)), int(rng.integers(175, 215))),
+                   float(rng.uniform(0.3, 0.45)), float(rng.uniform(0.9, 1.0)))
+    return Pen("gel", (int(rng.integers(150, 200)), int(rng.integers(90, 130)), int(rng.integers(228, 250))),
+               float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.95, 1.0)))
 
 
 def _ink_colour(rng: np.random.Generator) -> tuple[int, int, int]:

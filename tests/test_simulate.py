@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from calibration import effects
+from calibration import simulate as simulate_module
 from calibration.simulate import (
     FIELD_CLEAR_STYLES,
+    FileJob,
     MarkSpec,
     PageSpec,
     ScanSpec,
@@ -27,7 +29,7 @@ from calibration.simulate import (
     row_truth,
     simulate,
 )
-from calibration.strokes import CLEAR_STYLES, Pen
+from calibration.strokes import CLEAR_STYLES, Pen, warm_pen
 from calibration.truth import load_truth
 from kiemphieu.cli import main
 from kiemphieu.errors import InputError
@@ -448,6 +450,38 @@ def test_field_plan_mixes_devices_as_documented(printed_workspace: Workspace) ->
     assert sum(st in FIELD_CLEAR_STYLES for st in styles) > 0.5 * len(styles)
     assert {"faint", "tiny_tick", "cancelled", "dots", "neighbour_stroke"} <= set(styles)
     assert {f.fmt for f in plan} == {"jpg", "png", "tif", "pdf"}
+
+
+FIELD_PLAN_BEFORE_WARM_PENS = "a26fa0d0e6168cd921d2a34379697756ecdef483ebeb055aee97766401804e2e"
+
+
+def _voter_pens(plan: list[FileJob]) -> dict[int | None, Pen | None]:
+    return {p.voter: p.spec.pen for f in plan for p in f.pages if p.kind == "ballot" and p.spec is not None}
+
+
+def test_a_few_field_voters_use_a_pen_the_dropout_hides_and_no_one_else_changes(
+        printed_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """About 4 % of the field profile's voters write in red ballpoint or pink gel, inks that turn
+    almost white in the red channel the seal is dropped with. They are drawn from a stream of their
+    own: with no warm pens the deck is the same, voter for voter, but for those voters' pens."""
+    layout = load_layout(printed_workspace.layout_json)
+    tokens = [f"T{i:012d}" for i in range(300)]
+    plan = _plan(layout, tokens, "field", 1)
+    monkeypatch.setattr(simulate_module, "WARM_PEN_SHARE", 0.0)
+    before = _plan(layout, tokens, "field", 1)
+    pens, pens_before = _voter_pens(plan), _voter_pens(before)
+    warm = {v for v, pen in pens.items() if pen != pens_before[v]}
+    assert 4 <= len(warm) <= 22, len(warm)
+    for v in warm:
+        pen = pens[v]
+        assert pen is not None
+        b, g, r = pen.color_bgr
+        assert r >= 175 and r - min(b, g) >= 100, pen  # light in the red channel, strongly coloured
+    # marks, scans, seeds, files: all as the deck drew them before there were warm pens (c1e8158)
+    assert _plan_digest(plan) == _plan_digest(before) == FIELD_PLAN_BEFORE_WARM_PENS
+    rng = np.random.default_rng(5)
+    kinds = {warm_pen(rng).kind for _ in range(60)}
+    assert kinds == {"ballpoint", "gel"}
 
 
 @pytest.fixture(scope="module")
