@@ -109,7 +109,8 @@ def _peak(profile: np.ndarray) -> float | None:
     return float(np.sum(np.arange(lo, hi) * weights) / np.sum(weights))
 
 
-def _rule_rows(page: PageLayout) -> list[float]:
+def rule_rows(page: PageLayout) -> list[float]:
+    """Page y (mm) of the table's printed horizontal rules."""
     tx, ty, tw, th = page.table_mm
     ys = {ty, ty + th}
     for row in page.rows:
@@ -118,7 +119,8 @@ def _rule_rows(page: PageLayout) -> list[float]:
     return sorted(ys)
 
 
-def _rule_columns(page: PageLayout) -> list[float]:
+def rule_columns(page: PageLayout) -> list[float]:
+    """Page x (mm) of the table's printed vertical rules."""
     tx, _, tw, _ = page.table_mm
     return sorted({x for x in COLUMN_X.values() if tx - 0.01 <= x <= tx + tw + 0.01})
 
@@ -134,7 +136,7 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
     """
     reach = _px(s.grid_search_mm)
     h, w = ink.shape
-    ys, xs = _rule_rows(page), _rule_columns(page)
+    ys, xs = rule_rows(page), rule_columns(page)
     if sparse:
         ys = [ys[0], ys[len(ys) // 2], ys[-1]]
     at: list[tuple[float, float]] = []
@@ -155,7 +157,7 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
                 at.append(((a + b) / 2, y))
                 shift.append((r0 + peak) / PX - y)
                 vertical.append(False)
-    all_ys = _rule_rows(page)
+    all_ys = rule_rows(page)
     spans = [(a, b) for a, b in zip(all_ys[:-1], all_ys[1:], strict=True) if b - a >= 2 * inset + 2]
     if sparse and spans:
         spans = [spans[0], spans[len(spans) // 2], spans[-1]]

@@ -52,7 +52,7 @@ from scanner.folds import (
     local_creases,
     rows_crossed,
 )
-from scanner.grid import GridFit, register_grid, source_maps, verify
+from scanner.grid import GridFit, register_grid, rule_columns, rule_rows, source_maps, verify
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 
@@ -1379,8 +1379,37 @@ def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
     return np.asarray(counts / (float(on) * mask.shape[0]))
 
 
-def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> set[int]:
-    """Persons whose boxes a streak (a vertical line in image coordinates) passes through."""
+STREAK_BAND_MM = 1.0  # ink this near a streak's line (either side) is the streak's
+
+
+STREAK_ON_RULE_MM = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
+
+
+def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image_height: int) -> list[np.ndarray]:
+    """Each streak (an image column, top to bottom: the sheet moves past the scanner's sensor) as the two
+    page points (mm, shape (2, 2)) its ends fall on: a straight line on the page too.
+
+    A sheet fed sideways turns the table's long horizontal rules into image columns dark over 90 % of
+    the image's height, which :func:`find_streaks` takes for streaks: a line lying on a printed rule
+    over the whole width (or height) of the table is that rule, and is left out here.
+    """
+    to_page = np.linalg.inv(hom)
+    tx, ty, tw, th = page.table_mm
+    lines = []
+    for x in streaks_x:
+        a, b = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, float(image_height)]]]), to_page).reshape(2, 2)
+        (dx, dy), along = b - a, abs(b[0] - a[0]) > abs(b[1] - a[1])
+        ends, rules = ((tx, tx + tw), rule_rows(page)) if along else ((ty, ty + th), rule_columns(page))
+        at = [a[1] + (e - a[0]) * dy / dx for e in ends] if along else [a[0] + (e - a[1]) * dx / dy for e in ends]
+        if not any(all(abs(v - r) <= STREAK_ON_RULE_MM for v in at) for r in rules):
+            lines.append(np.stack([a, b]))
+    return lines
+
+
+def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image_height: int) -> set[int]:
+    """Persons whose boxes a streak (a vertical line in image coordinates) passes through, or whose name or
+    position it runs along (a sheet fed sideways: the streak lies along the rows, where a strike would,
+    and :func:`without_streaks` takes out whatever lies under it)."""
     hit: set[int] = set()
     if not streaks_x:
         return hit
@@ -1392,7 +1421,37 @@ def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout) -> se
             lo, hi = img[:, 0].min() - 3, img[:, 0].max() + 3
             if any(lo <= sx <= hi for sx in streaks_x):
                 hit.add(row.person)
+    for a, b in streak_lines_mm(streaks_x, hom, page, image_height):
+        dx, dy = b - a
+        if abs(dx) <= abs(dy):  # down the page: it crosses names and positions, a strike runs along them
+            continue
+        for row in page.rows:
+            for x, y, w, h in (row.name_mm, row.position_mm):
+                ys = a[1] + (np.array([x, x + w]) - a[0]) * dy / dx
+                if ys.max() >= y - STREAK_BAND_MM and ys.min() <= y + h + STREAK_BAND_MM:
+                    hit.add(row.person)
     return hit
+
+
+def without_streaks(maps: InkMaps, streaks_x: list[float], hom: np.ndarray, page: PageLayout,
+                    image_height: int) -> InkMaps:
+    """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak cleared.
+
+    Through a level cell beside its box, through the free areas or across a name, a streak is the
+    scanner's ink, not the voter's: this keeps it from reading as a mark outside a box, as writing, or
+    as a strike. A 2 mm band leaves any real mark or word most of its length. What it could hide is in
+    review anyway: the boxes a streak crosses, and the names and positions it runs along
+    (:func:`streak_rows`). Drawn with the page transform alone: streaks come from scanners, whose
+    sheets lie flat.
+    """
+    if not streaks_x:
+        return maps
+    band = np.zeros(maps.ink.shape, np.uint8)
+    for ends in streak_lines_mm(streaks_x, hom, page, image_height):
+        (c0, r0), (c1, r1) = np.round(ends * PX).astype(int)
+        cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 255, 2 * _px(STREAK_BAND_MM) + 1)
+    keep = band == 0
+    return replace(maps, ink=maps.ink & keep, light=maps.light & keep, trace=maps.trace & keep)
 
 
 HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid
@@ -1583,11 +1642,13 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    row_extra, page_reasons = inspect(maps.light, page, boxes, s, maps.trace, maps.ink,
+    streaks = find_streaks(grey, s)
+    unstreaked = without_streaks(maps, streaks, hom, page, grey.shape[0])
+    row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None)
-    if R.R_WRITING in page_reasons and not writing_beside_creases(maps, lines, page, ctx.layout.page_size_mm, s):
+    if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
-    for person in streak_rows(find_streaks(grey, s), hom, page):
+    for person in streak_rows(streaks, hom, page, grey.shape[0]):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
     for person in hidden_rows:

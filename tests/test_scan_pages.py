@@ -91,7 +91,7 @@ def _save(folder: Path, name: str, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     root = tmp_path_factory.mktemp("pages")
-    ws = make_workspace(root / "ws", copies=25)
+    ws = make_workspace(root / "ws", copies=26)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn)))
@@ -137,6 +137,10 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     _save(sub, "dup-b.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150, rotation=180), rng=rng))
     bitonal = render_page(ws, PageSpec(1, tokens[19], clear), ScanSpec(dpi=300, color=False, bitonal="fixed"), rng=rng)
     Image.fromarray(bitonal).convert("1").save(folder / "bitonal.png")  # a 1-bit PNG, as an office scanner's B/W mode
+    # a streak through every row's "medium" cell beside its box (page x 173-176 mm: the scanner adds a
+    # 1-4 mm margin), and through the free area below the table
+    _save(folder, "streak-beside.png", render_page(ws, PageSpec(1, tokens[25], clear), ScanSpec(dpi=150, streak_x_mm=177.0),
+                                                   rng=rng))
     for i, (name, pen, scan) in enumerate(WARM_PAGES, start=20):
         _save(folder, name, render_page(ws, PageSpec(1, tokens[i], clear, pen=pen), scan, rng=rng))
     summary = scan_folder(ws, folder, jobs=2)
@@ -267,6 +271,13 @@ def test_crossed_name_and_writing(deck: Deck) -> None:
             assert json.loads(rows[person]["reasons"]) == [], person
     # the marks are still read: a human decides what the crossed name means
     assert (rows[5]["marks"], rows[5]["choice"]) == _expected(CLEAR[5])
+
+
+def test_a_streak_beside_the_boxes_is_not_a_mark_outside_them_nor_writing(deck: Deck) -> None:
+    """A streak through the level cells beside the boxes and through the free area is the scanner's
+    line: it crosses no box, so every row reads exactly, with no ``mark_outside_box`` and no
+    ``writing`` (before, both)."""
+    _assert_rows_exact(deck, "streak-beside.png")
 
 
 def test_streak_through_a_box(deck: Deck) -> None:
