@@ -42,6 +42,7 @@ ROW_MARKS = ("none", "one", "multiple")
 # page level
 R_BLANK = "blank"
 R_NO_MARKERS = "no_markers"
+R_SOME_MARKERS = "markers_missing"
 R_NO_QR = "qr_unreadable"
 R_FOREIGN = "foreign_session"
 R_LAYOUT = "layout_mismatch"
@@ -64,6 +65,10 @@ R_BITONAL = "bitonal"
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
     R_NO_MARKERS: ("Không tìm thấy dấu định vị", "Alignment markers not found"),
+    R_SOME_MARKERS: ("Chỉ thấy một phần dấu định vị: trang quét bị cắt (khổ quét nhỏ hơn A4?) hoặc dấu bị hỏng; "
+                     "hãy quét lại cả tờ khổ A4",
+                     "Only some alignment markers found: the scan cuts off part of the sheet (a scan area smaller "
+                     "than A4?) or they are damaged; scan the whole A4 sheet again"),
     R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),
     R_FOREIGN: ("Phiếu của phiên khác", "Ballot of another session"),
     R_LAYOUT: ("Mẫu phiếu không khớp", "Ballot layout does not match"),
@@ -74,7 +79,7 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_MARGINAL: ("Dấu không rõ", "Unclear mark"),
     R_MULTIPLE: ("Đánh dấu nhiều ô", "More than one box marked"),
     R_CROSSED: ("Họ tên in sẵn có thể bị gạch", "Printed name may be crossed out"),
-    R_STREAK: ("Vệt máy quét đi qua ô", "Scanner streak through a box"),
+    R_STREAK: ("Vệt máy quét đi qua ô hoặc dọc theo họ tên", "Scanner streak through a box or along the name"),
     R_RED: ("Mực đỏ, hồng, cam hoặc vàng (bị lọc cùng con dấu): cần xem bằng mắt",
             "Red, pink, orange or yellow ink (dropped with the seal): look at it"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),

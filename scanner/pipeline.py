@@ -124,6 +124,7 @@ class Registration:
     markers: int
     residual_mm: float
     failure: str = ""
+    missing: tuple[str, ...] = ()  # with one or two markers found: the layout's markers not found
 
     def __bool__(self) -> bool:
         return self.homography is not None
@@ -279,8 +280,9 @@ def _fit_markers(found: dict[int, np.ndarray], layout: Layout) -> Registration:
         mm_pts += [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
         img_pts += [tuple(c) for c in corners]
     count = len(mm_pts) // 4
-    if count < 3:
-        return Registration(None, count, float("nan"), R.R_NO_MARKERS)
+    if count < 3:  # one or two: part of a ballot (cut off by the scan area, or damaged markers)
+        missing = tuple(name for name, i in layout.marker_ids.items() if i not in found) if count else ()
+        return Registration(None, count, float("nan"), R.R_SOME_MARKERS if count else R.R_NO_MARKERS, missing)
     src = np.asarray(mm_pts, np.float64)
     dst = np.asarray(img_pts, np.float64)
     hom, _ = cv2.findHomography(src, dst, 0)
@@ -1604,8 +1606,14 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         if _ink_share(grey) < s.blank_ink_share:
             return PageResult(task, "blank", "auto", reasons=(R.R_BLANK,), timings=t)
         preview = save_raw_preview(image, task, ctx)
+        detail = ("No alignment markers found: not a ballot, or a damaged one. Check the sheet and scan it again."
+                  if not reg.missing else
+                  f"Only {reg.markers} of the 4 alignment markers found (not found: "
+                  f"{', '.join(m.replace('_', ' ') for m in reg.missing)}): the scan cuts off part of the sheet "
+                  "(a Letter-size scan area cuts the bottom of an A4 sheet) or those markers are damaged. "
+                  "Scan the whole A4 sheet again.")
         return PageResult(task, "unreadable", "rejected", reasons=(reg.failure,), image=preview, timings=t,
-                          detail="No alignment markers found: not a ballot, or a damaged one. Check the sheet and scan it again.")
+                          detail=detail)
     hom = reg.homography
     assert hom is not None
     transform = tuple(float(v) for v in np.linalg.inv(hom).ravel())

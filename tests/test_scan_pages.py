@@ -91,7 +91,7 @@ def _save(folder: Path, name: str, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     root = tmp_path_factory.mktemp("pages")
-    ws = make_workspace(root / "ws", copies=26)
+    ws = make_workspace(root / "ws", copies=27)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn)))
@@ -141,6 +141,9 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     # 1-4 mm margin), and through the free area below the table
     _save(folder, "streak-beside.png", render_page(ws, PageSpec(1, tokens[25], clear), ScanSpec(dpi=150, streak_x_mm=177.0),
                                                    rng=rng))
+    # an A4 ballot on a Letter-size scan area: the image stops at 279.4 mm, below the table, above the bottom markers
+    letter = render_page(ws, PageSpec(1, tokens[26], clear), ScanSpec(dpi=150), rng=rng)
+    _save(folder, "letter-size.png", letter[: round(279.4 * 150 / 25.4)])
     for i, (name, pen, scan) in enumerate(WARM_PAGES, start=20):
         _save(folder, name, render_page(ws, PageSpec(1, tokens[i], clear, pen=pen), scan, rng=rng))
     summary = scan_folder(ws, folder, jobs=2)
@@ -299,6 +302,17 @@ def test_page_without_markers_is_rejected_with_a_reason(deck: Deck) -> None:
     assert page["detail"]
     assert page["image"] and (deck.ws.root / page["image"]).is_file()
     assert any(p.source == "no-markers.png" and p.status == "rejected" for p in deck.summary.problems)
+
+
+def test_a_sheet_cut_off_by_the_scan_area_says_so(deck: Deck) -> None:
+    """The bottom markers cut off (a Letter-size scan area): the page is not read, and the reason says
+    which markers are missing and what to do, rather than "not a ballot"."""
+    page = deck.page("letter-size.png")
+    assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("unreadable", "rejected", [R.R_SOME_MARKERS])
+    assert "Only 2 of the 4" in page["detail"] and "bottom left, bottom right" in page["detail"]
+    assert "A4" in R.REASON_TEXT[R.R_SOME_MARKERS][0]
+    assert deck.rows("letter-size.png") == {}
+    assert any(p.source == "letter-size.png" and p.status == "rejected" for p in deck.summary.problems)
 
 
 def test_duplicate_token_flags_both_pages(deck: Deck) -> None:
