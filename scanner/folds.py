@@ -373,10 +373,11 @@ def _pen_lines(pen: np.ndarray, free: np.ndarray, area: _Area, found: list[Line]
     return out
 
 
-def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings) -> np.ndarray:
-    """(H, W) bool: a band of ``fold_band_mm`` around every explained line."""
+def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings, *,
+                   band_mm: float | None = None) -> np.ndarray:
+    """(H, W) bool: a band of ``band_mm`` (default ``fold_band_mm``) around every explained line."""
     mask = np.zeros(shape, np.uint8)
-    thickness = 2 * _px(s.fold_band_mm) + 1
+    thickness = 2 * _px(s.fold_band_mm if band_mm is None else band_mm) + 1
     h, w = shape
     for line in lines:
         if not line.explained:
