@@ -1392,9 +1392,21 @@ def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
 
 
 STREAK_BAND_MM = 1.0  # ink this near a streak's line (either side) is the streak's
-
-
 STREAK_ON_RULE_MM = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
+
+
+def _along_rows(line: np.ndarray) -> bool:
+    """Whether a page line (two points, mm) runs more across the page than down it."""
+    dx, dy = line[1] - line[0]
+    return bool(abs(dx) > abs(dy))
+
+
+def _line_across(line: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Where a page line (two points, mm) is across its run at the positions ``at`` along it: its y at
+    those x for a line along the rows, else its x at those y."""
+    i = 0 if _along_rows(line) else 1
+    (a, b) = line
+    return np.asarray(a[1 - i] + (at - a[i]) * (b[1 - i] - a[1 - i]) / (b[i] - a[i]))
 
 
 def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image_height: int) -> list[np.ndarray]:
@@ -1409,19 +1421,19 @@ def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, i
     tx, ty, tw, th = page.table_mm
     lines = []
     for x in streaks_x:
-        a, b = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, float(image_height)]]]), to_page).reshape(2, 2)
-        (dx, dy), along = b - a, abs(b[0] - a[0]) > abs(b[1] - a[1])
-        ends, rules = ((tx, tx + tw), rule_rows(page)) if along else ((ty, ty + th), rule_columns(page))
-        at = [a[1] + (e - a[0]) * dy / dx for e in ends] if along else [a[0] + (e - a[1]) * dx / dy for e in ends]
-        if not any(all(abs(v - r) <= STREAK_ON_RULE_MM for v in at) for r in rules):
-            lines.append(np.stack([a, b]))
+        line = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, float(image_height)]]]), to_page).reshape(2, 2)
+        ends, rules = ((tx, tx + tw), rule_rows(page)) if _along_rows(line) else ((ty, ty + th), rule_columns(page))
+        at = _line_across(line, np.array(ends))
+        if not any(bool(np.all(np.abs(at - r) <= STREAK_ON_RULE_MM)) for r in rules):
+            lines.append(line)
     return lines
 
 
-def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image_height: int) -> set[int]:
+def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
     """Persons whose boxes a streak (a vertical line in image coordinates) passes through, or whose name or
     position it runs along (a sheet fed sideways: the streak lies along the rows, where a strike would,
-    and :func:`without_streaks` takes out whatever lies under it)."""
+    and :func:`without_streaks` takes out whatever lies under it). ``lines_mm``: the streaks on the page
+    (:func:`streak_lines_mm`)."""
     hit: set[int] = set()
     if not streaks_x:
         return hit
@@ -1433,21 +1445,20 @@ def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image
             lo, hi = img[:, 0].min() - 3, img[:, 0].max() + 3
             if any(lo <= sx <= hi for sx in streaks_x):
                 hit.add(row.person)
-    for a, b in streak_lines_mm(streaks_x, hom, page, image_height):
-        dx, dy = b - a
-        if abs(dx) <= abs(dy):  # down the page: it crosses names and positions, a strike runs along them
+    for line in lines_mm:
+        if not _along_rows(line):  # down the page: it crosses names and positions, a strike runs along them
             continue
         for row in page.rows:
             for x, y, w, h in (row.name_mm, row.position_mm):
-                ys = a[1] + (np.array([x, x + w]) - a[0]) * dy / dx
+                ys = _line_across(line, np.array([x, x + w]))
                 if ys.max() >= y - STREAK_BAND_MM and ys.min() <= y + h + STREAK_BAND_MM:
                     hit.add(row.person)
     return hit
 
 
-def without_streaks(maps: InkMaps, streaks_x: list[float], hom: np.ndarray, page: PageLayout,
-                    image_height: int) -> InkMaps:
-    """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak cleared.
+def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
+    """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak's line on the page
+    (:func:`streak_lines_mm`) cleared.
 
     Through a level cell beside its box, through the free areas or across a name, a streak is the
     scanner's ink, not the voter's: this keeps it from reading as a mark outside a box, as writing, or
@@ -1456,10 +1467,10 @@ def without_streaks(maps: InkMaps, streaks_x: list[float], hom: np.ndarray, page
     (:func:`streak_rows`). Drawn with the page transform alone: streaks come from scanners, whose
     sheets lie flat.
     """
-    if not streaks_x:
+    if not lines_mm:
         return maps
     band = np.zeros(maps.ink.shape, np.uint8)
-    for ends in streak_lines_mm(streaks_x, hom, page, image_height):
+    for ends in lines_mm:
         (c0, r0), (c1, r1) = np.round(ends * PX).astype(int)
         cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 255, 2 * _px(STREAK_BAND_MM) + 1)
     keep = band == 0
@@ -1661,12 +1672,13 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
     streaks = find_streaks(grey, s)
-    unstreaked = without_streaks(maps, streaks, hom, page, grey.shape[0])
+    streaks_mm = streak_lines_mm(streaks, hom, page, grey.shape[0])
+    unstreaked = without_streaks(maps, streaks_mm)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None)
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
-    for person in streak_rows(streaks, hom, page, grey.shape[0]):
+    for person in streak_rows(streaks, hom, page, streaks_mm):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
     for person in hidden_rows:

@@ -39,6 +39,7 @@ from scanner.pipeline import (
     register,
     score_boxes,
     straighten,
+    streak_lines_mm,
     streak_rows,
     strike_coverage,
 )
@@ -456,7 +457,8 @@ def test_find_streaks(image: np.ndarray, layout: Layout) -> None:
     assert streaks[0] == pytest.approx(META["streak_x_mm"] * META["dpi"] / 25.4, abs=4)
     reg = register(image, layout, S)
     # the sheet was fed sideways: the streak runs along the rows, through 11's boxes and along 10's name
-    assert streak_rows(streaks, reg.homography, layout.pages[0], image.shape[0]) == {10, 11}  # type: ignore[arg-type]
+    lines_mm = streak_lines_mm(streaks, reg.homography, layout.pages[0], image.shape[0])  # type: ignore[arg-type]
+    assert streak_rows(streaks, reg.homography, layout.pages[0], lines_mm) == {10, 11}  # type: ignore[arg-type]
     # synthetic: one thin dark column is a streak, a clean page or a dark border is not
     paper = np.full((800, 600), 230, np.uint8)
     assert find_streaks(paper, S) == []
