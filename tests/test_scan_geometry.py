@@ -644,6 +644,16 @@ def _page_reasons(grey: np.ndarray, printed: Printed) -> list[str]:
     return reasons
 
 
+def _word_beside_the_crease(printed: Printed) -> np.ndarray:
+    """Coverage of a pen word (three loops) in the first free area, beside a crease down the page's middle."""
+    word = np.zeros(printed.shape, np.float32)
+    fx, fy, _, _ = printed.page.free_mm[0]
+    for k in range(3):
+        cx, cy = (fx + 20 + 6 * k) * PX, (fy + 30) * PX
+        cv2.ellipse(word, (round(cx), round(cy)), (round(2.5 * PX), round(4 * PX)), 20, 0, 360, 1.0, 2)
+    return word
+
+
 def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed: Printed) -> None:
     """A sheet folded in quarters: a crease down the middle of the page, through the free area."""
     page_h = printed.layout.page_size_mm[1]
@@ -651,12 +661,7 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
                          span_mm=(0.0, page_h))
     grey = _darken(printed.grey, crease, CREASE)
     assert _page_reasons(grey, printed) == []
-    word = np.zeros(printed.shape, np.float32)  # a pen word (three loops) in the free area beside the crease
-    fx, fy, _, _ = printed.page.free_mm[0]
-    for k in range(3):
-        cx, cy = (fx + 20 + 6 * k) * PX, (fy + 30) * PX
-        cv2.ellipse(word, (round(cx), round(cy)), (round(2.5 * PX), round(4 * PX)), 20, 0, 360, 1.0, 2)
-    assert _page_reasons(_darken(grey, word, PEN), printed) == [R.R_WRITING]
+    assert _page_reasons(_darken(grey, _word_beside_the_crease(printed), PEN), printed) == [R.R_WRITING]
 
 
 @pytest.mark.parametrize(("side", "shade"), [(1, 0.05), (-1, 0.07)])
@@ -674,12 +679,7 @@ def test_the_shade_beside_a_crease_through_the_free_area_is_not_writing(printed:
     fade = np.where(off_mm > 0, np.clip(1.0 - off_mm / 15.0, 0.0, 1.0), 0.0).astype(np.float32)
     grey = _darken(_darken(printed.grey, crease, CREASE), np.broadcast_to(fade, printed.shape), shade)
     assert _page_reasons(grey, printed) == []
-    word = np.zeros(printed.shape, np.float32)
-    fx, fy, _, _ = printed.page.free_mm[0]
-    for k in range(3):
-        cx, cy = (fx + 20 + 6 * k) * PX, (fy + 30) * PX
-        cv2.ellipse(word, (round(cx), round(cy)), (round(2.5 * PX), round(4 * PX)), 20, 0, 360, 1.0, 2)
-    assert _page_reasons(_darken(grey, word, PEN), printed) == [R.R_WRITING]
+    assert _page_reasons(_darken(grey, _word_beside_the_crease(printed), PEN), printed) == [R.R_WRITING]
 
 
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
