@@ -83,10 +83,16 @@ def image() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def straight(image: np.ndarray, layout: Layout) -> np.ndarray:
+def hom(image: np.ndarray, layout: Layout) -> np.ndarray:
+    """The fixture scan's page transform (page mm -> image pixels), from its markers."""
     reg = register(image, layout, S)
-    assert reg
-    return straighten(image, reg.homography, layout.page_size_mm)  # type: ignore[arg-type]
+    assert reg and reg.homography is not None
+    return reg.homography
+
+
+@pytest.fixture(scope="module")
+def straight(image: np.ndarray, layout: Layout, hom: np.ndarray) -> np.ndarray:
+    return straighten(image, hom, layout.page_size_mm)
 
 
 def _payload(session_id: str, layout_hash: str, page: int, token: str | None) -> str:
@@ -195,11 +201,9 @@ def test_register_without_markers_is_falsy_and_explains(layout: Layout) -> None:
         _ = reg.px_per_mm
 
 
-def test_register_with_one_marker_covered(image: np.ndarray, layout: Layout) -> None:
-    reg = register(image, layout, S)
-    assert reg.homography is not None
+def test_register_with_one_marker_covered(image: np.ndarray, layout: Layout, hom: np.ndarray) -> None:
     x, y, w, h = layout.pages[0].markers_mm["bottom_right"]
-    pts = cv2.perspectiveTransform(np.array([[[x - 2, y - 2]], [[x + w + 2, y + h + 2]]], np.float64), reg.homography)
+    pts = cv2.perspectiveTransform(np.array([[[x - 2, y - 2]], [[x + w + 2, y + h + 2]]], np.float64), hom)
     (c0, r0), (c1, r1) = np.sort(pts.reshape(2, 2), axis=0).astype(int)
     covered = image.copy()
     covered[max(0, r0) : r1, max(0, c0) : c1] = 240
@@ -259,13 +263,11 @@ def test_affine_tiles_give_way_to_a_strong_perspective() -> None:
     assert _affine_tiles(_homography(1e-4), 1260, 1782) is None  # a phone photo: one exact warpPerspective
 
 
-def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layout: Layout) -> None:
-    reg = register(image, layout, S)
-    assert reg.homography is not None
+def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layout: Layout, hom: np.ndarray) -> None:
     tilt = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [4e-7, 2e-7, 1.0]])  # a slight perspective on top
-    hom = tilt @ reg.homography
-    tiled = straighten(image, hom, layout.page_size_mm)
-    canon_to_img = hom @ np.diag([1 / PX, 1 / PX, 1.0])
+    tilted = tilt @ hom
+    tiled = straighten(image, tilted, layout.page_size_mm)
+    canon_to_img = tilted @ np.diag([1 / PX, 1 / PX, 1.0])
     exact = cv2.warpPerspective(image, canon_to_img / canon_to_img[2, 2], tiled.shape[::-1],
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     diff = np.abs(tiled.astype(int) - exact.astype(int))
@@ -337,9 +339,8 @@ def test_marker_corners_are_refined_on_the_full_image() -> None:
 # --- identify -----------------------------------------------------------------------
 
 
-def test_read_qr_and_identify(image: np.ndarray, layout: Layout, fixture_ws: Workspace) -> None:
-    reg = register(image, layout, S)
-    text = read_qr(image, reg.homography, layout.pages[0].qr_mm)  # type: ignore[arg-type]
+def test_read_qr_and_identify(image: np.ndarray, layout: Layout, fixture_ws: Workspace, hom: np.ndarray) -> None:
+    text = read_qr(image, hom, layout.pages[0].qr_mm)
     assert text == _payload(META["session_id"], META["layout_hash"], 1, META["token"])
     ctx = build_context(fixture_ws, S)
     ident = identify(text, ctx)
@@ -451,14 +452,13 @@ def test_strike_coverage_crossed_name(straight: np.ndarray, layout: Layout) -> N
     assert strike_coverage(line, S) == pytest.approx(0.8, abs=0.02)
 
 
-def test_find_streaks(image: np.ndarray, layout: Layout) -> None:
+def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> None:
     streaks = find_streaks(image, S)
     assert len(streaks) == 1
     assert streaks[0] == pytest.approx(META["streak_x_mm"] * META["dpi"] / 25.4, abs=4)
-    reg = register(image, layout, S)
     # the sheet was fed sideways: the streak runs along the rows, through 11's boxes and along 10's name
-    lines_mm = streak_lines_mm(streaks, reg.homography, layout.pages[0], image.shape[0])  # type: ignore[arg-type]
-    assert streak_rows(streaks, reg.homography, layout.pages[0], lines_mm) == {10, 11}  # type: ignore[arg-type]
+    lines_mm = streak_lines_mm(streaks, hom, layout.pages[0], image.shape[0])
+    assert streak_rows(streaks, hom, layout.pages[0], lines_mm) == {10, 11}
     # synthetic: one thin dark column is a streak, a clean page or a dark border is not
     paper = np.full((800, 600), 230, np.uint8)
     assert find_streaks(paper, S) == []
@@ -541,17 +541,15 @@ def _read_colour(colour: np.ndarray, fixture_ws: Workspace, tmp_path: Path, name
 
 @pytest.mark.parametrize("ink", list(HIDDEN_INKS))
 def test_a_mark_in_an_ink_the_dropout_hides_sends_its_row_to_review(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, ink: str) -> None:
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, ink: str, hom: np.ndarray) -> None:
     """Red, pink, magenta, orange and yellow vanish in the red channel (the seal's dropout), so an X in
     them must not read as an empty box that counts: its row goes to review as ``red_ink``. Before
     (R minus the larger of G and B), a pink gel pen's X read as a row with no mark and no reason: a
     silent invalid vote. Rows without such ink are untouched."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     page = layout.pages[0]
     for person, level in ((3, "high"), (1, "low")):  # 3 has no mark; 1 has its own mark in "high"
-        _draw_x(colour, reg.homography, page.rows[person - 1].boxes_mm[level], HIDDEN_INKS[ink],
+        _draw_x(colour, hom, page.rows[person - 1].boxes_mm[level], HIDDEN_INKS[ink],
                 4 if "highlighter" in ink else 2)
     result = _read_colour(colour, fixture_ws, tmp_path)
     rows = {r.person: r for r in result.rows}
@@ -562,74 +560,64 @@ def test_a_mark_in_an_ink_the_dropout_hides_sends_its_row_to_review(
 
 
 def test_violet_ink_the_dropout_still_sees_is_read_as_the_mark_it_is(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
     """Coloured ink that is dark in the red channel as well (violet) is read like blue: its colour at the
     stroke's edges is that stroke's, not ink the dropout hid. The scan is a JPEG, whose colour is kept at
     half resolution and spreads past the stroke's edges."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    _draw_x(colour, reg.homography, layout.pages[0].rows[2].boxes_mm["high"], VIOLET_PEN, 3)
+    _draw_x(colour, hom, layout.pages[0].rows[2].boxes_mm["high"], VIOLET_PEN, 3)
     rows = {r.person: r for r in _read_colour(colour, fixture_ws, tmp_path, "colour.jpg").rows}
     assert (rows[3].marks, rows[3].choice, rows[3].reasons) == ("one", "high", ())
     assert not [p for p, r in rows.items() if R.R_RED in r.reasons]
 
 
 def test_a_name_struck_through_in_pink_sends_its_row_to_review(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
     """A printed name crossed out makes the ballot invalid (QĐ 96 rule 2): struck in an ink the dropout
     hides, the strike is not in the grey page the name checks look at, so the row goes to review."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     x, y, w, h = layout.pages[0].rows[5].name_mm  # person 6: nothing else doubtful in this row
-    a, b = _image_points([(x + 2, y + h / 2), (x + w * 0.6, y + h / 2 - 0.5)], reg.homography)
+    a, b = _image_points([(x + 2, y + h / 2), (x + w * 0.6, y + h / 2 - 0.5)], hom)
     cv2.line(colour, a, b, HIDDEN_INKS["pink gel pen"], 2)
     rows = {r.person: r for r in _read_colour(colour, fixture_ws, tmp_path).rows}
     assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [6]
 
 
 def test_writing_in_an_ink_the_dropout_hides_is_found_in_the_free_areas(
-        layout: Layout, image: np.ndarray) -> None:
+        layout: Layout, image: np.ndarray, hom: np.ndarray) -> None:
     """A name written in with a pink pen is writing (``hidden_ink`` says so of the free areas)."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     page = layout.pages[0]
     colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    assert hidden_ink(colour, reg.homography, page, S) == (set(), False)
+    assert hidden_ink(colour, hom, page, S) == (set(), False)
     x, y, w, h = page.free_mm[0]
     for k in range(4):  # four short words
-        a, b = _image_points([(x + 10 + 12 * k, y + h - 12), (x + 19 + 12 * k, y + h - 14)], reg.homography)
+        a, b = _image_points([(x + 10 + 12 * k, y + h - 12), (x + 19 + 12 * k, y + h - 14)], hom)
         cv2.line(colour, a, b, HIDDEN_INKS["pink gel pen"], 2)
-    assert hidden_ink(colour, reg.homography, page, S) == (set(), True)
+    assert hidden_ink(colour, hom, page, S) == (set(), True)
 
 
 def test_a_warm_light_or_cream_paper_is_not_hidden_ink_but_a_pink_mark_on_it_is(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
     """Hidden ink is judged against the paper's own tint: a page photographed under a warm lamp (blue at
     70 %, green at 88 % of red) reads as the grey page does, and a pink X on it is still found."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     grey = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR).astype(np.float32)
     warm = np.clip(grey * np.array([0.70, 0.88, 1.0], np.float32), 0, 255).astype(np.uint8)
     plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
     warm_rows = {r.person: r for r in _read_colour(warm.copy(), fixture_ws, tmp_path / "warm").rows}
     assert warm_rows == plain
-    _draw_x(warm, reg.homography, layout.pages[0].rows[2].boxes_mm["medium"], HIDDEN_INKS["pink gel pen"])
+    _draw_x(warm, hom, layout.pages[0].rows[2].boxes_mm["medium"], HIDDEN_INKS["pink gel pen"])
     rows = {r.person: r for r in _read_colour(warm, fixture_ws, tmp_path / "pink").rows}
     assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [3]
 
 
 def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
-        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path) -> None:
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
     """A faint pencil strike (10 % darker than the paper) through person 3's name and on past its end, too
     faint for the light ink: ``read_page`` finds it in the traces where the blank page (the session's
     reference PDF) has nothing printed. Without the reference PDF that look is not possible, and the
     strike is lost: what this test holds."""
-    reg = register(image, layout, S)
-    assert reg and reg.homography is not None
     x, y, w, h = layout.pages[0].rows[2].name_mm
-    a, b = _image_points([(x + 1, y + h * 0.55), (x + w * 0.95, y + h * 0.55 + 0.3)], reg.homography)
+    a, b = _image_points([(x + 1, y + h * 0.55), (x + w * 0.95, y + h * 0.55 + 0.3)], hom)
     cover = np.zeros(image.shape, np.float32)
     cv2.line(cover, a, b, 1.0, 2, cv2.LINE_AA)
     struck = np.clip(image * (1.0 - 0.10 * cover), 0, 255).astype(np.uint8)
