@@ -573,6 +573,8 @@ class BoxInk:
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
+    core: float = 0.0  # how dark the strokes' core is: the 90th percentile of the smoothed darkness over them
+    trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
 
 
 @cache
@@ -686,9 +688,14 @@ def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:
     return np.asarray(keep[labels])
 
 
-def _interior(mask: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> np.ndarray:
+def _interior_slices(rect_mm: tuple[float, float, float, float], inset_mm: float) -> tuple[slice, slice]:
     x, y, w, h = rect_mm
-    return mask[max(0, _px(y + inset_mm)) : _px(y + h - inset_mm), max(0, _px(x + inset_mm)) : _px(x + w - inset_mm)]
+    return (slice(max(0, _px(y + inset_mm)), _px(y + h - inset_mm)),
+            slice(max(0, _px(x + inset_mm)), _px(x + w - inset_mm)))
+
+
+def _interior(mask: np.ndarray, rect_mm: tuple[float, float, float, float], inset_mm: float) -> np.ndarray:
+    return mask[_interior_slices(rect_mm, inset_mm)]
 
 
 def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
@@ -736,8 +743,16 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     piece, pieces = _largest_piece_mm(light)
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
+    core = trace_line = 0.0
+    if strokes.any():
+        rows, cols = _interior_slices(rect_mm, s.trace_inset_mm)
+        core = float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], CORE_PERCENTILE))
+        trace_line = _axis_line_share(strokes) if share < s.mark_ink else 0.0  # asked of soft strokes only
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots)
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, core, trace_line)
+
+
+CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
 
 
 DOTS_MAX_INK = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
@@ -1027,7 +1042,8 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,
                        dots=b.state == "marginal" and dot and not seen)
                for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
-    return light_pen_marks(results, [m[4] for m in measured], s), distorted
+    inks = [m[4] for m in measured]
+    return soft_pen_marks(light_pen_marks(results, inks, s), inks, s), distorted
 
 
 def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
@@ -1051,18 +1067,8 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
     A very faint mark (a pencil barely touching) leaves almost no light ink, and a tiny tick a short
     stroke: both stay marginal. A row with anything in a second box is left as it is.
     """
-    rows: dict[int, list[int]] = {}
-    for k, b in enumerate(boxes):
-        rows.setdefault(b.person, []).append(k)
-    pen = []
-    for ks in rows.values():
-        inked = [k for k in ks if boxes[k].state != "empty"]
-        if len(inked) != 1:
-            continue
-        k = inked[0]
-        if inks[k].trace_span_mm >= s.mark_span_mm and (
-                boxes[k].state == "marked" or (boxes[k].state == "marginal" and _pen_stroke(inks[k], s))):
-            pen.append(k)
+    pen = [k for k in _lone_strokes(boxes, inks, s)
+           if boxes[k].state == "marked" or _pen_stroke(inks[k], s)]
     if len(pen) < s.pen_rows:
         return boxes
     trace = float(np.median([inks[k].trace for k in pen]))
@@ -1072,6 +1078,64 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
         ink = inks[k]
         if (boxes[k].state == "marginal" and ink.trace >= s.pen_trace_ratio * trace
                 and ink.light >= max(s.empty_ink, s.pen_light_ratio * light)):
+            out[k] = replace(boxes[k], state="marked", dots=False)
+    return out
+
+
+def _lone_strokes(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[int]:
+    """The boxes alone inked in their row (the other two empty) whose traces hold a mark-long stroke."""
+    rows: dict[int, list[int]] = {}
+    for k, b in enumerate(boxes):
+        rows.setdefault(b.person, []).append(k)
+    lone = []
+    for ks in rows.values():
+        inked = [k for k in ks if boxes[k].state != "empty"]
+        if len(inked) == 1 and inks[inked[0]].trace_span_mm >= s.mark_span_mm:
+            lone.append(inked[0])
+    return lone
+
+
+def _soft_stroke(ink: BoxInk, s: ScanSettings) -> bool:
+    """Whether a box holds what a soft pencil's mark leaves on a soft scan: a mark-long stroke in traces,
+    with too little light ink for a mark; not a box covered as a cancelled mark is, not dots, and not
+    one straight horizontal or vertical line (a crease)."""
+    return (ink.light < s.mark_ink and not is_heavy(ink.light, ink.trace, s) and not ink.dots
+            and ink.trace_line < s.line_share)
+
+
+SOFT_PEN_SPREAD = 2.0  # one voter's soft marks are within this factor of their median core darkness
+
+
+def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
+    """The marks of a voter whose pen leaves traces only on this scan (a soft pencil, a blurred or
+    low-resolution scan): strokes a human sees plainly, grey lines the width of a pencil, with no pixel dark
+    enough for light ink. :func:`light_pen_marks` cannot tell this voter's pen, which it knows by its light ink.
+
+    The page shows the pen: its rows with one box inked (:func:`_lone_strokes`). When at least ``pen_rows``
+    of them are marked or hold such a stroke (:func:`_soft_stroke`), and their median light ink falls short
+    of a mark's (``mark_ink``), the medians of their trace share and of their strokes' core darkness are this
+    voter's mark. A marginal one of them is a mark when it is as dark (``pen_core_ratio`` of that core) and as
+    inked (``pen_trace_ratio`` of that trace) as the others, and as long as a mark (``mark_span_mm``).
+
+    A page whose lone marks include one over ``SOFT_PEN_SPREAD`` times darker than their median was marked
+    with a darker pen: its faint strokes are not that pen's marks, and nothing is assumed.
+
+    Stays marginal: a fainter stroke (a pencil barely touching is lighter than the voter's own marks, not
+    only thinner), a tiny tick (short), a box scribbled over (traces over ``shaded_trace`` of it: heavy),
+    a row with anything in a second box, and every box of a page whose voter shows no such pen.
+    """
+    soft = [k for k in _lone_strokes(boxes, inks, s) if boxes[k].state == "marked" or _soft_stroke(inks[k], s)]
+    if len(soft) < s.pen_rows or float(np.median([inks[k].light for k in soft])) >= s.mark_ink:
+        return boxes
+    trace = float(np.median([inks[k].trace for k in soft]))
+    core = float(np.median([inks[k].core for k in soft]))
+    if max(inks[k].core for k in soft) > SOFT_PEN_SPREAD * core:
+        return boxes  # some of the page's marks are much darker: its voter's pen is not the soft one
+    out = list(boxes)
+    for k in soft:
+        ink = inks[k]
+        if (boxes[k].state == "marginal" and ink.trace >= s.pen_trace_ratio * trace
+                and ink.core >= s.pen_core_ratio * core):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out
 

@@ -60,6 +60,7 @@ class ScanSettings:
     pen_rows: int = 4  # rows with one box inked that show the voter's pen (see pipeline.light_pen_marks) ...
     pen_trace_ratio: float = 0.5  # ... a marginal stroke with this share of their median trace ...
     pen_light_ratio: float = 0.3  # ... and of their median light ink is that pen's mark
+    pen_core_ratio: float = 0.7  # a pen leaving traces only: a stroke this share of their median core darkness
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
@@ -101,8 +102,9 @@ class ScanSettings:
             problems.append("0 < name_cross_dark <= name_cross_coverage <= 1")
         if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
             problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")
-        if self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1:
-            problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1")
+        if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1
+                or not 0 < self.pen_core_ratio <= 1):
+            problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")
         if not 0 <= self.crease_dark_share <= 1:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:

@@ -829,6 +829,90 @@ def test_three_light_pencil_marks_do_not_show_a_pen(printed: Printed) -> None:
         _pencil_page(printed, S.pen_rows), S), printed.page, S)[0]]
 
 
+# --- a soft pencil on a soft scan: strokes in traces only, judged against the page's own marks -------
+
+
+def _soft(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, shape: str = "x") -> np.ndarray:
+    """A soft pencil's mark in one box of ``row`` as a blurred scan shows it: a smooth 0.45 mm line softened
+    by a 1.2 px blur, so that no pixel of it is dark enough for light ink, only traces. ``shape``: an X
+    4 x 3.6 mm, a tiny tick 1.5 mm across, or a zigzag covering the box (a scribble)."""
+    at = _from_centre(row, level)
+    cover = np.zeros(grey.shape, np.float32)
+    if shape == "tick":
+        cv2.polylines(cover, [np.array([at(x, y) for x, y in TINY_TICK_MM], np.int32)], False, 1.0,
+                      round(0.45 * PX), cv2.LINE_AA, 4)
+    elif shape == "scribble":
+        x, y, w, h = row.boxes_mm[level]
+        zigzag = [at(sign * (w / 2 - 1.2), -h / 2 + 1.2 + i * (h - 2.4) / 9) for i, sign in zip(range(10), [-1, 1] * 5, strict=True)]
+        cv2.polylines(cover, [np.array(zigzag, np.int32)], False, 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+    else:
+        for sign in (1, -1):
+            cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+    return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 1.2), darkness)
+
+
+SOFT = 0.13  # the soft pencil's darkness at the middle of its line, before the blur
+
+
+def _soft_page(printed: Printed, rows: int) -> np.ndarray:
+    grey = printed.grey
+    for i, row in enumerate(printed.page.rows[:rows]):
+        grey = _soft(grey, row, LEVELS[i % 3], darkness=SOFT)
+    return grey
+
+
+@pytest.mark.parametrize(("last", "state"), [("soft", "marked"), ("fainter", "marginal"), ("tick", "marginal"),
+                                             ("scribble", "marginal"), ("none", "empty")])
+def test_a_soft_pencil_whose_marks_hold_no_light_ink_is_read_against_the_pages_own_marks(
+        printed: Printed, last: str, state: str) -> None:
+    """A soft pencil on a blurred scan (a phone photo, a 150-dpi scan): every X is a plain grey stroke to the
+    eye, but no pixel of it is dark enough for light ink, so each box alone is marginal and its row went to
+    review (on the 300-voter decks, about 20 rows of adf-rough and 18 of phone). The page's rows with one
+    box inked show the voter's pen, and each such X is as dark and as inked as the rest: all marked. In the
+    last row, a stroke half as dark (a pencil barely touching), a tiny tick, and a box scribbled over (its
+    traces cover it: heavy) in the same pencil are not like them: a human looks."""
+    page = printed.page
+    grey = _soft_page(printed, len(page.rows) - 1)
+    last_row = page.rows[-1]
+    if last != "none":
+        grey = _soft(grey, last_row, "medium", darkness=SOFT / 2 if last == "fainter" else SOFT,
+                     shape=last if last in ("tick", "scribble") else "x")
+    maps = pipeline.ink_maps(grey, S)
+    inks = [pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows[:-1])]
+    assert max(i.light for i in inks) < S.empty_ink and min(i.trace_span_mm for i in inks) >= S.mark_span_mm, inks
+    assert set(_states(maps, page.rows[0])) == {"marginal", "empty"}  # alone, a box falls short of a mark
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    states = {(b.person, b.level): b.state for b in boxes}
+    assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
+    assert states[(last_row.person, "medium")] == state
+    rows = pipeline.classify_rows(boxes, S)
+    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
+               for i, row in enumerate(page.rows[:-1]))
+
+
+def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_marks(printed: Printed) -> None:
+    """Four rows marked with a pen and five with soft grey strokes: the median of the page's lone marks falls
+    short of a mark's light ink, but the pen's marks are far darker than the strokes, which are not this
+    voter's marks (they may be anything: a pencil's ghost, a smudge). They stay marginal. With three soft
+    rows only (fewer than ``pen_rows``), nothing is assumed either."""
+    page = printed.page
+    grey = printed.grey
+    for row in page.rows[:4]:
+        cover = np.zeros(grey.shape, np.float32)
+        at = _from_centre(row, "high")
+        for sign in (1, -1):
+            cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+        grey = _darken(grey, cover, PEN)
+    for row in page.rows[4:9]:
+        grey = _soft(grey, row, "low", darkness=SOFT)
+    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    states = {(b.person, b.level): b.state for b in boxes}
+    assert [states[(row.person, "high")] for row in page.rows[:4]] == ["marked"] * 4
+    assert [states[(row.person, "low")] for row in page.rows[4:9]] == ["marginal"] * 5
+    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(_soft_page(printed, S.pen_rows - 1), S), page, S)
+    assert [b.state for b in boxes if b.state != "empty"] == ["marginal"] * (S.pen_rows - 1)
+
+
 # --- a box the page's correction did not follow: its outline is not where the box is read -----------
 
 
