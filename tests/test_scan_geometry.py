@@ -785,6 +785,18 @@ def _pencil(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, se
     return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.8), darkness)
 
 
+def _assert_the_voters_marks(maps: pipeline.InkMaps, page: PageLayout, last: str) -> None:
+    """The page's first 11 rows, one mark each in the voter's pen (level by row), read as marked and counted
+    without a reason; the last row's medium box reads ``last``."""
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    states = {(b.person, b.level): b.state for b in boxes}
+    assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
+    assert states[(page.rows[-1].person, "medium")] == last
+    rows = pipeline.classify_rows(boxes, S)
+    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
+               for i, row in enumerate(page.rows[:-1]))
+
+
 def _pencil_page(printed: Printed, rows: int) -> np.ndarray:
     grey = printed.grey
     for i, row in enumerate(printed.page.rows[:rows]):
@@ -810,13 +822,7 @@ def test_a_light_pencil_voters_marks_are_read_against_the_pages_own_marks(printe
     maps = pipeline.ink_maps(grey, S)
     alone = [_states(maps, row)[i % 3] for i, row in enumerate(page.rows[:-1])]
     assert alone.count("marginal") >= 5, alone
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    states = {(b.person, b.level): b.state for b in boxes}
-    assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
-    assert states[(last_row.person, "medium")] == state
-    rows = pipeline.classify_rows(boxes, S)
-    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
-               for i, row in enumerate(page.rows[:-1]))
+    _assert_the_voters_marks(maps, page, state)
 
 
 def test_three_light_pencil_marks_do_not_show_a_pen(printed: Printed) -> None:
@@ -881,13 +887,7 @@ def test_a_soft_pencil_whose_marks_hold_no_light_ink_is_read_against_the_pages_o
     inks = [pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows[:-1])]
     assert max(i.light for i in inks) < S.empty_ink and min(i.trace_span_mm for i in inks) >= S.mark_span_mm, inks
     assert set(_states(maps, page.rows[0])) == {"marginal", "empty"}  # alone, a box falls short of a mark
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    states = {(b.person, b.level): b.state for b in boxes}
-    assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
-    assert states[(last_row.person, "medium")] == state
-    rows = pipeline.classify_rows(boxes, S)
-    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
-               for i, row in enumerate(page.rows[:-1]))
+    _assert_the_voters_marks(maps, page, state)
 
 
 def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_marks(printed: Printed) -> None:
