@@ -24,6 +24,7 @@ reason code (see :mod:`kiemphieu.readings`) that sends the row or page to review
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -573,7 +574,6 @@ class BoxInk:
     dark: float = 0.0  # share of the interior in pen-dark ink (``ink_darkness``)
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
-    core: float = 0.0  # how dark the strokes' core is: the 90th percentile of the smoothed darkness over them
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
 
 
@@ -743,16 +743,23 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     piece, pieces = _largest_piece_mm(light)
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
-    core = trace_line = 0.0
-    if strokes.any():
-        rows, cols = _interior_slices(rect_mm, s.trace_inset_mm)
-        core = float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], CORE_PERCENTILE))
-        trace_line = _axis_line_share(strokes) if share < s.mark_ink else 0.0  # asked of soft strokes only
+    trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, core, trace_line)
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line)
 
 
 CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
+
+
+def stroke_core(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
+    """How dark the strokes in a box are at their core: the :data:`CORE_PERCENTILE` of the smoothed page's
+    darkness over the box's traces, specks left out (0 without any). Asked only by :func:`soft_pen_marks`,
+    on the few pages where a soft pen may be seen."""
+    rows, cols = _interior_slices(rect_mm, s.trace_inset_mm)
+    strokes = _without_specks(maps.trace[rows, cols], s.speck_mm)
+    if not strokes.any():
+        return 0.0
+    return float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], CORE_PERCENTILE))
 
 
 DOTS_MAX_INK = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
@@ -1043,7 +1050,8 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
                        dots=b.state == "marginal" and dot and not seen)
                for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
     inks = [m[4] for m in measured]
-    return soft_pen_marks(light_pen_marks(results, inks, s), inks, s), distorted
+    results = light_pen_marks(results, inks, s)
+    return soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s)), distorted
 
 
 def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
@@ -1106,15 +1114,16 @@ def _soft_stroke(ink: BoxInk, s: ScanSettings) -> bool:
 SOFT_PEN_SPREAD = 2.0  # one voter's soft marks are within this factor of their median core darkness
 
 
-def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
+def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
+                   core_of: Callable[[int], float]) -> list[BoxResult]:
     """The marks of a voter whose pen leaves traces only on this scan (a soft pencil, a blurred or
     low-resolution scan): strokes a human sees plainly, grey lines the width of a pencil, with no pixel dark
     enough for light ink. :func:`light_pen_marks` cannot tell this voter's pen, which it knows by its light ink.
 
     The page shows the pen: its rows with one box inked (:func:`_lone_strokes`). When at least ``pen_rows``
     of them are marked or hold such a stroke (:func:`_soft_stroke`), and their median light ink falls short
-    of a mark's (``mark_ink``), the medians of their trace share and of their strokes' core darkness are this
-    voter's mark. A marginal one of them is a mark when it is as dark (``pen_core_ratio`` of that core) and as
+    of a mark's (``mark_ink``), the medians of their trace share and of their strokes' core darkness
+    (``core_of(k)`` for box ``k``: :func:`stroke_core`, worked out only then) are this voter's mark. A marginal one of them is a mark when it is as dark (``pen_core_ratio`` of that core) and as
     inked (``pen_trace_ratio`` of that trace) as the others, and as long as a mark (``mark_span_mm``).
 
     A page whose lone marks include one over ``SOFT_PEN_SPREAD`` times darker than their median was marked
@@ -1128,14 +1137,14 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) 
     if len(soft) < s.pen_rows or float(np.median([inks[k].light for k in soft])) >= s.mark_ink:
         return boxes
     trace = float(np.median([inks[k].trace for k in soft]))
-    core = float(np.median([inks[k].core for k in soft]))
-    if max(inks[k].core for k in soft) > SOFT_PEN_SPREAD * core:
+    cores = {k: core_of(k) for k in soft}
+    core = float(np.median(list(cores.values())))
+    if max(cores.values()) > SOFT_PEN_SPREAD * core:
         return boxes  # some of the page's marks are much darker: its voter's pen is not the soft one
     out = list(boxes)
     for k in soft:
-        ink = inks[k]
-        if (boxes[k].state == "marginal" and ink.trace >= s.pen_trace_ratio * trace
-                and ink.core >= s.pen_core_ratio * core):
+        if (boxes[k].state == "marginal" and inks[k].trace >= s.pen_trace_ratio * trace
+                and cores[k] >= s.pen_core_ratio * core):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out
 
