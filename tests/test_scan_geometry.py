@@ -168,6 +168,20 @@ def test_faint_crease_edge_to_edge_is_explained_and_its_boxes_read_empty(printed
     assert all(_states(after, r) == ["empty"] * 3 for r in printed.page.rows)
 
 
+@pytest.mark.parametrize("tilt", [0.0, 0.6, -1.2])
+def test_a_crease_is_followed_out_to_the_margins_and_over_the_names(printed: Printed, tilt: float) -> None:
+    """The line is found across the level columns (66 mm), where a range of slopes fits it; the middle of
+    that range is its tilt. The first of them, taken alone, put it 2 mm off in the page's margins, where it
+    is checked from edge to edge: a crease not explained."""
+    x0, y0 = _box_centre(printed.page.rows[ROW], "medium")
+    cover = _line_cover(printed.shape, vertical=False, at_mm=y0, centre_mm=x0, tilt_deg=tilt, span_mm=(0.0, 210.0))
+    _, lines = _find(_darken(printed.grey, cover, CREASE), printed)
+    assert len(lines) == 1 and lines[0].explained
+    for x in (5.0, 30.0, 80.0, 205.0):  # the margins and the names
+        drawn = y0 + np.tan(np.deg2rad(tilt)) * (x - x0)
+        assert abs(float(lines[0].at(x * PX)) / PX - drawn) < 0.5, x
+
+
 def test_crease_only_inside_the_table_is_flagged(printed: Printed) -> None:
     """The same faint line across the level columns only (not in the margins): a ruler line? Review."""
     row = printed.page.rows[ROW]
