@@ -410,6 +410,53 @@ def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings, *
     return mask.view(bool)
 
 
+CREASE_REACH_MM = 3.0  # the shade beside a crease leaves faint traces this far off its line
+CREASE_LINE_MM = 1.0  # the crease's own line, blurred, is within this of the line fitted to it
+CREASE_SEARCH_MM = 8.0  # a crease is looked for in the margins this far above and below the traces
+MARGIN_RIDGE = 0.015  # ... as a row of the margin whose median darkness stands this far above the rows about it
+
+
+def runs_on_as_crease(smooth: np.ndarray, paper: np.ndarray, page: PageLayout, size_mm: tuple[float, float],
+                      rows: np.ndarray, cols: np.ndarray, *, reach_mm: float = CREASE_REACH_MM) -> bool:
+    """Whether the straight faint traces at the pixels ``rows``, ``cols`` (page pixels) lie along a crease.
+
+    A crease runs from edge to edge of the sheet. It is looked for in the margins
+    on both sides of the table, within :data:`CREASE_SEARCH_MM` of the traces'
+    height: a row whose darkness, the median across the margin's width, stands
+    :data:`MARGIN_RIDGE` above the mean of the rows about 1 mm either side of it.
+    The median over the margin's width is steady: on the 300-voter adf-rough and
+    phone decks it reaches 0.009 at most away from a crease, and 0.027 or more
+    on one. The line through such a row on the left and one on the right, 190 mm
+    apart, is the crease; the traces lie along it when 90 % of their pixels are
+    within ``reach_mm`` of it: :data:`CREASE_REACH_MM` for faint traces (the
+    shade beside a crease leaves them that far off its line), :data:`CREASE_LINE_MM`
+    for light ink (the crease's own line). A voter's stroke over a name stops at the table. A
+    crease hugging a table rule is found this way too, where :func:`find_lines`
+    sees nothing beside the rule.
+    """
+    if rows.size == 0:
+        return False
+    tx, _, tw, _ = page.table_mm
+    h, w = smooth.shape
+    margin, reach, search = _px(MARGIN_MM), reach_mm * PX, _px(CREASE_SEARCH_MM)
+    sides = ((margin, _px(tx) - margin), (_px(tx + tw) + margin, min(w, _px(size_mm[0])) - margin))
+    r0, r1 = max(0, int(rows.min()) - search), min(h, int(rows.max()) + search + 1)
+    if r1 - r0 < RIDGE_WINDOW_PX or any(hi - lo < 3 for lo, hi in sides):
+        return False
+    found = []
+    for lo, hi in sides:
+        profile = np.median(darkness(smooth[r0:r1, lo:hi], paper[r0:r1, lo:hi]), axis=1).reshape(-1, 1)
+        ridge = _ridges_of(profile, across_rows=True, threshold=MARGIN_RIDGE).ravel()
+        hot = np.flatnonzero(ridge)
+        runs = np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1) if hot.size else []
+        found.append([(r0 + float(run.mean()), (lo + hi - 1) / 2) for run in runs])
+    for (yl, xl), (yr, xr) in ((a, b) for a in found[0] for b in found[1]):
+        slope = (yr - yl) / (xr - xl)
+        if np.mean(np.abs(rows - (yl + slope * (cols - xl))) <= reach) >= 0.9:
+            return True
+    return False
+
+
 def rows_crossed(lines: list[Line], page: PageLayout, *, explained: bool) -> set[int]:
     """Persons whose boxes (with 1 mm around) one of ``lines`` (explained or not, as asked) passes through."""
     hit: set[int] = set()

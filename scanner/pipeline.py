@@ -45,6 +45,8 @@ from kiemphieu.layout import (
 from kiemphieu.session import REFERENCE_PDF
 from scanner import bleed
 from scanner.folds import (
+    CREASE_LINE_MM,
+    CREASE_REACH_MM,
     Line,
     below_table,
     darkness,
@@ -52,6 +54,7 @@ from scanner.folds import (
     find_lines,
     local_creases,
     rows_crossed,
+    runs_on_as_crease,
 )
 from scanner.grid import GridFit, register_grid, rule_columns, rule_rows, source_maps, verify
 from scanner.settings import ScanSettings
@@ -1254,23 +1257,43 @@ def _line_kernels(length_px: int) -> tuple[np.ndarray, ...]:
     return tuple(kernels)
 
 
+def strikes(ink: np.ndarray, s: ScanSettings) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on long straight strokes, within 30 degrees of the horizontal."""
+    crop = ink.view(np.uint8)
+    found = np.zeros_like(crop)
+    if crop.size and crop.any():
+        for kernel in _line_kernels(_px(s.strike_min_mm)):
+            found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
+    return found.view(bool)
+
+
 def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     """Share of the width of ``ink`` crossed by long straight strokes (printed letters have none)."""
     if ink.size == 0 or not ink.any():
         return 0.0
-    crop = ink.view(np.uint8)
-    found = np.zeros_like(crop)
-    for kernel in _line_kernels(_px(s.strike_min_mm)):
-        found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
-    return float(found.any(axis=0).mean())
+    return float(strikes(ink, s).any(axis=0).mean())
 
 
 PRINTED_DARKNESS = 0.05  # the blank page is printed where it is this much darker than white (anti-aliased edges)
 LETTER_HALO_MM = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
 
 
+CreaseTest = Callable[[np.ndarray, np.ndarray, float], bool]
+"""Given the pixels (page rows, columns) of a faint straight line, whether they lie within so many mm of a crease."""
+
+
+def crease_test(maps: InkMaps, page: PageLayout, size_mm: tuple[float, float]) -> CreaseTest:
+    """:func:`scanner.folds.runs_on_as_crease` on this page."""
+
+    def test(rows: np.ndarray, cols: np.ndarray, reach_mm: float) -> bool:
+        return runs_on_as_crease(maps.smooth, maps.paper, page, size_mm, rows, cols, reach_mm=reach_mm)
+
+    return test
+
+
 def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, boxes: list[BoxResult],
-                  s: ScanSettings, trace: np.ndarray | None = None, printed: np.ndarray | None = None) -> set[int]:
+                  s: ScanSettings, trace: np.ndarray | None = None, printed: np.ndarray | None = None,
+                  crease: CreaseTest | None = None) -> set[int]:
     """Persons whose printed name is struck through: long straight strokes over it.
 
     Measured on the pen-dark ink, where printed letters never hold a straight
@@ -1289,6 +1312,16 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     shows there in the faint ``trace`` map, between the words and beyond the
     name's end: a name whose unprinted part holds long straight traces over
     ``name_cross_trace`` of its width counts as struck too.
+
+    A sheet folded in half is creased across a row, and where the crease runs
+    along a name it is as long and straight a line as a strike: in light ink where
+    no crease was found across the level columns (one hugging a table rule), in
+    traces where one was and was taken out (the shade beside it leaves traces up to
+    3 mm off its line). A strike found on light ink or traces (never one on pen-dark
+    ink) is not counted when ``crease``, given its pixels (page rows, columns) and a
+    reach, finds a crease running on from it across both of the page's margins
+    (:func:`scanner.folds.runs_on_as_crease`): within ``CREASE_LINE_MM`` of its line
+    for light ink, ``CREASE_REACH_MM`` for traces.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark = {}, {}
@@ -1314,7 +1347,16 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         return set()
     usual = float(np.median(list(on_light.values())))
     bar = max(s.name_cross_coverage, usual + s.name_cross_margin, usual * s.name_cross_ratio)
-    struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark or on_light[p] >= bar}
+
+    def along_crease(found: np.ndarray, rect: tuple[float, float, float, float], reach_mm: float) -> bool:
+        if crease is None:
+            return False
+        rows, cols = np.nonzero(found)
+        return crease(rows + max(0, _px(rect[1])), cols + max(0, _px(rect[0])), reach_mm)
+
+    struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark}
+    struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
+               and not along_crease(strikes(_region(light, rect), s), rect, CREASE_LINE_MM)}
     if trace is None or printed is None:
         return struck
     widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
@@ -1325,14 +1367,15 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
             continue
         letters = cv2.dilate((_region(printed, printed_at[person]) > PRINTED_DARKNESS).view(np.uint8), widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
-        if strike_coverage(seen[:h, :w] & (letters[:h, :w] == 0), s) >= s.name_cross_trace:
+        found = strikes(seen[:h, :w] & (letters[:h, :w] == 0), s)
+        if found.any(axis=0).mean() >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
             struck.add(person)
     return struck
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,
             trace: np.ndarray | None = None, dark: np.ndarray | None = None,
-            printed: np.ndarray | None = None) -> tuple[dict[int, list[str]], list[str]]:
+            printed: np.ndarray | None = None, crease: CreaseTest | None = None) -> tuple[dict[int, list[str]], list[str]]:
     """Ink that the printed ballot does not explain → row reasons and page reasons.
 
     ``ink`` is the light-ink map, ``dark`` the pen-dark one, ``trace`` the faint one, ``printed`` the print
@@ -1345,7 +1388,7 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     row_reasons: dict[int, list[str]] = {}
     shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
     state = {(b.person, b.level): b.state for b in boxes}
-    crossed = crossed_names(ink, dark, page, boxes, s, trace, printed)
+    crossed = crossed_names(ink, dark, page, boxes, s, trace, printed, crease)
     for row in page.rows:
         reasons = row_reasons.setdefault(row.person, [])
         if row.person in crossed:
@@ -1748,7 +1791,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     streaks_mm = streak_lines_mm(streaks, hom, page, grey.shape[0])
     unstreaked = without_streaks(maps, streaks_mm)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
-                                      printed[page.page - 1] if len(printed) >= page.page else None)
+                                      printed[page.page - 1] if len(printed) >= page.page else None,
+                                      crease_test(maps, page, ctx.layout.page_size_mm))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     for person in streak_rows(streaks, hom, page, streaks_mm):
