@@ -1442,6 +1442,20 @@ def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, s
     return writing_found(unfolded.light, unfolded.trace, page, s)
 
 
+def without_bleed(maps: InkMaps, page: PageLayout, printed: tuple[np.ndarray, ...],
+                  s: ScanSettings) -> InkMaps | None:
+    """``maps`` of the page with the back's print, where it shows through, divided out (:mod:`scanner.bleed`),
+    the creases explained on ``maps`` explained again; None when no show-through is found. The creases are
+    left out of the fit with the ink: the back's print does not explain their darkness."""
+    covered = maps.light if maps.explained is None else maps.light | maps.explained
+    fitted = bleed.fit(maps.smooth, maps.paper, covered, page.page, printed, s)
+    if not fitted:
+        return None
+    unbled = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
+    unbled = explain_folds(unbled, maps.explained) if maps.explained is not None else unbled
+    return replace(unbled, shown_through=bleed.shown_through(fitted, printed, s.bleed_left_darkness))
+
+
 def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout, s: ScanSettings) -> bool:
     """Ink in the free areas enough to be writing (in light ink, or as traces of light pencil).
 
@@ -1776,12 +1790,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
     printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
     if any(traces_only(b, s) for b in boxes):  # faint traces only: the back's print showing through?
-        fitted = bleed.fit(maps.smooth, maps.paper, maps.light, page.page, printed, s)
-        if fitted:
-            folds = maps.explained
-            maps = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
-            maps = explain_folds(maps, folds) if folds is not None else maps
-            maps = replace(maps, shown_through=bleed.shown_through(fitted, printed, s.bleed_left_darkness))
+        unbled = without_bleed(maps, page, printed, s)
+        if unbled:
+            maps = unbled
             boxes, distorted = score_boxes(maps, page, s)
     boxes, distorted, maps = _explain_local_creases(maps, page, boxes, distorted, s)
     rows = classify_rows(boxes, s)
