@@ -961,7 +961,9 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     (:func:`_ridge`): a stroke is darker than the paper on both sides, while the
     edge of a shadow across a box (a fold's on a phone photo) is as dark as the
     shadow on one side. Returns two arrays, one value per box: the interior maxima
-    and the beside maxima.
+    and the beside maxima. In a box, a segment whose flank would lie beyond the
+    interior is not judged: what is beyond is set to paper, and the printed outline's
+    halo, darkest at the interior's edge, read there as a line along the edge.
 
     A horizontal line that crosses a box from side to side, running on at the
     same height through the paper left and right of it (:data:`CREASE_CONTINUES`),
@@ -971,14 +973,21 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     box is measured in every direction.
     """
     keep = np.zeros(regions.dark.shape, bool)
+    interior = np.zeros(regions.dark.shape, np.uint8)
     for box, (left, right) in zip(regions.inner, regions.beside, strict=True):
         keep[box] = keep[left] = keep[right] = True
+        interior[box] = 1
     dark = np.where(keep, regions.dark, np.float32(0.0))
     half = cv2.blur(dark, (2, 2))[1::2, 1::2]  # 2 x 2 block means
+    inner = interior[1::2, 1::2]
     kernels = _faint_line_kernels()
 
     def ridge(k: int) -> np.ndarray:
-        return _ridge(cv2.filter2D(half, -1, kernels[k], borderType=cv2.BORDER_CONSTANT), _FLANKS[k])
+        out = _ridge(cv2.filter2D(half, -1, kernels[k], borderType=cv2.BORDER_CONSTANT), _FLANKS[k])
+        # in a box, a segment whose flank lies beyond the interior is not judged: the outline's halo
+        dy, dx = _FLANKS[k]
+        out[(inner & ~(bleed.shifted(inner, dy, dx) & bleed.shifted(inner, -dy, -dx))).view(bool)] = 0.0
+        return out
 
     along = ridge(0)  # horizontal segments
     across = ridge(2)  # 45 to 135 degrees
