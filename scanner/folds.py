@@ -182,12 +182,17 @@ def _candidates_full(mask: np.ndarray, free: np.ndarray, s: ScanSettings) -> lis
     if hot.size == 0:
         return []
     lines = []
-    for run in np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1):
+    for run in _runs(hot):
         lo, hi = _best_run(best[run])
         y = int(run[(lo + hi) // 2])
         lo, hi = _best_run(cover[:, y])
         lines.append((float(y), float((slopes[lo] + slopes[hi]) / 2)))
     return lines
+
+
+def _runs(indices: np.ndarray) -> list[np.ndarray]:
+    """Sorted ``indices`` split into runs of consecutive values (none for none)."""
+    return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1) if indices.size else []
 
 
 COVER_TIE = 0.02  # rows or slopes whose coverage is this close to the best one fit the line as well
@@ -447,9 +452,7 @@ def runs_on_as_crease(smooth: np.ndarray, paper: np.ndarray, page: PageLayout, s
     for lo, hi in sides:
         profile = np.median(darkness(smooth[r0:r1, lo:hi], paper[r0:r1, lo:hi]), axis=1).reshape(-1, 1)
         ridge = _ridges_of(profile, across_rows=True, threshold=MARGIN_RIDGE).ravel()
-        hot = np.flatnonzero(ridge)
-        runs = np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1) if hot.size else []
-        found.append([(r0 + float(run.mean()), (lo + hi - 1) / 2) for run in runs])
+        found.append([(r0 + float(run.mean()), (lo + hi - 1) / 2) for run in _runs(np.flatnonzero(ridge))])
     for (yl, xl), (yr, xr) in ((a, b) for a in found[0] for b in found[1]):
         slope = (yr - yl) / (xr - xl)
         if np.mean(np.abs(rows - (yl + slope * (cols - xl))) <= reach) >= 0.9:

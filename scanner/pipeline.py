@@ -1276,11 +1276,14 @@ def strikes(ink: np.ndarray, s: ScanSettings) -> np.ndarray:
     return found.view(bool)
 
 
+def width_covered(found: np.ndarray) -> float:
+    """Share of the columns of ``found`` (bool) holding any of its pixels (0 for an empty crop)."""
+    return float(found.any(axis=0).mean()) if found.size else 0.0
+
+
 def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     """Share of the width of ``ink`` crossed by long straight strokes (printed letters have none)."""
-    if ink.size == 0 or not ink.any():
-        return 0.0
-    return float(strikes(ink, s).any(axis=0).mean())
+    return width_covered(strikes(ink, s))
 
 
 PRINTED_DARKNESS = 0.05  # the blank page is printed where it is this much darker than white (anti-aliased edges)
@@ -1333,7 +1336,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     for light ink, ``CREASE_REACH_MM`` for traces.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
-    on_light, on_dark = {}, {}
+    on_light, on_dark, light_strikes = {}, {}, {}
     # the name's printed line, less its cell's rules: where the layout puts it (the blank page) and where
     # this scan's row was found (its boxes' ``dy``)
     printed_at, seen_at = {}, {}
@@ -1344,7 +1347,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     for row in page.rows:
         rect = seen_at[row.person]
         name_light = _region(light, rect)
-        on_light[row.person] = strike_coverage(name_light, s)
+        light_strikes[row.person] = strikes(name_light, s)
+        on_light[row.person] = width_covered(light_strikes[row.person])
         on_dark[row.person] = 0.0
         if dark is not None:
             # pen-dark ink lies within the light ink (but for explained creases, taken out of the light map
@@ -1365,7 +1369,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
 
     struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark}
     struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
-               and not along_crease(strikes(_region(light, rect), s), rect, CREASE_LINE_MM)}
+               and not along_crease(light_strikes[p], rect, CREASE_LINE_MM)}
     if trace is None or printed is None:
         return struck
     widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
@@ -1377,7 +1381,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         letters = cv2.dilate((_region(printed, printed_at[person]) > PRINTED_DARKNESS).view(np.uint8), widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
         found = strikes(seen[:h, :w] & (letters[:h, :w] == 0), s)
-        if found.any(axis=0).mean() >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
+        if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
             struck.add(person)
     return struck
 
