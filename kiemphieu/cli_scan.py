@@ -84,7 +84,7 @@ def print_summary(summary: Any) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(workspace: Path, scans: Path, jobs: int | None, watch: bool, idle_timeout: float | None,
          debug_dir: Path | None, quiet: bool) -> None:
-    """Read a scanner's output folder (JPEG, PNG, TIFF, BMP, PDF) into the workspace.
+    """Read a scanner's output folder (JPEG, PNG, TIFF, BMP, WebP, HEIC, PDF) into the workspace.
 
     Exit code 0: every page was read and counted automatically; 1: some pages wait
     for review or were rejected (see the list).

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,6 +24,8 @@ from kiemphieu.i18n import tr
 
 Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding
 PDF_RASTER_DPI = 200
+#: ISO base media brands of HEIF still images: a phone's HEIC photo (an iPhone's default format)
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class SourceFile:
     rel: str  # path relative to the scanned folder, with forward slashes
     sha256: str
     size: int
-    fmt: str  # jpeg | png | tiff | bmp | pdf | unknown
+    fmt: str  # jpeg | png | tiff | bmp | webp | heif | pdf | unknown
     pages: int
     problem: FileProblem | None
 
@@ -72,6 +75,10 @@ def sniff(head: bytes) -> str:
         return "tiff"
     if head.startswith(b"BM"):
         return "bmp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "heif"
     if b"%PDF-" in head[:1024]:
         return "pdf"
     return "unknown"
@@ -135,8 +142,8 @@ def describe(path: Path, folder: Path) -> SourceFile:
     if fmt == "unknown":
         return SourceFile(path, rel, digest, size, fmt, 1, FileProblem(
             "not_an_image",
-            "Không phải tệp ảnh (JPEG, PNG, TIFF, BMP) hay PDF.",
-            "Not an image (JPEG, PNG, TIFF, BMP) or PDF file.",
+            "Không phải tệp ảnh (JPEG, PNG, TIFF, BMP, WebP, HEIC) hay PDF.",
+            "Not an image (JPEG, PNG, TIFF, BMP, WebP, HEIC) or PDF file.",
         ))
     pages, problem = _count_pages(path, fmt)
     return SourceFile(path, rel, digest, size, fmt, pages, problem)
@@ -205,13 +212,19 @@ def decode_bytes(data: bytes, fmt: str, *, max_pixels: int, min_short_side: int 
     if fmt == "jpeg" and not _jpeg_complete(data):
         raise DecodeError(FileProblem(
             "truncated", "Tệp JPEG bị cắt cụt (chưa ghi xong hoặc hỏng).", "Truncated JPEG (incomplete or damaged)."))
+    if fmt == "heif":
+        _register_heif()
     try:
         with Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
+            if w * h > max_pixels:
+                raise _too_large(w, h, max_pixels)
+            if fmt == "heif":  # OpenCV has no HEIF decoder
+                return _pil_to_array(probe)
+    except DecodeError:
+        raise
     except Exception:
         raise DecodeError(FileProblem("damaged", "Không giải mã được ảnh.", "The image cannot be decoded.")) from None
-    if w * h > max_pixels:
-        raise _too_large(w, h, max_pixels)
     flag = cv2.IMREAD_UNCHANGED
     if fmt == "jpeg" and min_short_side:
         factor = max((f for f in REDUCED_FLAGS if min(w, h) // f >= min_short_side), default=1)
@@ -220,6 +233,13 @@ def decode_bytes(data: bytes, fmt: str, *, max_pixels: int, min_short_side: int 
     if image is None or image.size == 0:
         raise DecodeError(FileProblem("damaged", "Không giải mã được ảnh (tệp hỏng).", "The image cannot be decoded (damaged file)."))
     return _to_bgr_or_gray(image)
+
+
+def _register_heif() -> None:
+    """Let PIL open HEIF (a phone's HEIC photo); the decoder applies the photo's rotation and mirroring."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -251,18 +271,20 @@ def _decode_pdf(path: str, index: int, max_pixels: int) -> np.ndarray:
     try:
         with pikepdf.open(path) as pdf:
             page = pdf.pages[index]
-            images = list(page.images.values())
-            if len(images) == 1 and not _has_text(page):
-                pdfimage = pikepdf.PdfImage(images[0])  # type: ignore[arg-type]
+            images = dict(page.images.items())
+            mirrored = _drawn_mirrored(page, next(iter(images))) if len(images) == 1 and not _has_text(page) else None
+            if mirrored is not None:
+                pdfimage = pikepdf.PdfImage(next(iter(images.values())))  # type: ignore[arg-type]
                 w, h = pdfimage.width, pdfimage.height
                 if w * h > max_pixels:
                     raise _too_large(w, h, max_pixels)
+                array = None
                 if pdfimage.filters == ["/DCTDecode"] and pdfimage.obj.get("/SMask") is None:
-                    data = pdfimage.obj.read_raw_bytes()
-                    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                    if array is not None:
-                        return _to_bgr_or_gray(array)
-                return _pil_to_array(pdfimage.as_pil_image())
+                    raw = cv2.imdecode(np.frombuffer(pdfimage.obj.read_raw_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+                    array = None if raw is None else _to_bgr_or_gray(raw)
+                if array is None:
+                    array = _pil_to_array(pdfimage.as_pil_image())
+                return array[::-1] if mirrored else array
             mediabox = [float(v) for v in page.mediabox]
             width_in = abs(mediabox[2] - mediabox[0]) / 72.0
             height_in = abs(mediabox[3] - mediabox[1]) / 72.0
@@ -282,6 +304,38 @@ def _decode_pdf(path: str, index: int, max_pixels: int) -> np.ndarray:
     if not pages:
         raise DecodeError(FileProblem("damaged", "Trang PDF trống.", "Empty PDF page."))
     return _pil_to_array(pages[0])
+
+
+def _drawn_mirrored(page: Any, name: str) -> bool | None:
+    """Whether the page draws its one image ``name`` mirrored; None: take the page's rasterisation instead.
+
+    A scanner may store the image upside down and draw it flipped (a placement matrix with a
+    negative determinant): the page shows the sheet, the raw image its mirror, whose markers
+    and QR code cannot be read. A rotation needs no care (the markers give the orientation) and
+    a mirror in any axis is a flip of the rows up to a rotation. An image drawn more than once,
+    or not at the top level of the page, or with a /Decode array (inverted), or a stencil mask,
+    is left to poppler.
+    """
+    import pikepdf
+
+    obj = page.images[name]
+    if obj.get("/Decode") is not None or bool(obj.get("/ImageMask", False)):
+        return None
+    sign, stack, drawn = 1.0, [], []  # the sign of the placement's determinant, through q ... Q
+    for instruction in pikepdf.parse_content_stream(page):
+        operands, op = list(instruction.operands), str(instruction.operator)
+        if op == "q":
+            stack.append(sign)
+        elif op == "Q" and stack:
+            sign = stack.pop()
+        elif op == "cm" and len(operands) == 6:
+            a, b, c, d = (float(v) for v in operands[:4])
+            sign *= float(np.sign(a * d - b * c))
+        elif op == "Do" and operands and str(operands[0]) == name:
+            drawn.append(sign)
+    if len(drawn) != 1 or drawn[0] == 0:
+        return None
+    return drawn[0] < 0
 
 
 def _has_text(page: object) -> bool:

@@ -32,6 +32,7 @@ from kiemphieu.cli import main
 from kiemphieu.errors import ExitCode
 from kiemphieu.layout import load_layout
 from kiemphieu.session import Workspace
+from scanner.sources import _register_heif
 
 MARKS: dict[int, tuple[MarkSpec, ...]] = {1: (MarkSpec("high", "x"),), 2: (MarkSpec("low", "x"),)}
 BAD = {
@@ -78,6 +79,22 @@ def _token_of_pdf(data: bytes, qr_mm: tuple[float, float, float, float]) -> str:
     text = decode_qr_at(page, qr_mm, 200 / 25.4)
     assert text.startswith("KP1:"), text
     return str(text.rsplit(":", 1)[1])
+
+
+def _pdf_drawing_flipped(img: np.ndarray) -> bytes:
+    """A one-page A4 PDF holding ``img`` as a JPEG stored upside down, drawn flipped (a negative determinant)."""
+    h, w = img.shape[:2]
+    flipped = cv2.imencode(".jpg", cv2.cvtColor(img[::-1], cv2.COLOR_BGR2RGB), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, flipped, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=w, Height=h,
+                           ColorSpace=pikepdf.Name.DeviceRGB, BitsPerComponent=8, Filter=pikepdf.Name.DCTDecode)
+    pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
+        Type=pikepdf.Name.Page, MediaBox=[0, 0, 595, 842],
+        Contents=pikepdf.Stream(pdf, b"q 595 0 0 -842 0 842 cm /Im0 Do Q"),
+        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
 
 
 def _pil(img: np.ndarray) -> Image.Image:
@@ -145,6 +162,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     jpeg_pages[0].save(folder / "batch.pdf", save_all=True, append_images=jpeg_pages[1:], resolution=150.0)
     # a vector PDF page: page 7 of the printed ballots, unmarked (rasterised by poppler)
     (folder / "vector.pdf").write_bytes(buf.getvalue())
+    # a PDF whose one image is stored upside down and drawn flipped by its placement matrix, as some
+    # scanners write it: the page shows the sheet, the raw image its mirror (no readable marker or QR)
+    (folder / "flipped.pdf").write_bytes(_pdf_drawing_flipped(page(6)))
+    # a phone's photos: WebP, and HEIC (an iPhone's default format)
+    _pil(page(7)).save(folder / "photo.webp", quality=90)
+    _register_heif()
+    _pil(page(8)).save(folder / "photo.heic", quality=90)
     # bad files: each becomes a rejected page with a reason, and the batch goes on
     (folder / "bad" / "empty.jpg").write_bytes(b"")
     whole = (folder / "one.jpg").read_bytes()
@@ -179,6 +203,9 @@ def test_every_format_is_read(run: Run) -> None:
         ("a/duplex.tif", 1): run.tokens[3],
         ("batch.pdf", 1): run.tokens[4],
         ("batch.pdf", 2): run.tokens[5],
+        ("flipped.pdf", 1): run.tokens[6],
+        ("photo.webp", 1): run.tokens[7],
+        ("photo.heic", 1): run.tokens[8],
     }
     for key, token in expect.items():
         p = pages[key]
@@ -246,7 +273,7 @@ def test_second_run_adds_nothing(run: Run) -> None:
         (boxes,) = conn.execute("SELECT COUNT(*) FROM boxes").fetchone()
     finally:
         conn.close()
-    assert boxes == 7 * 36
+    assert boxes == 10 * 36
 
 
 def test_debug_writes_overlays(run: Run) -> None:
