@@ -61,6 +61,7 @@ R_FAINT = "faint"
 R_SCRIBBLE = "scribble"
 R_FOLD = "fold_line"
 R_BITONAL = "bitonal"
+R_FADED = "faded_print"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -95,6 +96,10 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     "internal_error": ("Lỗi nội bộ khi đọc trang này", "Internal error while reading this page"),
     R_FOLD: ("Nếp gấp hoặc đường kẻ đi qua ô", "A fold or ruled line crosses the boxes"),
     R_SCRIBBLE: ("Ô bị tô kín hoặc gạch xoá (huỷ dấu?)", "Box filled or scribbled over (a cancelled mark?)"),
+    R_FADED: ("Bản in quá nhạt (máy in hết mực, hoặc máy quét đặt chế độ quá sáng): máy không phân biệt được chữ in "
+              "với nét bút; hãy xem cả trang",
+              "The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot tell "
+              "the print from pen strokes; look at the whole page"),
     R_BITONAL: ("Ảnh quét đen trắng 1 bit: nét bút chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu",
                 "Black-and-white (1-bit) scan: pencil or light ink may be lost; rescan in greyscale or colour"),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from conftest import make_workspace
 from PIL import Image
 
+from calibration import simulate
 from calibration.simulate import MarkSpec, PageSpec, ScanSpec, blank_page, render_page
 from calibration.strokes import Pen
 from kiemphieu import db
@@ -83,6 +85,13 @@ class Deck:
             conn.close()
 
 
+def _faded(printed: Callable[..., np.ndarray], density: float) -> Callable[..., np.ndarray]:
+    """The simulator's blank printed page, its print at ``density`` of its darkness (a printer low on toner)."""
+    def faded(*args: object) -> np.ndarray:
+        return (255 - (255 - printed(*args).astype(np.float32)) * density).astype(np.uint8)
+    return faded
+
+
 def _save(folder: Path, name: str, img: np.ndarray) -> None:
     params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
     assert cv2.imwrite(str(folder / name), img, params)
@@ -91,7 +100,7 @@ def _save(folder: Path, name: str, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     root = tmp_path_factory.mktemp("pages")
-    ws = make_workspace(root / "ws", copies=27)
+    ws = make_workspace(root / "ws", copies=29)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn)))
@@ -144,6 +153,12 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     # an A4 ballot on a Letter-size scan area: the image stops at 279.4 mm, below the table, above the bottom markers
     letter = render_page(ws, PageSpec(1, tokens[26], clear), ScanSpec(dpi=150), rng=rng)
     _save(folder, "letter-size.png", letter[: round(279.4 * 150 / 25.4)])
+    # sheets printed with a printer low on toner: the print at 60 % of its darkness still reads exactly;
+    # at 38 % it is no darker than a pencil, and the page says so
+    for token, density, name in ((tokens[27], 0.6, "light-print.png"), (tokens[28], 0.38, "faded-print.png")):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(simulate, "_printed", _faded(simulate._printed, density))
+            _save(folder, name, render_page(ws, PageSpec(1, token, clear), ScanSpec(dpi=200), rng=rng))
     for i, (name, pen, scan) in enumerate(WARM_PAGES, start=20):
         _save(folder, name, render_page(ws, PageSpec(1, tokens[i], clear, pen=pen), scan, rng=rng))
     summary = scan_folder(ws, folder, jobs=2)
@@ -351,3 +366,13 @@ def test_black_and_white_scan_sends_every_line_to_review(deck: Deck) -> None:
     for person, row in rows.items():
         assert R.R_BITONAL in json.loads(row["reasons"]), person
         assert (row["marks"], row["choice"]) == _expected(CLEAR[person]), person  # pen marks are still read
+
+
+def test_a_sheet_printed_light_reads_exactly_and_a_faded_one_says_so(deck: Deck) -> None:
+    """A print at 60 % of its darkness reads as any other; at 38 % the print is no darker than a pencil: the
+    page goes to review as a faded print, and says so."""
+    _assert_rows_exact(deck, "light-print.png")
+    page = deck.page("faded-print.png")
+    assert page["kind"] == "ballot" and page["status"] == "review"
+    assert json.loads(page["reasons"]) == [R.R_FADED]
+    assert "too faint" in page["detail"]
