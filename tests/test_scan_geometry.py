@@ -372,8 +372,9 @@ def test_a_steady_turn_is_followed_out_to_the_tables_edge(printed: Printed) -> N
 def test_a_lone_piece_off_a_steady_turn_is_dropped_at_the_edge_too() -> None:
     """The offsets change by 0.46 mm a column (a turn) and 0.1 mm a rule: none is dropped, the edge's neither.
     A pen stroke along a rule moves one piece by 0.6 mm: in the middle either way, and at the last column or
-    in a corner ahead of the turn, that piece alone is dropped. (Behind the turn at the edge, where the
-    neighbours' median lags a step, it takes 0.4 + 0.46 mm, as it always did.)"""
+    in a corner ahead of the turn, that piece alone is dropped; so is every piece of a line along one rule
+    only. (Behind the turn at the edge, where the neighbours' median lags a step, it takes 0.4 + 0.46 mm, as
+    it always did.)"""
     steady = 0.46 * np.arange(10)[None, :] + 0.1 * np.arange(6)[:, None]
     values = steady.copy()
     assert grid._drop_outliers(values, S.grid_outlier_mm) == 0 and np.isfinite(values).all()
@@ -382,6 +383,11 @@ def test_a_lone_piece_off_a_steady_turn_is_dropped_at_the_edge_too() -> None:
         values[i, j] += off
         assert grid._drop_outliers(values, S.grid_outlier_mm) == 1, (i, j, off)
         assert np.isnan(values[i, j]), (i, j, off)
+    # a line found along one rule only, 3.7 mm off over its last four pieces (a crease or a stroke beside the
+    # rule): on a straight line, but the rules either side do not follow it; every one of its pieces is dropped
+    values = steady.copy()
+    values[3, 6:] += 3.7
+    assert grid._drop_outliers(values, S.grid_outlier_mm) == 4 and np.isnan(values[3, 6:]).all()
 
 
 def test_fit_on_too_few_samples_is_falsy_and_explains(printed: Printed) -> None:
