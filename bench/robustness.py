@@ -1,0 +1,285 @@
+"""Robustness benchmark: what other scanners, files and cameras do to pages the simulator made.
+
+Takes a deck that ``bench/accuracy.py`` made (``--deck DIR/<profile>``: its ``printed/``
+workspace, ``scans/`` and ``truth.json``) and turns ``--pages`` of its single-page ballot
+scans into each variant below, each variant on pages of its own (so no token is seen
+twice). The variants are things the simulator does not draw: files as other scanners and
+phones write them (rotations, a PDF that draws its image flipped or rotated, EXIF
+orientation, CMYK, 16-bit, palette, WebP, HEIC, a Letter-size cut, a dark border, a
+ballot small in a photo) and what light, lens and paper do to the image (a dark or washed
+scan, gamma, tinted paper, a shadow, motion blur, defocus, noise, a sheet that is not flat).
+The variants are scanned into a fresh copy of the deck's printed workspace and scored
+against the deck's truth, variant by variant.
+
+A page the scanner cannot read is fine here as long as it says so (a Letter-size cut is
+``markers_missing``, a QR code blurred past reading is ``qr_unreadable``): what must not
+happen is a silent error. Exit status: 0 without silent errors, 1 with any, 2 for bad
+arguments.
+
+Example::
+
+    .venv/bin/python bench/accuracy.py --profile adf --voters 300 --seed 2 --jobs 2 --out /tmp/bx/acc300/adf
+    .venv/bin/python bench/robustness.py --deck /tmp/bx/acc300/adf/adf --pages 12 --jobs 2 --out /tmp/bx/robust
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from calibration.evaluate import evaluate  # noqa: E402
+from calibration.truth import PageTruth, load_truth  # noqa: E402
+from kiemphieu import db  # noqa: E402
+from kiemphieu.session import open_workspace  # noqa: E402
+from scanner import scan_folder  # noqa: E402
+
+Make = Callable[[np.ndarray, float], bytes]  # (BGR scan, its pixels per mm) -> file bytes
+
+
+def _png(img: np.ndarray) -> bytes:
+    return bytes(cv2.imencode(".png", img)[1].tobytes())
+
+
+def _jpeg(img: np.ndarray, quality: int = 92) -> bytes:
+    return bytes(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes())
+
+
+def _pil_bytes(img: np.ndarray, fmt: str, mode: str | None = None, **options: object) -> bytes:
+    im = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    if mode is not None:
+        im = im.convert(mode)
+    out = io.BytesIO()
+    im.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def _pdf(img: np.ndarray, matrix: str, *, rotate: int = 0, landscape: bool = False) -> bytes:
+    """A one-page A4 PDF holding ``img`` as one JPEG drawn with the placement ``matrix`` (``a b c d e f``)."""
+    import pikepdf
+
+    h, w = img.shape[:2]
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, _jpeg(img[:, :, ::-1].copy()), Type=pikepdf.Name.XObject,
+                           Subtype=pikepdf.Name.Image, Width=w, Height=h, ColorSpace=pikepdf.Name.DeviceRGB,
+                           BitsPerComponent=8, Filter=pikepdf.Name.DCTDecode)
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 842, 595] if landscape else [0, 0, 595, 842],
+                              Contents=pikepdf.Stream(pdf, f"q {matrix} cm /Im0 Do Q".encode()),
+                              Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))
+    if rotate:
+        page.Rotate = rotate
+    pdf.pages.append(pikepdf.Page(page))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _heic(img: np.ndarray) -> bytes:
+    from scanner.sources import _register_heif
+
+    _register_heif()
+    return _pil_bytes(img, "HEIF", quality=80)
+
+
+def _exif_rotated(img: np.ndarray) -> bytes:
+    """Pixels stored a quarter turn off, with the EXIF orientation tag (6) that turns them back."""
+    im = Image.fromarray(cv2.cvtColor(cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2RGB))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=92, exif=exif)
+    return out.getvalue()
+
+
+def _blurred(img: np.ndarray, length: int, *, vertical: bool) -> np.ndarray:
+    kernel = np.zeros((length, length), np.float32)
+    if vertical:
+        kernel[:, length // 2] = 1.0
+    else:
+        kernel[length // 2, :] = 1.0
+    return np.asarray(cv2.filter2D(img, -1, kernel / length))
+
+
+def _shadow(img: np.ndarray) -> np.ndarray:
+    """A soft diagonal shadow over a third of the sheet, 45 % darker at its core."""
+    h, w = img.shape[:2]
+    x, y = np.linspace(-1, 1, w)[None, :], np.linspace(-1, 1, h)[:, None]
+    light = 1 - 0.45 / (1 + np.exp(-(x + 0.5 * y) * 12))
+    return np.clip(img * light[..., None], 0, 255).astype(np.uint8)
+
+
+def _not_flat(img: np.ndarray, px_per_mm: float, amplitude_mm: float) -> np.ndarray:
+    """A sheet that does not lie flat: a smooth random displacement, ``amplitude_mm`` at most on each axis."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng([h, w, int(amplitude_mm * 10)])
+    fields = []
+    for _ in range(2):
+        f = cv2.resize(rng.normal(0, 1, (4, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        fields.append(f * (amplitude_mm * px_per_mm / max(1e-6, float(np.abs(f).max()))))
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.asarray(cv2.remap(img, gx + fields[0], gy + fields[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+
+def _in_frame(img: np.ndarray) -> np.ndarray:
+    """The ballot at half size in the middle of a grey photo of the same size."""
+    h, w = img.shape[:2]
+    small = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    canvas = np.full((h, w, 3), 90, np.uint8)
+    y0, x0 = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    return canvas
+
+
+def _salt_and_pepper(img: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(img.shape[0])
+    out = img.copy()
+    u = rng.random(img.shape[:2])
+    out[u < 0.003] = 0
+    out[u > 0.997] = 255
+    return out
+
+
+def _bordered(img: np.ndarray, px: int) -> np.ndarray:
+    """The scanner's dark lid around the sheet, ``px`` wide on every side."""
+    return np.asarray(cv2.copyMakeBorder(img, px, px, px, px, cv2.BORDER_CONSTANT, value=(20, 20, 20)))
+
+
+def _scaled(img: np.ndarray, factor: float) -> np.ndarray:
+    return np.asarray(cv2.resize(img, None, fx=factor, fy=factor,
+                                 interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC))
+
+
+#: name -> (file extension, maker); each maker takes a BGR scan and its pixels per mm
+VARIANTS: dict[str, tuple[str, Make]] = {
+    # files as other scanners and phones write them
+    "rotated-90": ("png", lambda a, k: _png(cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE))),
+    "rotated-270": ("png", lambda a, k: _png(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE))),
+    "exif-rotated": ("jpg", lambda a, k: _exif_rotated(a)),
+    "pdf-flipped": ("pdf", lambda a, k: _pdf(a[::-1].copy(), "595 0 0 -842 0 842")),
+    "pdf-rotate-90": ("pdf", lambda a, k: _pdf(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE), "842 0 0 595 0 0",
+                                               rotate=90, landscape=True)),
+    "cmyk-jpeg": ("jpg", lambda a, k: _pil_bytes(a, "JPEG", "CMYK", quality=92)),
+    "png-16-bit": ("png", lambda a, k: _png(a.astype(np.uint16) * 257)),
+    "png-palette": ("png", lambda a, k: _pil_bytes(a, "PNG", "P", palette=Image.Palette.ADAPTIVE, colors=64)),
+    "progressive-jpeg": ("jpg", lambda a, k: _pil_bytes(a, "JPEG", quality=85, progressive=True)),
+    "tiff-jpeg": ("tif", lambda a, k: _pil_bytes(a, "TIFF", compression="jpeg")),
+    "webp": ("webp", lambda a, k: bytes(cv2.imencode(".webp", a, [cv2.IMWRITE_WEBP_QUALITY, 90])[1].tobytes())),
+    "heic": ("heic", lambda a, k: _heic(a)),
+    "jpeg-q25": ("jpg", lambda a, k: _jpeg(a, 25)),
+    "100-dpi": ("png", lambda a, k: _png(_scaled(a, 100 / 25.4 / k))),
+    "600-dpi": ("jpg", lambda a, k: _jpeg(_scaled(a, 600 / 25.4 / k))),
+    "dark-border": ("png", lambda a, k: _png(_bordered(a, round(15 * k)))),
+    "small-in-photo": ("jpg", lambda a, k: _jpeg(_in_frame(a))),
+    "letter-cut": ("png", lambda a, k: _png(a[: round(279.4 * k)])),
+    # light, lens and paper
+    "dark": ("png", lambda a, k: _png((a * 0.7).astype(np.uint8))),
+    "gamma-2.2": ("png", lambda a, k: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
+    "washed-out": ("png", lambda a, k: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
+    "yellow-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),
+    "shadow": ("jpg", lambda a, k: _jpeg(_shadow(a))),
+    "motion-0.6mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
+    "motion-0.9mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
+    "defocus": ("jpg", lambda a, k: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
+    "salt-and-pepper": ("png", lambda a, k: _png(_salt_and_pepper(a))),
+    "not-flat-1mm": ("png", lambda a, k: _png(_not_flat(a, k, 1.0))),
+    "not-flat-2mm": ("png", lambda a, k: _png(_not_flat(a, k, 2.0))),
+    "phone-low-res": ("jpg", lambda a, k: _jpeg(_scaled(a, 0.3), 60)),
+}
+
+
+def _sources(truth_pages: tuple[PageTruth, ...]) -> list[PageTruth]:
+    """Single-page ballot scans (PNG or JPEG) of the deck, not photos: each variant starts from a flat scan."""
+    return [p for p in truth_pages if p.kind == "ballot" and p.source.endswith((".png", ".jpg"))
+            and not p.scan.get("phone")]
+
+
+def run(deck: Path, out: Path, *, pages: int, jobs: int, names: list[str]) -> int:
+    truth = load_truth(deck / "truth.json")
+    sources = iter(_sources(truth.pages))
+    if out.exists():
+        shutil.rmtree(out)
+    scans = out / "scans"
+    scans.mkdir(parents=True)
+    shutil.copytree(deck / "printed", out / "run")
+    made: dict[str, list[PageTruth]] = {}
+    for name in names:
+        ext, make = VARIANTS[name]
+        for k in range(pages):
+            src = next(sources, None)
+            if src is None:
+                raise SystemExit(f"the deck has too few flat single-page scans for {len(names)} x {pages} pages")
+            img = cv2.imread(str(deck / "scans" / src.source), cv2.IMREAD_COLOR)
+            if img is None:
+                raise SystemExit(f"cannot read {src.source} of the deck")
+            px_per_mm = float(src.scan["dpi"]) / 25.4
+            target = f"{name}-{k:02d}.{ext}"
+            (scans / target).write_bytes(make(img, px_per_mm))
+            made.setdefault(name, []).append(replace(src, source=target, page=1))
+    ws = open_workspace(out / "run")
+    print(f"scanning {sum(len(v) for v in made.values())} pages of {len(made)} variants with {jobs} job(s) ...",
+          flush=True)
+    scan_folder(ws, scans, jobs=jobs)
+    conn = db.connect(ws.db_path)
+    results = {}
+    try:
+        kinds = {r["source"]: r["kind"] for r in conn.execute("SELECT source, kind FROM pages")}
+        reasons = {r["source"]: json.loads(r["reasons"]) for r in conn.execute("SELECT source, reasons FROM pages")}
+        for name, variant_pages in made.items():
+            ev = evaluate(conn, replace(truth, pages=tuple(variant_pages), files=tuple(p.source for p in variant_pages)))
+            results[name] = {
+                "pages": len(variant_pages),
+                "read_as_ballots": sum(kinds.get(p.source) == "ballot" for p in variant_pages),
+                "page_reasons": dict(Counter(code for p in variant_pages for code in reasons.get(p.source, []))),
+                "silent_errors": ev.silent_errors,
+                "clear_rows": ev.clear_rows,
+                "clear_rows_to_review": ev.counts.get("clear_row_reviewed", 0),
+                "misses": [f"{m.category}: {m.source} person {m.person}: {m.detail}" for m in ev.misses
+                           if m.category in ev.SILENT],
+            }
+    finally:
+        conn.close()
+    width = max(len(n) for n in results)
+    print(f"{'variant':{width}}  pages  ballots  silent  clear rows to review     pages' own reasons")
+    for name, r in results.items():
+        share = r["clear_rows_to_review"] / max(1, r["clear_rows"])
+        own = ", ".join(f"{code} {n}" for code, n in sorted(r["page_reasons"].items()))
+        print(f"{name:{width}}  {r['pages']:5d}  {r['read_as_ballots']:7d}  {r['silent_errors']:6d}  "
+              f"{r['clear_rows_to_review']:4d} of {r['clear_rows']:4d} ({share:5.1%})  {own}")
+        for line in r["misses"]:
+            print(f"    {line}")
+    (out / "robustness.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 1 if any(r["silent_errors"] for r in results.values()) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deck", type=Path, required=True, help="DIR/<profile> of a deck bench/accuracy.py made")
+    parser.add_argument("--out", type=Path, required=True, help="working folder (emptied first)")
+    parser.add_argument("--pages", type=int, default=5, help="pages per variant")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="only these (repeatable)")
+    args = parser.parse_args(argv)
+    if args.pages < 1 or not (args.deck / "truth.json").is_file() or not (args.deck / "printed").is_dir():
+        parser.print_usage()
+        print("--deck must be a deck made by bench/accuracy.py (truth.json, printed/, scans/); --pages >= 1")
+        return 2
+    return run(args.deck, args.out, pages=args.pages, jobs=args.jobs, names=args.variant or list(VARIANTS))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
