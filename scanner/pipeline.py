@@ -1831,18 +1831,19 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
     bitonal = is_bitonal(grey)
-    if bitonal:  # every reading of the page needs a human: what the scanner's threshold dropped is not here
-        for line in page.rows:
-            row_extra.setdefault(line.person, []).append(R.R_BITONAL)
+    faded = printed_darkness(maps, page) < s.faded_print_darkness
+    # every reading of such a page needs a human: what the scanner's threshold dropped is not there; a
+    # print no darker than a pencil is not told from one
+    for whole_page, reason in ((bitonal, R.R_BITONAL), (faded, R.R_FADED)):
+        if whole_page:
+            for line in page.rows:
+                row_extra.setdefault(line.person, []).append(reason)
     t["inspect"] = time.perf_counter() - t4
     final_rows = []
     for person, row in sorted(rows.items()):
         reasons = tuple(dict.fromkeys(row.reasons + tuple(row_extra.get(person, ()))))
         final_rows.append(RowResult(person, row.marks, row.choice, reasons))
     reasons = ident.reasons + tuple(page_reasons)
-    faded = printed_darkness(maps, page) < s.faded_print_darkness
-    if faded:
-        reasons += (R.R_FADED,)
     if reg.residual_mm > s.max_residual_mm or (grid is not None and grid.residual_mm > s.grid_max_residual_mm):
         reasons += (R.R_MARGINAL,)
     needs_review = bool(reasons) or any(r.reasons for r in final_rows)
