@@ -110,7 +110,7 @@ def _save(folder: Path, name: str, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     root = tmp_path_factory.mktemp("pages")
-    ws = make_workspace(root / "ws", copies=30)
+    ws = make_workspace(root / "ws", copies=31)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn)))
@@ -156,6 +156,9 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     _save(sub, "dup-b.png", render_page(ws, PageSpec(1, tokens[15], clear), ScanSpec(dpi=150, rotation=180), rng=rng))
     bitonal = render_page(ws, PageSpec(1, tokens[19], clear), ScanSpec(dpi=300, color=False, bitonal="fixed"), rng=rng)
     Image.fromarray(bitonal).convert("1").save(folder / "bitonal.png")  # a 1-bit PNG, as an office scanner's B/W mode
+    # the same mode saved as a JPEG (a JPEG has no 1-bit form): grey again at every edge, what was dropped still gone
+    bw_jpeg = render_page(ws, PageSpec(1, tokens[30], clear), ScanSpec(dpi=300, color=False, bitonal="fixed"), rng=rng)
+    _save(folder, "bitonal-as-jpeg.jpg", bw_jpeg)
     # a streak through every row's "medium" cell beside its box (page x 173-176 mm: the scanner adds a
     # 1-4 mm margin), and through the free area below the table
     _save(folder, "streak-beside.png", render_page(ws, PageSpec(1, tokens[25], clear), ScanSpec(dpi=150, streak_x_mm=177.0),
@@ -169,7 +172,9 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(simulate, "_printed", _faded(simulate._printed, density))
             _save(folder, name, render_page(ws, PageSpec(1, token, clear), ScanSpec(dpi=200), rng=rng))
-    _save(folder, "turned.png", _turned(render_page(ws, PageSpec(1, tokens[29], clear), ScanSpec(dpi=200), rng=rng), 200))
+    # its own random stream: the page does not change when pages are added before it
+    _save(folder, "turned.png", _turned(render_page(ws, PageSpec(1, tokens[29], clear), ScanSpec(dpi=300),
+                                                    rng=np.random.default_rng(0)), 300))
     for i, (name, pen, scan) in enumerate(WARM_PAGES, start=20):
         _save(folder, name, render_page(ws, PageSpec(1, tokens[i], clear, pen=pen), scan, rng=rng))
     summary = scan_folder(ws, folder, jobs=2)
@@ -367,12 +372,14 @@ def test_summary_lists_every_page_needing_attention(deck: Deck) -> None:
     assert s.needs_attention
 
 
-def test_black_and_white_scan_sends_every_line_to_review(deck: Deck) -> None:
-    """A 1-bit scan keeps no grey: a pencil mark below the scanner's threshold is gone, so no reading is trusted."""
-    page = deck.page("bitonal.png")
+@pytest.mark.parametrize("name", ["bitonal.png", "bitonal-as-jpeg.jpg"])
+def test_black_and_white_scan_sends_every_line_to_review(deck: Deck, name: str) -> None:
+    """A 1-bit scan keeps no grey: a pencil mark below the scanner's threshold is gone, so no reading is trusted;
+    saved as a JPEG it is grey again at every edge, but what the threshold dropped is gone all the same."""
+    page = deck.page(name)
     assert page["kind"] == "ballot" and page["status"] == "review"
     assert "greyscale or colour" in page["detail"]
-    rows = deck.rows("bitonal.png")
+    rows = deck.rows(name)
     assert sorted(rows) == list(PERSONS)
     for person, row in rows.items():
         assert R.R_BITONAL in json.loads(row["reasons"]), person
