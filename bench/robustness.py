@@ -89,9 +89,15 @@ def _pdf(img: np.ndarray, matrix: str, *, rotate: int = 0, landscape: bool = Fal
 
 
 def _heic(img: np.ndarray) -> bytes:
+    """A HEIC photo; one over 30 megapixels (a 600-dpi page) is scaled down first: a single HEVC picture
+    stops at 35.7 megapixels, and libheif's encoder writes a bigger one that no decoder reads (a phone
+    tiles a big photo instead)."""
     from scanner.sources import _register_heif
 
     _register_heif()
+    h, w = img.shape[:2]
+    if h * w > 30_000_000:
+        img = _scaled(img, float(np.sqrt(30_000_000 / (h * w))))
     return _pil_bytes(img, "HEIF", quality=80)
 
 

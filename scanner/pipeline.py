@@ -1528,6 +1528,38 @@ def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
     return [float(g) for g in groups]
 
 
+def parallelogram_gap_mm(hom: np.ndarray, size_mm: tuple[float, float]) -> float:
+    """How far (mm) the page's fourth corner falls from the parallelogram the other three make in the image:
+    next to nothing on a scanner's flat glass or feeder (an affine map), millimetres in a photo's
+    perspective."""
+    w, h = size_mm
+    corners = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w, 0.0]], [[0.0, h]], [[w, h]]]), hom).reshape(4, 2)
+    gap = corners[3] - (corners[1] + corners[2] - corners[0])
+    return float(np.hypot(*gap) / np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
+
+
+def find_streak_lines(grey: np.ndarray, s: ScanSettings, *, rows: bool = True) -> list[np.ndarray]:
+    """Scanner streaks as image lines, each its two ends ((x, y) pixels, shape (2, 2)): the columns of
+    :func:`find_streaks`, over the whole image height, and rows over its whole width, found the same way.
+
+    A streak runs along the sheet's path past the sensor: a column of the scanner's image. Scan software
+    that turns the image by a quarter to set the page upright (auto-orientation, or a user) turns it into
+    a row, which was not looked for: a streak through a box then read as the voter's mark, counted with no
+    reason (``bench/robustness.py`` on the 2,226-page deck). The rows are looked for on about 200 of the
+    columns (the columns on about 400 rows): 1.5 ms a 300-dpi page. Without ``rows`` (a photo: no scanner,
+    no streak), only the columns are, as before: in a phone photo of a curled sheet, a printed rule can
+    lie along a row over 80 % of the width, bent off the rule's place at the table's ends.
+    """
+    h, w = grey.shape
+    lines = [np.array([[x, 0.0], [x, float(h)]]) for x in find_streaks(grey, s)]
+    if not rows:
+        return lines
+    k = max(1, w // 200)
+    across = cv2.transpose(cv2.resize(grey, (w // k, h), interpolation=cv2.INTER_NEAREST))  # every k-th column
+    lines += [np.array([[0.0, y], [float(w), y]]) for y in find_streaks(across, s)]
+    return lines
+
+
 def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
     """The share of each column of ``mask`` (uint8 or bool; ``on`` where set, 0 elsewhere) that is set."""
     counts = cv2.reduce(mask.view(np.uint8), 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
@@ -1535,6 +1567,7 @@ def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
 
 
 STREAK_BAND_MM = 1.0  # ink this near a streak's line (either side) is the streak's
+STREAK_FLAT_MM = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
 STREAK_ON_RULE_MM = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
 
 
@@ -1552,9 +1585,9 @@ def _line_across(line: np.ndarray, at: np.ndarray) -> np.ndarray:
     return np.asarray(a[1 - i] + (at - a[i]) * (b[1 - i] - a[1 - i]) / (b[i] - a[i]))
 
 
-def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, image_height: int) -> list[np.ndarray]:
-    """Each streak (an image column, top to bottom: the sheet moves past the scanner's sensor) as the two
-    page points (mm, shape (2, 2)) its ends fall on: a straight line on the page too.
+def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -> list[np.ndarray]:
+    """Each streak (an image line of :func:`find_streak_lines`: the sheet moves past the scanner's sensor)
+    as the two page points (mm, shape (2, 2)) its ends fall on: a straight line on the page too.
 
     A sheet fed sideways turns the table's long horizontal rules into image columns dark over 90 % of
     the image's height, which :func:`find_streaks` takes for streaks: a line lying on a printed rule
@@ -1563,8 +1596,8 @@ def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, i
     to_page = np.linalg.inv(hom)
     tx, ty, tw, th = page.table_mm
     lines = []
-    for x in streaks_x:
-        line = cv2.perspectiveTransform(np.array([[[x, 0.0]], [[x, float(image_height)]]]), to_page).reshape(2, 2)
+    for ends_img in streaks:
+        line = cv2.perspectiveTransform(ends_img.reshape(2, 1, 2).astype(np.float64), to_page).reshape(2, 2)
         ends, rules = ((tx, tx + tw), rule_rows(page)) if _along_rows(line) else ((ty, ty + th), rule_columns(page))
         at = _line_across(line, np.array(ends))
         if not any(bool(np.all(np.abs(at - r) <= STREAK_ON_RULE_MM)) for r in rules):
@@ -1572,22 +1605,23 @@ def streak_lines_mm(streaks_x: list[float], hom: np.ndarray, page: PageLayout, i
     return lines
 
 
-def streak_rows(streaks_x: list[float], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
-    """Persons whose boxes a streak (a vertical line in image coordinates) passes through, or whose name or
-    position it runs along (a sheet fed sideways: the streak lies along the rows, where a strike would,
-    and :func:`without_streaks` takes out whatever lies under it). ``lines_mm``: the streaks on the page
-    (:func:`streak_lines_mm`)."""
+def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
+    """Persons whose boxes a streak (an image column or row, :func:`find_streak_lines`) passes through, or
+    whose name or position it runs along (a sheet fed sideways: the streak lies along the rows, where a
+    strike would, and :func:`without_streaks` takes out whatever lies under it). ``lines_mm``: the streaks
+    on the page (:func:`streak_lines_mm`)."""
     hit: set[int] = set()
-    if not streaks_x:
+    if not streaks:
         return hit
     for row in page.rows:
         for level in LEVELS:
             x, y, w, h = row.boxes_mm[level]
             corners = np.array([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]], np.float64)
             img = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
-            lo, hi = img[:, 0].min() - 3, img[:, 0].max() + 3
-            if any(lo <= sx <= hi for sx in streaks_x):
-                hit.add(row.person)
+            for (x0, y0), (x1, _) in streaks:
+                i, at = (1, y0) if x0 != x1 else (0, x0)  # a row (its y) or a column (its x)
+                if img[:, i].min() - 3 <= at <= img[:, i].max() + 3:
+                    hit.add(row.person)
     for line in lines_mm:
         if not _along_rows(line):  # down the page: it crosses names and positions, a strike runs along them
             continue
@@ -1836,8 +1870,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    streaks = find_streaks(grey, s)
-    streaks_mm = streak_lines_mm(streaks, hom, page, grey.shape[0])
+    streaks = find_streak_lines(grey, s, rows=parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM)
+    streaks_mm = streak_lines_mm(streaks, hom, page)
     unstreaked = without_streaks(maps, streaks_mm)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None,

@@ -23,6 +23,7 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.pipeline import (
+    STREAK_FLAT_MM,
     BoxInk,
     BoxResult,
     PageResult,
@@ -30,10 +31,12 @@ from scanner.pipeline import (
     classify_box,
     classify_rows,
     dropout,
+    find_streak_lines,
     find_streaks,
     hidden_ink,
     identify,
     ink_maps,
+    parallelogram_gap_mm,
     read_page,
     read_qr,
     register,
@@ -457,8 +460,24 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     assert len(streaks) == 1
     assert streaks[0] == pytest.approx(META["streak_x_mm"] * META["dpi"] / 25.4, abs=4)
     # the sheet was fed sideways: the streak runs along the rows, through 11's boxes and along 10's name
-    lines_mm = streak_lines_mm(streaks, hom, layout.pages[0], image.shape[0])
-    assert streak_rows(streaks, hom, layout.pages[0], lines_mm) == {10, 11}
+    lines = find_streak_lines(image, S)
+    assert len(lines) == 1 and lines[0][0][0] == lines[0][1][0] == streaks[0]
+    lines_mm = streak_lines_mm(lines, hom, layout.pages[0])
+    assert streak_rows(lines, hom, layout.pages[0], lines_mm) == {10, 11}
+    # the same scan turned a quarter by the scan software to set the page upright: the streak is an image row,
+    # and still found, through the same boxes and along the same name
+    turned = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)  # image (x, y) -> (h - 1 - y, x)
+    turn = np.array([[0, -1, image.shape[0] - 1], [1, 0, 0], [0, 0, 1]], np.float64)
+    (row,) = find_streak_lines(turned, S)
+    assert row[0][1] == row[1][1] == pytest.approx(streaks[0], abs=1)
+    turned_mm = streak_lines_mm([row], turn @ hom, layout.pages[0])
+    assert streak_rows([row], turn @ hom, layout.pages[0], turned_mm) == {10, 11}
+    # rows are searched on scans only (a photo has no streak, and a curled sheet's rule can lie along a row):
+    # a scanner's page map is affine, a photo's is not
+    size = layout.page_size_mm
+    assert parallelogram_gap_mm(hom, size) < STREAK_FLAT_MM / 2 and parallelogram_gap_mm(turn @ hom, size) < STREAK_FLAT_MM / 2
+    tilted = hom @ np.array([[1, 0, 0], [0, 1, 0], [2e-4, 1e-4, 1]], np.float64)  # the sheet leaning away
+    assert parallelogram_gap_mm(tilted, size) > STREAK_FLAT_MM
     # synthetic: one thin dark column is a streak, a clean page or a dark border is not
     paper = np.full((800, 600), 230, np.uint8)
     assert find_streaks(paper, S) == []
