@@ -63,7 +63,8 @@ class _Area:
     c1: int
 
 
-def _level_area(page: PageLayout) -> _Area:
+def level_area(page: PageLayout) -> _Area:
+    """The level columns over the table's rows, in pixels of the straightened page."""
     x0 = min(r.cells_mm[LEVELS[0]][0] for r in page.rows)
     x1 = max(r.cells_mm[LEVELS[-1]][0] + r.cells_mm[LEVELS[-1]][2] for r in page.rows)
     y0 = page.rows[0].row_mm[1]
@@ -276,7 +277,7 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     """
     if not page.rows:
         return []
-    area = _level_area(page)
+    area = level_area(page)
     rows, cols = slice(area.r0, area.r1), slice(area.c0, area.c1)
     pen_dark = ink[rows, cols]
     printed = _printed(page, ink.shape)[rows, cols]

@@ -52,6 +52,7 @@ from scanner.folds import (
     darkness,
     explained_mask,
     find_lines,
+    level_area,
     local_creases,
     rows_crossed,
     runs_on_as_crease,
@@ -120,6 +121,11 @@ class RunContext:
     debug_dir: str | None = None
 
 
+def scale_of(hom: np.ndarray) -> float:
+    """Image pixels per page millimetre of the page map ``hom`` (page mm -> image), a geometric mean."""
+    return float(np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
+
+
 @dataclass(frozen=True)
 class Registration:
     """A fitted page transform, or the reason there is none (falsy)."""
@@ -138,7 +144,7 @@ class Registration:
         """Image pixels per page millimetre (geometric mean over the page)."""
         if self.homography is None:
             raise ValueError(f"no registration: {self.failure}")
-        return float(np.sqrt(abs(np.linalg.det(self.homography[:2, :2]))))
+        return scale_of(self.homography)
 
 
 # --- stage 1: dropout ----------------------------------------------------------
@@ -318,7 +324,7 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
     followed in the same resampling (see :func:`scanner.grid.source_maps`).
     """
     # first shrink by an integer factor with area averaging, so thin strokes are not aliased away
-    scale = float(np.sqrt(abs(np.linalg.det(hom_mm_to_img[:2, :2]))))  # image px per mm, roughly
+    scale = scale_of(hom_mm_to_img)
     factor = int(round(scale / px_per_mm))
     if factor >= 2:
         h, w = image.shape[:2]
@@ -1535,7 +1541,7 @@ def parallelogram_gap_mm(hom: np.ndarray, size_mm: tuple[float, float]) -> float
     w, h = size_mm
     corners = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w, 0.0]], [[0.0, h]], [[w, h]]]), hom).reshape(4, 2)
     gap = corners[3] - (corners[1] + corners[2] - corners[0])
-    return float(np.hypot(*gap) / np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
+    return float(np.hypot(*gap)) / scale_of(hom)
 
 
 def find_streak_lines(grey: np.ndarray, s: ScanSettings, *, rows: bool = True) -> list[np.ndarray]:
@@ -1546,7 +1552,7 @@ def find_streak_lines(grey: np.ndarray, s: ScanSettings, *, rows: bool = True) -
     that turns the image by a quarter to set the page upright (auto-orientation, or a user) turns it into
     a row, which was not looked for: a streak through a box then read as the voter's mark, counted with no
     reason (``bench/robustness.py`` on the 2,226-page deck). The rows are looked for on about 200 of the
-    columns (the columns on about 400 rows): 1.5 ms a 300-dpi page. Without ``rows`` (a photo: no scanner,
+    columns (the columns on about 400 rows): 1.3 ms a 300-dpi page. Without ``rows`` (a photo: no scanner,
     no streak), only the columns are, as before: in a phone photo of a curled sheet, a printed rule can
     lie along a row over 80 % of the width, bent off the rule's place at the table's ends.
     """
@@ -1688,7 +1694,7 @@ def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSett
     if c1 - c0 < 2 or r1 - r0 < 2:
         return set(), False
     # every step-th pixel, about HIDDEN_STEP_MM apart: a pen's stroke is wider, and a scan's colour is coarser
-    px_per_mm = float(np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
+    px_per_mm = scale_of(hom)
     step = max(1, int(px_per_mm * HIDDEN_STEP_MM))
     crop = image[r0:r1, c0:c1]
     if step > 1:  # nearest neighbour at a whole factor: OpenCV picks the pixels much faster than a numpy copy
@@ -1755,11 +1761,8 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     page; on a 1-bit page re-encoded or resampled (``bench/robustness.py`` on the field deck) 0.13 at least
     (0.27 but for one blurred after thresholding), on a 1-bit page itself 0.68.
     """
-    x0 = min(row.cells_mm["high"][0] for row in page.rows)
-    x1 = max(row.cells_mm["low"][0] + row.cells_mm["low"][2] for row in page.rows)
-    y0 = min(row.row_mm[1] for row in page.rows)
-    y1 = max(row.row_mm[1] + row.row_mm[3] for row in page.rows)
-    region = straight[_px(y0) : _px(y1), _px(x0) : _px(x1)]
+    area = level_area(page)
+    region = straight[area.r0 : area.r1, area.c0 : area.c1]
     if region.size == 0:
         return False
     dark = region[region < 128]

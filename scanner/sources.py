@@ -271,10 +271,10 @@ def _decode_pdf(path: str, index: int, max_pixels: int) -> np.ndarray:
     try:
         with pikepdf.open(path) as pdf:
             page = pdf.pages[index]
-            images = dict(page.images.items())
-            mirrored = _drawn_mirrored(page, next(iter(images))) if len(images) == 1 and not _has_text(page) else None
+            images = list(page.images.items())
+            mirrored = _drawn_mirrored(page, *images[0]) if len(images) == 1 and not _has_text(page) else None
             if mirrored is not None:
-                pdfimage = pikepdf.PdfImage(next(iter(images.values())))  # type: ignore[arg-type]
+                pdfimage = pikepdf.PdfImage(images[0][1])  # type: ignore[arg-type]
                 w, h = pdfimage.width, pdfimage.height
                 if w * h > max_pixels:
                     raise _too_large(w, h, max_pixels)
@@ -306,8 +306,9 @@ def _decode_pdf(path: str, index: int, max_pixels: int) -> np.ndarray:
     return _pil_to_array(pages[0])
 
 
-def _drawn_mirrored(page: Any, name: str) -> bool | None:
-    """Whether the page draws its one image ``name`` mirrored; None: take the page's rasterisation instead.
+def _drawn_mirrored(page: Any, name: str, obj: Any) -> bool | None:
+    """Whether the page draws its one image (``name``, its stream ``obj``) mirrored; None: take the page's
+    rasterisation instead.
 
     A scanner may store the image upside down and draw it flipped (a placement matrix with a
     negative determinant): the page shows the sheet, the raw image its mirror, whose markers
@@ -318,7 +319,6 @@ def _drawn_mirrored(page: Any, name: str) -> bool | None:
     """
     import pikepdf
 
-    obj = page.images[name]
     if obj.get("/Decode") is not None or bool(obj.get("/ImageMask", False)):
         return None
     sign, stack, drawn = 1.0, [], []  # the sign of the placement's determinant, through q ... Q
