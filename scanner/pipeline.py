@@ -134,7 +134,7 @@ class Registration:
     markers: int
     residual_mm: float
     failure: str = ""
-    missing: tuple[str, ...] = ()  # with one or two markers found: the layout's markers not found
+    missing: tuple[str, ...] = ()  # the layout's markers not found (torn off, covered, cut off by the scan)
 
     def __bool__(self) -> bool:
         return self.homography is not None
@@ -290,8 +290,8 @@ def _fit_markers(found: dict[int, np.ndarray], layout: Layout) -> Registration:
         mm_pts += [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
         img_pts += [tuple(c) for c in corners]
     count = len(mm_pts) // 4
+    missing = tuple(name for name, i in layout.marker_ids.items() if i not in found) if count else ()
     if count < 3:  # one or two: part of a ballot (cut off by the scan area, or damaged markers)
-        missing = tuple(name for name, i in layout.marker_ids.items() if i not in found) if count else ()
         return Registration(None, count, float("nan"), R.R_SOME_MARKERS if count else R.R_NO_MARKERS, missing)
     src = np.asarray(mm_pts, np.float64)
     dst = np.asarray(img_pts, np.float64)
@@ -304,7 +304,7 @@ def _fit_markers(found: dict[int, np.ndarray], layout: Layout) -> Registration:
         residual = _residual_mm(hom, src, dst) if hom is not None else float("inf")
     if hom is None or residual > 2.0:
         return Registration(None, count, residual, R.R_NO_MARKERS)
-    return Registration(hom, count, residual)
+    return Registration(hom, count, residual, missing=missing)
 
 
 def _residual_mm(hom: np.ndarray, src_mm: np.ndarray, dst_px: np.ndarray) -> float:
@@ -1893,7 +1893,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
     bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)
-    faded = printed_darkness(maps, page) < s.faded_print_darkness
+    faded = printed_darkness(maps, page, reg.missing) < s.faded_print_darkness
     # every reading of such a page needs a human: what the scanner's threshold dropped is not there; a
     # print no darker than a pencil is not told from one
     for whole_page, reason in ((bitonal, R.R_BITONAL), (faded, R.R_FADED)):
@@ -1926,9 +1926,11 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     )
 
 
-def printed_darkness(maps: InkMaps, page: PageLayout) -> float:
+def printed_darkness(maps: InkMaps, page: PageLayout, missing: tuple[str, ...] = ()) -> float:
     """How dark the print is: the palest of the page's alignment markers, by the darkness (against the local
     paper) that a fifth of its pixels reach; a marker is solid print over more than half of its square.
+    The ``missing`` markers, which registration did not find (a torn corner, a sticker or a staple over
+    one), are not measured: their place shows paper, not print.
 
     A sheet printed with a printer low on toner, or scanned with the scanner set too light, prints its
     outlines and names no darker than a pencil: the ink levels, which are fixed shares of the paper's
@@ -1938,7 +1940,9 @@ def printed_darkness(maps: InkMaps, page: PageLayout) -> float:
     outlines are lost, 0.37.
     """
     darkness = []
-    for x, y, w, h in page.markers_mm.values():
+    for name, (x, y, w, h) in page.markers_mm.items():
+        if name in missing:
+            continue
         rect = (slice(_px(y), _px(y + h)), slice(_px(x), _px(x + w)))
         square, paper = maps.grey[rect], maps.paper[rect]
         if square.size:

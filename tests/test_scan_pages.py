@@ -110,7 +110,7 @@ def _save(folder: Path, name: str, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
     root = tmp_path_factory.mktemp("pages")
-    ws = make_workspace(root / "ws", copies=31)
+    ws = make_workspace(root / "ws", copies=32)
     conn = db.connect(ws.db_path)
     try:
         tokens = tuple(sorted(db.issued_tokens(conn)))
@@ -172,6 +172,11 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(simulate, "_printed", _faded(simulate._printed, density))
             _save(folder, name, render_page(ws, PageSpec(1, token, clear), ScanSpec(dpi=200), rng=rng))
+    # a torn corner (or a sticker, a staple) takes one alignment marker away: the other three place the page
+    torn = render_page(ws, PageSpec(1, tokens[31], clear), ScanSpec(dpi=200), rng=np.random.default_rng(1))
+    mx, my, mw, mh = layout.pages[0].markers_mm["top_right"]  # the scanner adds a 1-4 mm margin
+    _paint(torn, (mx - 1, my - 1, mw + 7, mh + 7), 200)
+    _save(folder, "torn-corner.png", torn)
     # its own random stream: the page does not change when pages are added before it
     _save(folder, "turned.png", _turned(render_page(ws, PageSpec(1, tokens[29], clear), ScanSpec(dpi=300),
                                                     rng=np.random.default_rng(0)), 300))
@@ -398,6 +403,12 @@ def test_a_sheet_printed_light_reads_exactly_and_a_faded_one_says_so(deck: Deck)
     assert sorted(rows) == list(PERSONS)
     for person, row in rows.items():
         assert R.R_FADED in json.loads(row["reasons"]), person
+
+
+def test_a_sheet_with_a_marker_torn_off_reads_exactly(deck: Deck) -> None:
+    """Three markers place a page: a corner torn off, or a sticker over a marker, loses nothing, and the
+    missing marker's paper is not taken for a faded print (every line went to review as one)."""
+    _assert_rows_exact(deck, "torn-corner.png")
 
 
 def test_a_sheet_turned_in_its_middle_reads_exactly(deck: Deck) -> None:
