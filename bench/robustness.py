@@ -6,8 +6,10 @@ scans into each variant below, each variant on pages of its own (so no token is 
 twice). The variants are things the simulator does not draw: files as other scanners and
 phones write them (rotations, a PDF that draws its image flipped or rotated, EXIF
 orientation, CMYK, 16-bit, palette, WebP, HEIC, a Letter-size cut, a dark border, a
-ballot small in a photo) and what light, lens and paper do to the image (a dark or washed
-scan, gamma, tinted paper, a shadow, motion blur, defocus, noise, a sheet that is not flat).
+ballot small in a photo), what printers and hands do to the sheet (printed "fit to page"
+or off centre, a sticker over a marker, crumpled), and what light, lens and paper do to
+the image (a dark or washed scan, gamma, tinted paper, a shadow, a lamp's glare, a steep
+photo, motion blur, defocus, noise, a sheet that is not flat).
 The variants are scanned into a fresh copy of the deck's printed workspace and scored
 against the deck's truth, variant by variant.
 
@@ -164,6 +166,72 @@ def _bordered(img: np.ndarray, px: int) -> np.ndarray:
     return np.asarray(cv2.copyMakeBorder(img, px, px, px, px, cv2.BORDER_CONSTANT, value=(20, 20, 20)))
 
 
+def _paper(img: np.ndarray) -> tuple[float, ...]:
+    """The scan's paper colour: the median of a strip along the top edge, between the markers."""
+    k = img.shape[1] / 210.0
+    return tuple(float(v) for v in np.median(img[: round(3 * k), round(40 * k) : round(90 * k)].reshape(-1, 3), axis=0))
+
+
+def _printed_moved(img: np.ndarray, px_per_mm: float, matrix_mm: np.ndarray) -> np.ndarray:
+    """The sheet as a printer that moves its content prints it: ``matrix_mm`` (2 x 3, page mm to page mm)
+    applied to the scan's content, paper where nothing lands."""
+    to_px = np.diag([px_per_mm, px_per_mm, 1.0])
+    move = to_px @ np.vstack([matrix_mm, [0.0, 0.0, 1.0]]) @ np.linalg.inv(to_px)
+    return np.asarray(cv2.warpAffine(img, move[:2], img.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=_paper(img)))
+
+
+def _fit_to_page(img: np.ndarray, px_per_mm: float, factor: float) -> np.ndarray:
+    """Printed with "fit to printable area": the content shrunk about the page's centre."""
+    return _printed_moved(img, px_per_mm, np.array([[factor, 0, 105 * (1 - factor)], [0, factor, 148.5 * (1 - factor)]]))
+
+
+def _sticker(img: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """A yellow sticky note over the bottom-right corner, hiding its alignment marker (a torn corner or a staple
+    does the same): three markers are left."""
+    out = img.copy()
+    out[round(270 * px_per_mm) :, round(180 * px_per_mm) :] = (120, 230, 250)
+    return out
+
+
+def _glare(img: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """A lamp's glare on a photo: a bright oval over the upper boxes, the ink under its core 85 % washed out."""
+    h, w = img.shape[:2]
+    y, x = np.ogrid[0:h, 0:w]
+    r = 22 * px_per_mm
+    core = np.exp(-((x - 150 * px_per_mm) ** 2 + ((y - 110 * px_per_mm) / 0.7) ** 2) / (2 * r * r)).astype(np.float32)
+    lit = img + (255 - img.astype(np.float32)) * (0.85 * core)[..., None] + 60 * core[..., None]
+    return np.clip(lit, 0, 255).astype(np.uint8)
+
+
+def _steep_photo(img: np.ndarray) -> np.ndarray:
+    """A photo taken at a steep angle from the foot of the sheet: its top little more than half as wide as its
+    bottom, on a dark table, at 60 % of the scan's resolution."""
+    h, w = img.shape[:2]
+    big_h, big_w = int(h * 1.3), int(w * 1.5)
+    corners = np.float32([[big_w * 0.3, big_h * 0.1], [big_w * 0.7, big_h * 0.1], [big_w * 0.85, big_h * 0.9],
+                          [big_w * 0.15, big_h * 0.9]])
+    warp = cv2.getPerspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), corners)
+    photo = cv2.warpPerspective(img, warp, (big_w, big_h), borderValue=(60, 70, 80))
+    return _scaled(photo, 0.6)
+
+
+def _crumpled(img: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """A sheet crumpled and smoothed out again: 14 creases at random angles (a thin dark line, a shade on one
+    side), on a sheet 1.5 mm off flat."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng([h, w])
+    y, x = np.mgrid[0:h:4, 0:w:4].astype(np.float32)
+    light = np.ones_like(x)
+    for _ in range(14):
+        x0, y0, angle = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, np.pi)
+        across = (x - x0) * np.sin(angle) - (y - y0) * np.cos(angle)
+        light *= (1 - 0.12 * np.exp(-np.abs(across) / (1.2 * px_per_mm)) * (across > 0)
+                  - 0.05 * np.exp(-np.abs(across) / (0.3 * px_per_mm)))
+    bent = _not_flat(img, px_per_mm, 1.5)
+    return np.clip(bent * cv2.resize(light, (w, h))[..., None], 0, 255).astype(np.uint8)
+
+
 def _scaled(img: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(cv2.resize(img, None, fx=factor, fy=factor,
                                  interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC))
@@ -191,12 +259,19 @@ VARIANTS: dict[str, tuple[str, Make]] = {
     "dark-border": ("png", lambda a, k: _png(_bordered(a, round(15 * k)))),
     "small-in-photo": ("jpg", lambda a, k: _jpeg(_in_frame(a))),
     "letter-cut": ("png", lambda a, k: _png(a[: round(279.4 * k)])),
+    # the sheet as printed and handled
+    "print-fit-to-page": ("png", lambda a, k: _png(_fit_to_page(a, k, 0.94))),
+    "print-offset": ("png", lambda a, k: _png(_printed_moved(a, k, np.array([[1.0, 0, 4.0], [0, 0.985, 3.0]])))),
+    "sticker-on-marker": ("png", lambda a, k: _png(_sticker(a, k))),
+    "crumpled": ("jpg", lambda a, k: _jpeg(_crumpled(a, k))),
     # light, lens and paper
     "dark": ("png", lambda a, k: _png((a * 0.7).astype(np.uint8))),
     "gamma-2.2": ("png", lambda a, k: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
     "washed-out": ("png", lambda a, k: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
     "yellow-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),
     "shadow": ("jpg", lambda a, k: _jpeg(_shadow(a))),
+    "glare": ("jpg", lambda a, k: _jpeg(_glare(a, k))),
+    "steep-photo": ("jpg", lambda a, k: _jpeg(_steep_photo(a))),
     "motion-0.6mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
     "motion-0.9mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
     "defocus": ("jpg", lambda a, k: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
