@@ -43,6 +43,7 @@ ROW_MARKS = ("none", "one", "multiple")
 R_BLANK = "blank"
 R_NO_MARKERS = "no_markers"
 R_SOME_MARKERS = "markers_missing"
+R_SEVERAL = "several_ballots"
 R_NO_QR = "qr_unreadable"
 R_FOREIGN = "foreign_session"
 R_LAYOUT = "layout_mismatch"
@@ -70,6 +71,8 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
                      "hãy quét lại cả tờ khổ A4",
                      "Only some alignment markers found: the scan cuts off part of the sheet (a scan area smaller "
                      "than A4?) or they are damaged; scan the whole A4 sheet again"),
+    R_SEVERAL: ("Nhiều phiếu trong một ảnh: hãy quét hoặc chụp riêng từng phiếu",
+                "Several ballots in one image: scan or photograph each ballot on its own"),
     R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),
     R_FOREIGN: ("Phiếu của phiên khác", "Ballot of another session"),
     R_LAYOUT: ("Mẫu phiếu không khớp", "Ballot layout does not match"),

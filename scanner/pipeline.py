@@ -214,7 +214,8 @@ def _edge_bands(small: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
 
 def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
                  ends_only: bool = False) -> dict[int, np.ndarray]:
-    """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy.
+    """Marker id → its four corners ``(4, 2)`` as image (x, y), found on a reduced copy; an id found twice
+    (two ballots in one image) maps to NaN corners.
 
     With ``ends_only``, only the two bands along the image's short edges are
     searched (:data:`EDGE_BAND` of the long side each). On a scan, where the page
@@ -232,11 +233,11 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
         if ids is None:
             continue
         for c, i in zip(corners, ids.ravel(), strict=True):
-            if int(i) in found:  # the same id twice: not one of our pages, or a collage
+            if int(i) in found:  # the same id twice: two ballots in one image, or not one of our pages
                 found[int(i)] = np.full((4, 2), np.nan)
                 continue
             found[int(i)] = (c.reshape(4, 2) + (x0 + 0.5, y0 + 0.5)) / scale - 0.5  # pixel centres, not corners
-    return {k: _refined(grey, v, scale) for k, v in found.items() if not np.isnan(v).any()}
+    return {k: (v if np.isnan(v).any() else _refined(grey, v, scale)) for k, v in found.items()}
 
 
 def _refined(grey: np.ndarray, corners: np.ndarray, scale: float) -> np.ndarray:
@@ -270,16 +271,25 @@ def register(grey: np.ndarray, layout: Layout, settings: ScanSettings) -> Regist
     if ends and ends.markers == 4:
         return ends
     found = find_markers(grey, max_side=settings.detect_max_side)
-    if len(found) < 4:
+    if _placed(found) < 4:
         more = find_markers(grey, max_side=int(settings.detect_max_side * 1.8), thorough=True)
-        if len(more) > len(found):
+        if (_placed(more), len(more)) > (_placed(found), len(found)):  # more placed; or as many, more seen twice
             found = more
     return _fit_markers(found, layout)
+
+
+def _placed(found: dict[int, np.ndarray]) -> int:
+    """Markers found once (see :func:`find_markers`)."""
+    return sum(not np.isnan(corners).any() for corners in found.values())
 
 
 def _fit_markers(found: dict[int, np.ndarray], layout: Layout) -> Registration:
     """The page transform from the markers found; falsy with fewer than three or an inconsistent fit."""
     by_id = {v: k for k, v in layout.marker_ids.items()}
+    twice = [i for i, corners in found.items() if i in by_id and np.isnan(corners).any()]
+    if len(twice) >= 2:  # two of the markers each found twice: two ballots side by side (an A3 glass, a photo)
+        return Registration(None, 0, float("nan"), R.R_SEVERAL)
+    found = {i: corners for i, corners in found.items() if i not in twice}
     mm_pts, img_pts = [], []
     page = layout.pages[0]
     for marker_id, corners in found.items():
@@ -1832,7 +1842,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         if _ink_share(grey) < s.blank_ink_share:
             return PageResult(task, "blank", "auto", reasons=(R.R_BLANK,), timings=t)
         preview = save_raw_preview(image, task, ctx)
-        detail = ("No alignment markers found: not a ballot, or a damaged one. Check the sheet and scan it again."
+        detail = ("Several ballots in one image (two sheets on the scanner glass, or in one photo): scan or "
+                  "photograph each ballot on its own. Nothing on this image is counted." if reg.failure == R.R_SEVERAL
+                  else "No alignment markers found: not a ballot, or a damaged one. Check the sheet and scan it again."
                   if not reg.missing else
                   f"Only {reg.markers} of the 4 alignment markers found (not found: "
                   f"{', '.join(m.replace('_', ' ') for m in reg.missing)}): the scan cuts off part of the sheet "
