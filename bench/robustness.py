@@ -8,7 +8,7 @@ phones write them (rotations, a PDF that draws its image flipped or rotated, EXI
 orientation, CMYK, 16-bit, palette, WebP, HEIC, a Letter-size cut, a dark border, a
 ballot small in a photo), what printers and hands do to the sheet (printed "fit to page"
 or off centre, a sticker over a marker, crumpled), and what light, lens and paper do to
-the image (a dark or washed scan, gamma, tinted paper, a shadow, a lamp's glare, a steep
+the image (a dark, washed or auto-enhanced scan, gamma, tinted paper, a shadow, a lamp's glare, a steep
 photo, motion blur, defocus, noise, a sheet that is not flat).
 The variants are scanned into a fresh copy of the deck's printed workspace and scored
 against the deck's truth, variant by variant.
@@ -266,6 +266,8 @@ VARIANTS: dict[str, tuple[str, Make]] = {
     "crumpled": ("jpg", lambda a, k: _jpeg(_crumpled(a, k))),
     # light, lens and paper
     "dark": ("png", lambda a, k: _png((a * 0.7).astype(np.uint8))),
+    "auto-enhanced": ("jpg", lambda a, k: _jpeg(np.clip((a.astype(np.float32) - 60) * (255 / 155), 0, 255)
+                                                .astype(np.uint8))),
     "gamma-2.2": ("png", lambda a, k: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
     "washed-out": ("png", lambda a, k: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
     "yellow-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),

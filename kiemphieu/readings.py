@@ -103,8 +103,11 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
               "với nét bút; hãy xem cả trang",
               "The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot tell "
               "the print from pen strokes; look at the whole page"),
-    R_BITONAL: ("Ảnh quét đen trắng 1 bit: nét bút chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu",
-                "Black-and-white (1-bit) scan: pencil or light ink may be lost; rescan in greyscale or colour"),
+    R_BITONAL: ("Ảnh quét đen trắng (1 bit, hoặc máy quét tăng tương phản đến mức giấy trắng hẳn, mực đen hẳn): nét bút "
+                "chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu, tắt chế độ tự tăng tương phản/xoá nền",
+                "Black-and-white scan (1-bit, or contrast stretched until the paper is pure white and the ink pure "
+                "black): pencil or light ink may be lost; rescan in greyscale or colour, without auto-enhancement or "
+                "background removal"),
 }
 
 

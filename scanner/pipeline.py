@@ -1759,7 +1759,8 @@ def is_bitonal(grey: np.ndarray) -> bool:
 
 
 def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> bool:
-    """True for a black-and-white scan saved in a grey format (JPEG, a JPEG in a PDF or TIFF) or resampled.
+    """True for a black-and-white scan saved in a grey format (JPEG, a JPEG in a PDF or TIFF) or resampled, and
+    for a grey scan whose contrast was stretched until both ends clip (a scanner's auto-enhancement).
 
     Such a page is no longer pure black and white (the compression rings at every edge, resampling blends
     them), so :func:`is_bitonal` does not see it, but what the scanner's threshold dropped is gone all the
@@ -1770,6 +1771,10 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     (adf, phone, field: 925 pages) the less of the two shares reaches 0.045 at most on a grey or colour
     page; on a 1-bit page re-encoded or resampled (``bench/robustness.py`` on the field deck) 0.13 at least
     (0.27 but for one blurred after thresholding), on a 1-bit page itself 0.68.
+
+    A grey scan stretched until its paper clips to white and its print to black (levels 60-215) looks the
+    same, and is sent to review the same way: nothing on the page tells how light a mark the stretch
+    wiped out, and a dark-pen page stretched so is a 1-bit page in every pixel.
     """
     area = level_area(page)
     region = straight[area.r0 : area.r1, area.c0 : area.c1]
@@ -1984,5 +1989,7 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
 
 FADED_DETAIL = ("The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot "
                 "tell the print from pen strokes. Look at the whole page; print or scan darker.")
-BITONAL_DETAIL = ("Black-and-white (1-bit) scan: a pencil mark or light ink below the scanner's threshold is lost. "
-                  "Every line of this page goes to review; scan the ballots in greyscale or colour.")
+BITONAL_DETAIL = ("Black-and-white scan (1-bit, or its contrast stretched until the paper is pure white and the ink "
+                  "pure black, as a scanner's auto-enhancement or background removal does): a pencil mark or light "
+                  "ink below the scanner's threshold is lost. Every line of this page goes to review; scan the "
+                  "ballots in greyscale or colour, without auto-enhancement.")
