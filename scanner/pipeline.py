@@ -40,6 +40,7 @@ from kiemphieu.layout import (
     Layout,
     Level,
     PageLayout,
+    Rect,
     parse_qr_payload,
 )
 from kiemphieu.session import REFERENCE_PDF
@@ -1267,11 +1268,15 @@ def _touching(a: tuple[float, float, float, float], b: tuple[float, float, float
             and a[1] - gap_mm <= b[1] + b[3] and b[1] - gap_mm <= a[1] + a[3])
 
 
+FLAT_ANGLES = (-30, -20, -10, 0, 10, 20, 30)  # degrees from the horizontal: a strike along a name
+STEEP_ANGLES = (40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140)  # a zigzag's or a hatch's strokes across it
+
+
 @cache
-def _line_kernels(length_px: int) -> tuple[np.ndarray, ...]:
-    """Thin straight-line structuring elements, -30..30 degrees from horizontal."""
+def _line_kernels(length_px: int, angles: tuple[int, ...] = FLAT_ANGLES) -> tuple[np.ndarray, ...]:
+    """Thin straight-line structuring elements at ``angles`` (degrees from the horizontal)."""
     kernels = []
-    for angle in (-30, -20, -10, 0, 10, 20, 30):
+    for angle in angles:
         a = np.deg2rad(angle)
         dx, dy = np.cos(a) * (length_px - 1) / 2, np.sin(a) * (length_px - 1) / 2
         size = length_px | 1
@@ -1282,12 +1287,14 @@ def _line_kernels(length_px: int) -> tuple[np.ndarray, ...]:
     return tuple(kernels)
 
 
-def strikes(ink: np.ndarray, s: ScanSettings) -> np.ndarray:
-    """The pixels of ``ink`` (bool) on long straight strokes, within 30 degrees of the horizontal."""
+def strikes(ink: np.ndarray, s: ScanSettings, *, steep: bool = False) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on long straight strokes: within 30 degrees of the horizontal and
+    ``strike_min_mm`` long; with ``steep``, 40 to 140 degrees and ``steep_strike_min_mm`` long."""
     crop = ink.view(np.uint8)
     found = np.zeros_like(crop)
     if crop.size and crop.any():
-        for kernel in _line_kernels(_px(s.strike_min_mm)):
+        length, angles = (s.steep_strike_min_mm, STEEP_ANGLES) if steep else (s.strike_min_mm, FLAT_ANGLES)
+        for kernel in _line_kernels(_px(length), angles):
             found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
     return found.view(bool)
 
@@ -1341,6 +1348,14 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     name's end: a name whose unprinted part holds long straight traces over
     ``name_cross_trace`` of its width counts as struck too.
 
+    A name can be crossed out by a zigzag or a hatch as well: strokes across it, not along it. Pen-dark
+    straight strokes of ``steep_strike_min_mm`` at 40 to 140 degrees, over ``name_cross_steep`` of the
+    name's width, strike it too (printed letters are shorter than that, their stacked accents included:
+    on the simulated decks a name reaches 0.044, a zigzag over one 0.66). They are looked for only on a
+    name holding more pen-dark ink for its print than the page's usual name (``STEEP_GATE`` times), where
+    such strokes would add it; on the light-ink map a soft page's letters run together across the name too,
+    so a pencil zigzag is not found this way.
+
     A sheet folded in half is creased across a row, and where the crease runs
     along a name it is as long and straight a line as a strike: in light ink where
     no crease was found across the level columns (one hugging a table rule), in
@@ -1384,6 +1399,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         return crease(rows + max(0, _px(rect[1])), cols + max(0, _px(rect[0])), reach_mm)
 
     struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark}
+    if dark is not None:
+        struck |= _struck_across(dark, seen_at, printed_at, printed, s) - struck
     struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
                and not along_crease(light_strikes[p], rect, CREASE_LINE_MM)}
     if trace is None or printed is None:
@@ -1400,6 +1417,25 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
             struck.add(person)
     return struck
+
+
+STEEP_GATE = 1.25  # a name is looked at for strokes across it with this many times its page's usual dark ink
+
+
+def _struck_across(dark: np.ndarray, seen_at: dict[int, Rect], printed_at: dict[int, Rect],
+                   printed: np.ndarray | None, s: ScanSettings) -> set[int]:
+    """Persons whose name is crossed by pen-dark strokes across it (a zigzag, a hatch; see
+    :func:`crossed_names`). Each name's dark ink is weighed against its print on the blank page (all of
+    them are looked at without it), and only a name with ``STEEP_GATE`` times the page's usual share is
+    searched: the search costs 0.3 ms a name."""
+    names = {p: _region(dark, rect) for p, rect in seen_at.items()}
+    weight = {p: float(np.count_nonzero(names[p])) for p in names}
+    if printed is not None:
+        for p, rect in printed_at.items():
+            weight[p] /= max(1.0, float(np.count_nonzero(_region(printed, rect) > PRINTED_DARKNESS)))
+        usual = float(np.median(list(weight.values())))
+        names = {p: crop for p, crop in names.items() if weight[p] > STEEP_GATE * usual}
+    return {p for p, crop in names.items() if width_covered(strikes(crop, s, steep=True)) >= s.name_cross_steep}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,

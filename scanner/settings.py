@@ -69,6 +69,8 @@ class ScanSettings:
     name_cross_ratio: float = 1.3  # ... and this many times it (a very soft page's names vary more)
     name_cross_trace: float = 0.35  # ... or where nothing is printed, faint traces under such strokes: this share
     strike_min_mm: float = 3.5  # a straight stroke this long is not part of a printed letter
+    steep_strike_min_mm: float = 5.0  # ... nor one this long across the name (40-140 degrees), accents stacked
+    name_cross_steep: float = 0.1  # share of the name width under pen-dark strokes across it: crossed out
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
@@ -107,6 +109,8 @@ class ScanSettings:
             problems.append("heavy_ink <= solid_ink <= 1, 0 < thick_pen_share <= 1, heavy_pen_ratio >= 1")
         if not 0 < self.name_cross_dark <= self.name_cross_coverage <= 1:
             problems.append("0 < name_cross_dark <= name_cross_coverage <= 1")
+        if not 0 < self.name_cross_steep <= 1 or not self.strike_min_mm <= self.steep_strike_min_mm <= 7.0:
+            problems.append("0 < name_cross_steep <= 1, strike_min_mm <= steep_strike_min_mm <= 7 (a name's height)")
         if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
             problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")
         if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1

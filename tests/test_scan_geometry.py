@@ -710,6 +710,43 @@ def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed
     assert _crossed(struck, printed) == {row.person}
 
 
+def _zigzag(printed: Printed, grey: np.ndarray, row: RowLayout, *, step_mm: float, end: float = 0.7) -> np.ndarray:
+    """A pen zigzag across ``row``'s printed name (0.4 mm): strokes from 1.2 mm under the cell's top to 1.2 mm
+    over its bottom, ``step_mm`` apart along the name, to ``end`` of its width."""
+    nx, ny, nw, nh = row.name_mm
+    xs = np.arange(nx + 2, nx + end * nw, step_mm)
+    pts = [(x, ny + (1.2 if i % 2 else nh - 1.2)) for i, x in enumerate(xs)]
+    cover = np.zeros(printed.shape, np.float32)
+    cv2.polylines(cover, [np.round(np.array(pts) * PX * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
+    return _darken(grey, cover, PEN)
+
+
+@pytest.mark.parametrize("step_mm", [2.0, 3.0, 5.0])
+def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: float) -> None:
+    """A zigzag across a name has no stroke along it: each stroke runs steeply across the name, and the
+    strike measures (within 30 degrees of the horizontal) did not see it: the ballot was counted with a
+    crossed-out name. Pen-dark strokes across the name find it, on a sharp page and on a soft one, with or
+    without the blank page's print to weigh the names' ink against; no name of either page is struck
+    without it."""
+    page = printed.page
+    row = page.rows[5]
+    soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
+    for grey in (printed.grey, soft):
+        assert _crossed(grey, printed) == set()
+        maps = pipeline.ink_maps(grey, S)
+        across = [pipeline.width_covered(pipeline.strikes(pipeline._region(maps.ink, r.name_mm), S, steep=True))
+                  for r in page.rows]
+        assert max(across) < S.name_cross_steep / 2  # printed letters hold no long stroke across the name
+    for grey in (printed.grey, soft):
+        struck = _zigzag(printed, grey, row, step_mm=step_mm)
+        flat = replace(S, name_cross_steep=1.0)  # without the strokes across, the zigzag was not seen
+        maps = pipeline.ink_maps(struck, S)
+        boxes, _ = pipeline.score_boxes(maps, page, S)
+        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, flat, maps.trace, printed.print) == set()
+        assert _crossed(struck, printed) == {row.person}
+        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}  # no blank page
+
+
 def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_printed(printed: Printed) -> None:
     """A faint pencil strike (14 % darker than the paper) over the name and on past its end, then the soft scan:
     on light ink the name does not stand out from the others (every name runs together), and no part is
