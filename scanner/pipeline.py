@@ -200,6 +200,7 @@ def _shrink(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR))
 
 
+QUIET_PX = 8  # white added around the reduced image for the marker search (2.4 mm at 1000 px)
 EDGE_BAND = 0.16  # the markers lie within 20 mm of a short edge: 7 % of the long side, plus skew and margin
 
 
@@ -230,6 +231,9 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
     regions = _edge_bands(small) if ends_only else [(0, 0, small)]
     found: dict[int, np.ndarray] = {}
     for x0, y0, region in regions:
+        # white paper around the image: a marker that touches the image's edge (a sheet skewed by 5 degrees
+        # on the glass brings two corners to it) has no quiet zone there, and the detector passes it over
+        region = cv2.copyMakeBorder(region, QUIET_PX, QUIET_PX, QUIET_PX, QUIET_PX, cv2.BORDER_CONSTANT, value=255)
         corners, ids, _ = _detector(thorough).detectMarkers(region)
         if ids is None:
             continue
@@ -237,7 +241,8 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
             if int(i) in found:  # the same id twice: two ballots in one image, or not one of our pages
                 found[int(i)] = np.full((4, 2), np.nan)
                 continue
-            found[int(i)] = (c.reshape(4, 2) + (x0 + 0.5, y0 + 0.5)) / scale - 0.5  # pixel centres, not corners
+            at = c.reshape(4, 2) + (x0 - QUIET_PX + 0.5, y0 - QUIET_PX + 0.5)
+            found[int(i)] = at / scale - 0.5  # pixel centres, not corners
     return {k: (v if np.isnan(v).any() else _refined(grey, v, scale)) for k, v in found.items()}
 
 
@@ -249,15 +254,21 @@ def _refined(grey: np.ndarray, corners: np.ndarray, scale: float) -> np.ndarray:
     window; refined on the image itself, the corners of the same marker agree to
     0.01 px whichever window found them, and the four markers' fit is two to four
     times closer. A corner that would move by more than one reduced pixel keeps
-    its place.
+    its place, and so does one on the image's edge or beyond it (a marker the
+    image's edge touches).
     """
     half = max(2, int(round(1.5 / scale)))
-    points = corners.astype(np.float32).reshape(-1, 1, 2).copy()
+    h, w = grey.shape[:2]
+    inside = np.all((corners >= 0) & (corners <= (w - 1, h - 1)), axis=1)
+    out = corners.astype(np.float64).copy()
+    if not inside.any():
+        return out
+    points = corners[inside].astype(np.float32).reshape(-1, 1, 2).copy()
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.01)
     cv2.cornerSubPix(grey, points, (half, half), (-1, -1), criteria)
-    out = points.reshape(4, 2).astype(np.float64)
-    moved = np.hypot(*(out - corners).T) > 1.0 / scale
-    out[moved] = corners[moved]
+    refined = points.reshape(-1, 2).astype(np.float64)
+    kept = np.hypot(*(refined - corners[inside]).T) <= 1.0 / scale
+    out[np.flatnonzero(inside)[kept]] = refined[kept]
     return out
 
 
