@@ -1280,7 +1280,7 @@ def _touching(a: tuple[float, float, float, float], b: tuple[float, float, float
 
 
 FLAT_ANGLES = (-30, -20, -10, 0, 10, 20, 30)  # degrees from the horizontal: a strike along a name
-STEEP_ANGLES = (40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140)  # a zigzag's or a hatch's strokes across it
+STEEP_ANGLES = tuple(range(40, 141, 5))  # strokes across a name (a zigzag, a hatch): 5 degrees apart, for thin ones
 
 
 @cache
@@ -1359,13 +1359,13 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     name's end: a name whose unprinted part holds long straight traces over
     ``name_cross_trace`` of its width counts as struck too.
 
-    A name can be crossed out by a zigzag or a hatch as well: strokes across it, not along it. Pen-dark
-    straight strokes of ``steep_strike_min_mm`` at 40 to 140 degrees, over ``name_cross_steep`` of the
-    name's width, strike it too (printed letters are shorter than that, their stacked accents included:
-    on the simulated decks a name reaches 0.044, a zigzag over one 0.66). They are looked for only on a
-    name holding more pen-dark ink for its print than the page's usual name (``STEEP_GATE`` times), where
-    such strokes would add it; on the light-ink map a soft page's letters run together across the name too,
-    so a pencil zigzag is not found this way.
+    A name can be crossed out by a zigzag or a hatch as well: strokes across it, not along it. Straight
+    strokes of ``steep_strike_min_mm`` at 40 to 140 degrees strike it too, in pen-dark ink over
+    ``name_cross_steep`` of the name's width (printed letters are shorter than that, their stacked accents
+    included: on the simulated decks a name reaches 0.044, a zigzag over one 0.66), or in light ink over
+    ``name_cross_steep_light`` (a soft page's letters run together across the name there: up to 0.23; a
+    pencil zigzag 0.5-0.6). They are looked for only on a name holding more ink for its print than the
+    page's usual name (:func:`_struck_across`).
 
     A sheet folded in half is creased across a row, and where the crease runs
     along a name it is as long and straight a line as a strike: in light ink where
@@ -1411,7 +1411,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
 
     struck = {p for p in on_light if on_dark[p] >= s.name_cross_dark}
     if dark is not None:
-        struck |= _struck_across(dark, seen_at, printed_at, printed, s) - struck
+        struck |= _struck_across(light, dark, seen_at, printed_at, printed, s) - struck
     struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
                and not along_crease(light_strikes[p], rect, CREASE_LINE_MM)}
     if trace is None or printed is None:
@@ -1433,20 +1433,31 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
 STEEP_GATE = 1.25  # a name is looked at for strokes across it with this many times its page's usual dark ink
 
 
-def _struck_across(dark: np.ndarray, seen_at: dict[int, Rect], printed_at: dict[int, Rect],
+def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect], printed_at: dict[int, Rect],
                    printed: np.ndarray | None, s: ScanSettings) -> set[int]:
-    """Persons whose name is crossed by pen-dark strokes across it (a zigzag, a hatch; see
-    :func:`crossed_names`). Each name's dark ink is weighed against its print on the blank page (all of
-    them are looked at without it), and only a name with ``STEEP_GATE`` times the page's usual share is
-    searched: the search costs 0.3 ms a name."""
-    names = {p: _region(dark, rect) for p, rect in seen_at.items()}
-    weight = {p: float(np.count_nonzero(names[p])) for p in names}
+    """Persons whose name is crossed by straight strokes across it (a zigzag, a hatch; see
+    :func:`crossed_names`): in pen-dark ink over ``name_cross_steep`` of its width, or in light ink (a
+    pencil, or a pen broken up by a soft, noisy scan) over ``name_cross_steep_light``.
+
+    Each name's ink, dark and light, is weighed against its print on the blank page, and only a name
+    with ``STEEP_GATE`` times the page's usual share of either is searched (0.3 ms a name and map): such
+    strokes add ink, and a soft page whose letters run together across every name adds it to none.
+    Without the blank page every name is searched, on the pen-dark ink only: a very soft page's letters
+    reach ``name_cross_steep_light`` on the light ink."""
+    maps = ((dark, s.name_cross_steep), (light, s.name_cross_steep_light))[: 1 if printed is None else 2]
+    crops = [{p: _region(ink, rect) for p, rect in seen_at.items()} for ink, _ in maps]
+    looked = set(seen_at)
     if printed is not None:
-        for p, rect in printed_at.items():
-            weight[p] /= max(1.0, float(np.count_nonzero(_region(printed, rect) > PRINTED_DARKNESS)))
-        usual = float(np.median(list(weight.values())))
-        names = {p: crop for p, crop in names.items() if weight[p] > STEEP_GATE * usual}
-    return {p for p, crop in names.items() if width_covered(strikes(crop, s, steep=True)) >= s.name_cross_steep}
+        print_px = {p: max(1.0, float(np.count_nonzero(_region(printed, rect) > PRINTED_DARKNESS)))
+                    for p, rect in printed_at.items()}
+        looked = set()
+        for names in crops:
+            weight = {p: np.count_nonzero(crop) / print_px[p] for p, crop in names.items()}
+            usual = float(np.median(list(weight.values())))
+            looked |= {p for p, w in weight.items() if w > STEEP_GATE * usual}
+    return {p for p in looked
+            if any(width_covered(strikes(names[p], s, steep=True)) >= limit
+                   for names, (_, limit) in zip(crops, maps, strict=True))}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,

@@ -710,24 +710,25 @@ def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed
     assert _crossed(struck, printed) == {row.person}
 
 
-def _zigzag(printed: Printed, grey: np.ndarray, row: RowLayout, *, step_mm: float, end: float = 0.7) -> np.ndarray:
-    """A pen zigzag across ``row``'s printed name (0.4 mm): strokes from 1.2 mm under the cell's top to 1.2 mm
-    over its bottom, ``step_mm`` apart along the name, to ``end`` of its width."""
+def _zigzag(printed: Printed, grey: np.ndarray, row: RowLayout, *, step_mm: float, darkness: float = PEN,
+            end: float = 0.7) -> np.ndarray:
+    """A zigzag across ``row``'s printed name (0.4 mm, a pen's ``darkness`` or a pencil's): strokes from 1.2 mm
+    under the cell's top to 1.2 mm over its bottom, ``step_mm`` apart along the name, to ``end`` of its width."""
     nx, ny, nw, nh = row.name_mm
     xs = np.arange(nx + 2, nx + end * nw, step_mm)
     pts = [(x, ny + (1.2 if i % 2 else nh - 1.2)) for i, x in enumerate(xs)]
     cover = np.zeros(printed.shape, np.float32)
     cv2.polylines(cover, [np.round(np.array(pts) * PX * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
-    return _darken(grey, cover, PEN)
+    return _darken(grey, cover, darkness)
 
 
-@pytest.mark.parametrize("step_mm", [2.0, 3.0, 5.0])
-def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: float) -> None:
+@pytest.mark.parametrize(("step_mm", "darkness"), [(2.0, PEN), (3.0, PEN), (5.0, PEN), (3.0, 0.3)])
+def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: float, darkness: float) -> None:
     """A zigzag across a name has no stroke along it: each stroke runs steeply across the name, and the
     strike measures (within 30 degrees of the horizontal) did not see it: the ballot was counted with a
-    crossed-out name. Pen-dark strokes across the name find it, on a sharp page and on a soft one, with or
-    without the blank page's print to weigh the names' ink against; no name of either page is struck
-    without it."""
+    crossed-out name. Strokes across the name find it, on a sharp page and on a soft one: in pen-dark ink
+    with or without the blank page's print to weigh the names' ink against, in a pencil's light ink with
+    it; no name of either page is struck without one."""
     page = printed.page
     row = page.rows[5]
     soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
@@ -738,13 +739,14 @@ def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: flo
                   for r in page.rows]
         assert max(across) < S.name_cross_steep / 2  # printed letters hold no long stroke across the name
     for grey in (printed.grey, soft):
-        struck = _zigzag(printed, grey, row, step_mm=step_mm)
-        flat = replace(S, name_cross_steep=1.0)  # without the strokes across, the zigzag was not seen
+        struck = _zigzag(printed, grey, row, step_mm=step_mm, darkness=darkness)
+        flat = replace(S, name_cross_steep=1.0, name_cross_steep_light=1.0)  # without strokes across: not seen
         maps = pipeline.ink_maps(struck, S)
         boxes, _ = pipeline.score_boxes(maps, page, S)
         assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, flat, maps.trace, printed.print) == set()
         assert _crossed(struck, printed) == {row.person}
-        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}  # no blank page
+        if darkness == PEN:  # without the blank page, on pen-dark ink only
+            assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}
 
 
 def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_printed(printed: Printed) -> None:
