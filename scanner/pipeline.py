@@ -1365,7 +1365,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     included: on the simulated decks a name reaches 0.044, a zigzag over one 0.66), or in light ink over
     ``name_cross_steep_light`` (a soft page's letters run together across the name there: up to 0.23; a
     pencil zigzag 0.5-0.6). They are looked for only on a name holding more ink for its print than the
-    page's usual name (:func:`_struck_across`).
+    page's usual name; one holding twice as much is crossed out whatever the strokes' shape
+    (:func:`_struck_across`).
 
     A sheet folded in half is creased across a row, and where the crease runs
     along a name it is as long and straight a line as a strike: in light ink where
@@ -1400,7 +1401,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
                 on_dark[row.person] = strike_coverage(name_dark, s)
     if not on_light:
         return set()
-    usual = float(np.median(list(on_light.values())))
+    # a page of one or two names (the last page of a long ballot) has no usual name: the fixed bar alone
+    usual = float(np.median(list(on_light.values()))) if len(on_light) >= 3 else 0.0
     bar = max(s.name_cross_coverage, usual + s.name_cross_margin, usual * s.name_cross_ratio)
 
     def along_crease(found: np.ndarray, rect: tuple[float, float, float, float], reach_mm: float) -> bool:
@@ -1430,24 +1432,27 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     return struck
 
 
-STEEP_GATE = 1.25  # a name is looked at for strokes across it with this many times its page's usual dark ink
+STEEP_GATE = 1.25  # a name is searched for strokes across it with this many times its page's usual ink
 
 
 def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect], printed_at: dict[int, Rect],
                    printed: np.ndarray | None, s: ScanSettings) -> set[int]:
-    """Persons whose name is crossed by straight strokes across it (a zigzag, a hatch; see
-    :func:`crossed_names`): in pen-dark ink over ``name_cross_steep`` of its width, or in light ink (a
-    pencil, or a pen broken up by a soft, noisy scan) over ``name_cross_steep_light``.
+    """Persons whose name is crossed by strokes across it or scribbled over (see :func:`crossed_names`).
 
-    Each name's ink, dark and light, is weighed against its print on the blank page, and only a name
-    with ``STEEP_GATE`` times the page's usual share of either is searched (0.3 ms a name and map): such
-    strokes add ink, and a soft page whose letters run together across every name adds it to none.
-    Without the blank page every name is searched, on the pen-dark ink only: a very soft page's letters
-    reach ``name_cross_steep_light`` on the light ink."""
+    Each name's ink, light and dark, is weighed against its print on the blank page, and against the
+    page's usual name. A name with ``name_cross_ink_ratio`` times the usual share of either is crossed
+    out whatever the strokes' shape (loops, a scribble: ink the print does not explain). One with
+    ``STEEP_GATE`` times it is searched (0.3 ms a name and map) for straight strokes across it: in pen-dark
+    ink over ``name_cross_steep`` of its width, or in light ink (a pencil, or a pen broken up by a soft,
+    noisy scan) over ``name_cross_steep_light``. Such strokes add ink, and a soft page whose letters run
+    together across every name adds it to none. Without the blank page, or on a page of fewer than three
+    names (the last page of a long ballot), where no usual name can be told, every name is searched, on
+    the pen-dark ink only without the blank page: a very soft page's letters reach
+    ``name_cross_steep_light`` on the light ink."""
     maps = ((dark, s.name_cross_steep), (light, s.name_cross_steep_light))[: 1 if printed is None else 2]
     crops = [{p: _region(ink, rect) for p, rect in seen_at.items()} for ink, _ in maps]
-    looked = set(seen_at)
-    if printed is not None:
+    looked, scribbled = set(seen_at), set()
+    if printed is not None and len(seen_at) >= 3:
         print_px = {p: max(1.0, float(np.count_nonzero(_region(printed, rect) > PRINTED_DARKNESS)))
                     for p, rect in printed_at.items()}
         looked = set()
@@ -1455,9 +1460,10 @@ def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect]
             weight = {p: np.count_nonzero(crop) / print_px[p] for p, crop in names.items()}
             usual = float(np.median(list(weight.values())))
             looked |= {p for p, w in weight.items() if w > STEEP_GATE * usual}
-    return {p for p in looked
-            if any(width_covered(strikes(names[p], s, steep=True)) >= limit
-                   for names, (_, limit) in zip(crops, maps, strict=True))}
+            scribbled |= {p for p, w in weight.items() if w >= s.name_cross_ink_ratio * usual}
+    return scribbled | {p for p in looked - scribbled
+                        if any(width_covered(strikes(names[p], s, steep=True)) >= limit
+                               for names, (_, limit) in zip(crops, maps, strict=True))}
 
 
 def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings,

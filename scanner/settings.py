@@ -72,6 +72,7 @@ class ScanSettings:
     steep_strike_min_mm: float = 5.0  # ... nor one this long across the name (40-140 degrees), accents stacked
     name_cross_steep: float = 0.1  # share of the name width under pen-dark strokes across it: crossed out
     name_cross_steep_light: float = 0.3  # ... or under light-ink strokes across it (a pencil zigzag)
+    name_cross_ink_ratio: float = 2.0  # a name with this many times the page's usual ink for its print: crossed out
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
@@ -110,9 +111,9 @@ class ScanSettings:
             problems.append("heavy_ink <= solid_ink <= 1, 0 < thick_pen_share <= 1, heavy_pen_ratio >= 1")
         if not 0 < self.name_cross_dark <= self.name_cross_coverage <= 1:
             problems.append("0 < name_cross_dark <= name_cross_coverage <= 1")
-        if (not 0 < self.name_cross_steep <= self.name_cross_steep_light <= 1
+        if (not 0 < self.name_cross_steep <= self.name_cross_steep_light <= 1 or self.name_cross_ink_ratio <= 1
                 or not self.strike_min_mm <= self.steep_strike_min_mm <= 7.0):
-            problems.append("0 < name_cross_steep <= name_cross_steep_light <= 1, "
+            problems.append("0 < name_cross_steep <= name_cross_steep_light <= 1, name_cross_ink_ratio > 1, "
                             "strike_min_mm <= steep_strike_min_mm <= 7 (a name's height)")
         if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
             problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")

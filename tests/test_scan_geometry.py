@@ -740,13 +740,57 @@ def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: flo
         assert max(across) < S.name_cross_steep / 2  # printed letters hold no long stroke across the name
     for grey in (printed.grey, soft):
         struck = _zigzag(printed, grey, row, step_mm=step_mm, darkness=darkness)
-        flat = replace(S, name_cross_steep=1.0, name_cross_steep_light=1.0)  # without strokes across: not seen
+        flat = replace(S, name_cross_steep=1.0, name_cross_steep_light=1.0, name_cross_ink_ratio=100.0)  # as before
         maps = pipeline.ink_maps(struck, S)
         boxes, _ = pipeline.score_boxes(maps, page, S)
         assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, flat, maps.trace, printed.print) == set()
         assert _crossed(struck, printed) == {row.person}
         if darkness == PEN:  # without the blank page, on pen-dark ink only
             assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}
+
+
+def test_on_a_page_of_one_name_a_zigzag_or_a_pencil_strike_over_it_is_struck(printed: Printed) -> None:
+    """The last page of a long ballot may hold one or two names: no usual name can be told there, so every
+    name is searched for strokes across it (it was searched only when it held more ink than the usual
+    name: with one name, never), and a pencil strike along it is held to the fixed bar alone (it had to
+    stand out from the usual name: itself)."""
+    page = replace(printed.page, rows=printed.page.rows[5:6])
+    row = page.rows[0]
+    for grey, expected in ((printed.grey, set()), (_zigzag(printed, printed.grey, row, step_mm=3.0), {row.person}),
+                           (_strike(printed, printed.grey, row, 0.3), {row.person})):
+        maps = pipeline.ink_maps(grey, S)
+        boxes, _ = pipeline.score_boxes(maps, page, S)
+        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == expected
+
+
+@pytest.mark.parametrize("darkness", [PEN, 0.3])
+def test_a_name_scribbled_over_in_loops_is_struck(printed: Printed, darkness: float) -> None:
+    """Loops along a name (a pen's or a pencil's) make no straight stroke along or across it; they add ink
+    the print does not explain, more than twice the page's usual name holds for its print, and the name is
+    crossed out, on a sharp page and on a soft one. No name of either page holds that much without one."""
+    page = printed.page
+    row = page.rows[8]
+    nx, ny, nw, nh = row.name_mm
+    t = np.linspace(0, 1, 600)
+    loops = np.column_stack([nx + 1 + 0.7 * nw * t + 1.2 * np.cos(2 * np.pi * 12 * t),
+                             ny + nh / 2 + 1.6 * np.sin(2 * np.pi * 12 * t)])
+    cover = np.zeros(printed.shape, np.float32)
+    cv2.polylines(cover, [np.round(loops * PX * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
+    # the ink alone: every strike measure off
+    ink_only = replace(S, name_cross_dark=1.0, name_cross_coverage=1.0, name_cross_trace=1.0, name_cross_steep=1.0,
+                       name_cross_steep_light=1.0)
+    for soft in (False, True):
+        clean = cv2.GaussianBlur(printed.grey, (0, 0), 2.2) if soft else printed.grey
+        grey = _darken(printed.grey, cover, darkness)
+        if soft:
+            grey = cv2.GaussianBlur(grey, (0, 0), 2.2)
+        for image, expected in ((clean, set()), (grey, {row.person})):
+            maps, lines = _find(image, printed)
+            maps = _explained(maps, lines)
+            boxes, _ = pipeline.score_boxes(maps, page, S)
+            args = (maps.light, maps.ink, page, boxes)
+            assert pipeline.crossed_names(*args, ink_only, maps.trace, printed.print) == expected, (darkness, soft)
+            assert pipeline.crossed_names(*args, S, maps.trace, printed.print) == expected, (darkness, soft)
 
 
 def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_printed(printed: Printed) -> None:
