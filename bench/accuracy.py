@@ -70,7 +70,7 @@ class ProfileRun:
     evaluation: Evaluation
 
 
-def _printed_workspace(root: Path, *, voters: int, persons: Path) -> Workspace:
+def printed_workspace(root: Path, *, voters: int, persons: Path) -> Workspace:
     ws = init_workspace(
         root, persons, organisation="Sở Giáo dục và Đào tạo Hải Phòng",
         title="Hội nghị lấy phiếu tín nhiệm năm 2026 (đo độ chính xác)", place="Hải Phòng",
@@ -107,7 +107,7 @@ def run_profile(base: Path, profile: str, *, voters: int, seed: int, jobs: int, 
         for stale in (printed, scans, run):
             shutil.rmtree(stale, ignore_errors=True)
         t0 = time.perf_counter()
-        ws = _printed_workspace(printed, voters=voters, persons=persons)
+        ws = printed_workspace(printed, voters=voters, persons=persons)
         say(f"[{profile}] simulating {voters} voters ...")
         simulate(ws, scans, voters=voters, profile=profile, seed=seed, truth_path=truth_path, jobs=jobs)
         simulate_s = time.perf_counter() - t0

@@ -15,6 +15,7 @@ import pytest
 from conftest import make_workspace
 
 from calibration.evaluate import Evaluation, evaluate
+from calibration.hands import hand_deck
 from calibration.simulate import simulate
 from calibration.truth import load_truth
 from kiemphieu import db
@@ -51,6 +52,27 @@ def test_no_silent_error(tmp_path: Path, profile: str) -> None:
     assert result.rows + 12 * result.counts.get("ballot_not_read", 0) == 12 * voters
     assert result.silent_errors == 0, result.report()
     assert not [m for m in result.misses if m.category in Evaluation.SILENT], result.report()
+
+
+#: pages and seed per profile of the decks voted by another hand (calibration.hands)
+HAND_RUNS = {"adf-rough": (24, 21), "phone": (12, 22)}
+
+
+@pytest.mark.parametrize("profile", sorted(HAND_RUNS))
+def test_no_silent_error_with_another_hand(tmp_path: Path, profile: str) -> None:
+    """Marks and crossed-out names drawn by a pen the thresholds were never fitted on."""
+    pages, seed = HAND_RUNS[profile]
+    ws = make_workspace(tmp_path / "ws", copies=pages)
+    truth, plans = hand_deck(ws, tmp_path / "scans", profile=profile, pages=pages, seed=seed)
+    assert any(plan["crossed"] for plan in plans.values())  # the gate sees crossed names too
+    scan_folder(ws, tmp_path / "scans", jobs=JOBS)
+    conn = db.connect(ws.db_path)
+    try:
+        result = evaluate(conn, truth)
+    finally:
+        conn.close()
+    assert result.rows + 12 * result.counts.get("ballot_not_read", 0) == 12 * pages
+    assert result.silent_errors == 0, result.report()
 
 
 def test_gate_sees_a_silent_error(tmp_path: Path) -> None:

@@ -1,0 +1,223 @@
+"""Another hand: voter marks and crossed-out names drawn by a pen the simulator does not have.
+
+The accuracy decks are voted with :mod:`calibration.strokes`, and the scanner's thresholds were
+fitted on them: they could fit that simulator rather than marks. This module draws with a pen
+written for a held-out check alone, never used to fit a threshold:
+
+- strokes are quadratic curves of one width each, drawn anti-aliased (cv2 polylines at 4x); ink
+  is subtractive, a reflectance per channel: blue, black and violet ballpoint, blue gel, a black
+  felt pen (0.7-1.2 mm), and a pencil whose stroke is grained;
+- marks: X (usual, big over the box's edges, small, drawn twice), check, V, slash, plus,
+  asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %);
+- a crossed-out name on 30 % of the pages: a line, two lines, a wavy line, a zigzag, loops, an X
+  over the name.
+
+:func:`hand_deck` draws such ballots through the simulator's printer, seal, folds and scanner
+or camera (a profile's scan settings) and returns their truth, for
+:func:`calibration.evaluate.evaluate` (``bench/hands.py``, ``tests/test_accuracy_short.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from calibration import simulate as sim
+from calibration.truth import PageTruth, RowTruth, Truth
+from kiemphieu import db
+from kiemphieu.layout import LEVELS, Layout, load_layout
+from kiemphieu.session import Workspace
+
+Strokes = list[np.ndarray]  # the strokes of one mark or crossing: (N, 2) page mm each
+
+#: ink -> (reflectance B, G, R at full strength, stroke width range mm, opacity range)
+INKS: dict[str, tuple[tuple[float, float, float], tuple[float, float], tuple[float, float]]] = {
+    "blue-ballpoint": ((0.70, 0.33, 0.16), (0.3, 0.55), (0.75, 1.0)),
+    "black-ballpoint": ((0.22, 0.22, 0.25), (0.3, 0.5), (0.8, 1.0)),
+    "violet-ballpoint": ((0.55, 0.22, 0.45), (0.3, 0.5), (0.75, 1.0)),
+    "blue-gel": ((0.85, 0.45, 0.12), (0.45, 0.7), (0.85, 1.0)),
+    "black-felt": ((0.12, 0.12, 0.12), (0.7, 1.2), (0.9, 1.0)),
+    "pencil": ((0.50, 0.50, 0.52), (0.35, 0.6), (0.45, 0.8)),
+}
+INK_SHARES = (0.4, 0.2, 0.1, 0.1, 0.1, 0.1)
+MARKS = ("x", "x-big", "x-small", "x-twice", "check", "v", "slash", "plus", "asterisk", "circle")
+MARK_SHARES = (0.35, 0.08, 0.08, 0.07, 0.14, 0.07, 0.06, 0.05, 0.05, 0.05)
+CROSSINGS = ("line", "two-lines", "wavy", "zigzag", "loops", "x-over")
+
+
+def _curve(p0: tuple[float, float], p1: tuple[float, float], bow: float, n: int = 24) -> np.ndarray:
+    """A quadratic curve from ``p0`` to ``p1`` whose middle is pushed aside by ``bow`` of its length."""
+    a, b = np.asarray(p0, float), np.asarray(p1, float)
+    mid = (a + b) / 2 + np.array([-(b - a)[1], (b - a)[0]]) * bow
+    t = np.linspace(0, 1, n)[:, None]
+    return np.asarray((1 - t) ** 2 * a + 2 * (1 - t) * t * mid + t**2 * b)
+
+
+def mark(style: str, box: tuple[float, float, float, float], rng: np.random.Generator) -> Strokes:
+    """The strokes of one mark of ``style`` in ``box`` (page mm)."""
+    x, y, w, h = box
+    centre = np.array([x + w / 2 + rng.normal(0, 0.6), y + h / 2 + rng.normal(0, 0.5)])
+    size = {"x-big": rng.uniform(1.05, 1.4), "x-small": rng.uniform(0.45, 0.55)}.get(style, rng.uniform(0.55, 0.95))
+    a, b = w / 2 * size, h / 2 * size
+    turn = np.deg2rad(rng.normal(0, 8))
+    rot = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
+
+    def at(u: float, v: float) -> tuple[float, float]:
+        px, py = centre + rot @ np.array([u, v])
+        return float(px), float(py)
+
+    def bow() -> float:
+        return float(rng.normal(0, 0.06))
+
+    if style in ("x", "x-big", "x-small"):
+        return [_curve(at(-a, -b), at(a, b), bow()), _curve(at(a, -b), at(-a, b), bow())]
+    if style == "x-twice":  # one arm drawn over again
+        first = _curve(at(-a, -b), at(a, b), bow())
+        return [first, first[::-1] + rng.normal(0, 0.15, first.shape), _curve(at(a, -b), at(-a, b), bow())]
+    if style == "check":
+        k = rng.uniform(0.6, 1.0)
+        return [np.vstack([_curve(at(-a, 0), at(-a * 0.2, b * k), bow(), 10),
+                           _curve(at(-a * 0.2, b * k), at(a, -b * 1.1), bow(), 16)])]
+    if style == "v":
+        return [np.vstack([_curve(at(-a * 0.8, -b), at(0, b), bow(), 12), _curve(at(0, b), at(a * 0.8, -b), bow(), 12)])]
+    if style == "slash":
+        return [_curve(at(-a, b), at(a, -b), bow())]
+    if style == "plus":
+        return [_curve(at(-a, 0), at(a, 0), bow()), _curve(at(0, -b), at(0, b), bow())]
+    if style == "asterisk":
+        return [_curve(at(-a, -b), at(a, b), bow()), _curve(at(a, -b), at(-a, b), bow()), _curve(at(0, -b), at(0, b), bow())]
+    if style == "circle":
+        t = np.linspace(0, 2 * np.pi * rng.uniform(1.0, 1.15), 60) + rng.uniform(0, 2 * np.pi)
+        return [np.array([at(a * 0.8 * math.cos(q), b * 0.8 * math.sin(q)) for q in t])]
+    raise ValueError(f"unknown mark {style!r}")
+
+
+def crossing(style: str, name: tuple[float, float, float, float], rng: np.random.Generator) -> Strokes:
+    """The strokes that cross out a printed ``name`` (page mm) in ``style``."""
+    x, y, w, h = name
+    end = x + w * rng.uniform(0.5, 0.9)
+    mid = y + h * rng.uniform(0.45, 0.65)
+    if style == "line":
+        return [_curve((x + 1, mid), (end, mid + rng.normal(0, 0.5)), float(rng.normal(0, 0.01)))]
+    if style == "two-lines":
+        return [_curve((x + 1, mid - 1), (end, mid - 1), 0.0), _curve((x + 1, mid + 1), (end, mid + 1.2), 0.0)]
+    if style == "wavy":
+        xs = np.linspace(x + 1, end, 80)
+        return [np.column_stack([xs, mid + np.sin((xs - x) / rng.uniform(1.5, 3.0))])]
+    if style == "zigzag":
+        xs = np.arange(x + 1, end, rng.uniform(1.5, 4.0))
+        return [np.array([(xx, y + (1.3 if i % 2 else h - 1.3)) for i, xx in enumerate(xs)])]
+    if style == "loops":
+        t = np.linspace(0, 1, 400)
+        turns = rng.uniform(8, 14)
+        return [np.column_stack([x + 1 + (end - x - 1) * t + 1.2 * np.cos(2 * np.pi * turns * t),
+                                 mid + 1.6 * np.sin(2 * np.pi * turns * t)])]
+    if style == "x-over":
+        return [_curve((x + 2, y + 1), (end, y + h - 1), 0.02), _curve((x + 2, y + h - 1), (end, y + 1), -0.02)]
+    raise ValueError(f"unknown crossing {style!r}")
+
+
+def draw(img: np.ndarray, strokes: Strokes, ink: str, px_per_mm: float, rng: np.random.Generator) -> None:
+    """Draw ``strokes`` in ``ink`` on ``img`` (BGR, page mm * ``px_per_mm``) in place."""
+    reflectance, (w0, w1), (o0, o1) = INKS[ink]
+    width = rng.uniform(w0, w1)
+    ss = 4
+    pts = np.vstack(strokes) * px_per_mm
+    pad = int(width * px_per_mm) + 4
+    c0, r0 = max(0, int(pts[:, 0].min()) - pad), max(0, int(pts[:, 1].min()) - pad)
+    c1, r1 = min(img.shape[1], int(pts[:, 0].max()) + pad), min(img.shape[0], int(pts[:, 1].max()) + pad)
+    if c1 <= c0 or r1 <= r0:
+        return
+    cover = np.zeros(((r1 - r0) * ss, (c1 - c0) * ss), np.float32)
+    for stroke in strokes:
+        at = np.round((stroke * px_per_mm - (c0, r0)) * ss * 8).astype(np.int32)
+        cv2.polylines(cover, [at], False, 1.0, max(1, round(width * px_per_mm * ss)), cv2.LINE_AA, 3)
+    cover = np.asarray(cv2.resize(cover, (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA))
+    if ink == "pencil":  # graphite on paper grain
+        cover = cover * np.asarray(rng.uniform(0.5, 1.0, cover.shape), np.float32)
+    alpha = np.clip(cover * rng.uniform(o0, o1), 0, 1)[..., None]
+    roi = img[r0:r1, c0:c1].astype(np.float32)
+    img[r0:r1, c0:c1] = np.clip(roi * (1 - alpha + alpha * np.asarray(reflectance, np.float32)), 0, 255).astype(np.uint8)
+
+
+def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
+    """What one voter does on the first layout page: marks per person, a crossed name or none, the ink."""
+    page = layout.pages[0]
+    marks: dict[int, list[tuple[str, str]]] = {}
+    for row in page.rows:
+        u = rng.random()
+        count = 1 if u < 0.8 else (0 if u < 0.9 else 2)
+        levels = rng.choice(LEVELS, count, replace=False)
+        marks[row.person] = [(str(level), str(rng.choice(MARKS, p=MARK_SHARES))) for level in levels]
+    crossed = []
+    if rng.random() < 0.3:
+        crossed = [(int(rng.choice([r.person for r in page.rows])), str(rng.choice(CROSSINGS)))]
+    return {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES))}
+
+
+@contextmanager
+def hand_of(plans: dict[str, dict]) -> Iterator[None]:
+    """The simulator's voter ink replaced by this benchmark's pen, following ``plans`` (by token)."""
+    voter_ink = sim._voter_ink
+
+    def ink(img: np.ndarray, layout: Layout, spec: sim.PageSpec, px_per_mm: float, rng: np.random.Generator) -> None:
+        plan = plans[str(spec.token)]
+        rows = {r.person: r for r in layout.page(spec.layout_page).rows}
+        for person, marks in plan["marks"].items():
+            for level, style in marks:
+                draw(img, mark(style, rows[person].boxes_mm[level], rng), plan["ink"], px_per_mm, rng)
+        for person, style in plan["crossed"]:
+            draw(img, crossing(style, rows[person].name_mm, rng), plan["ink"], px_per_mm, rng)
+
+    sim._voter_ink = ink
+    try:
+        yield
+    finally:
+        sim._voter_ink = voter_ink
+
+
+def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.ScanSpec) -> PageTruth:
+    rows = []
+    for person, marks in plan["marks"].items():
+        styles = {level: "empty" for level in LEVELS} | {level: f"hand-{style}" for level, style in marks}
+        expect = ("none", "one", "multiple")[len(marks)]
+        rows.append(RowTruth(person, expect, marks[0][0] if len(marks) == 1 else None, styles))
+    return PageTruth(source=source, page=1, kind="ballot", token=token, session_id=layout.session_id, layout_page=1,
+                     voter=None, rows=tuple(rows), crossed=tuple(p for p, _ in plan["crossed"]), writing=False,
+                     signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "ink": plan["ink"]})
+
+
+def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) -> tuple[Truth, dict[str, dict]]:
+    """Draw ``pages`` ballots voted by this hand into ``out`` (one file each), with the first ``pages``
+    issued tokens of ``ws``, scanned as ``profile`` (adf, adf-rough, phone) does; their truth and their
+    plans by file name."""
+    layout = load_layout(ws.layout_json)
+    conn = db.connect(ws.db_path)
+    try:
+        tokens = sorted(db.issued_tokens(conn))[:pages]
+    finally:
+        conn.close()
+    if len(tokens) < pages:
+        raise ValueError(f"the workspace has {len(tokens)} issued ballots, fewer than {pages}")
+    rng = np.random.default_rng(seed)
+    plans = {token: plan_page(layout, rng) for token in tokens}
+    out.mkdir(parents=True, exist_ok=True)
+    truth_pages, by_file = [], {}
+    with hand_of(plans):
+        for i, token in enumerate(tokens):
+            fmt = "jpg" if rng.random() < 0.7 else "png"
+            scan = sim._scan_spec(profile, rng, fmt=fmt)
+            img = sim.render_page(ws, sim.PageSpec(1, token, {}), scan, rng=rng)
+            name = f"hand-{i:04d}.{fmt}"
+            params = [cv2.IMWRITE_JPEG_QUALITY, scan.jpeg_quality or 90] if fmt == "jpg" else []
+            cv2.imwrite(str(out / name), img, params)
+            truth_pages.append(page_truth(name, token, layout, plans[token], scan))
+            by_file[name] = plans[token]
+    truth = Truth(session_id=layout.session_id, profile=f"hands-{profile}", seed=seed, voters=pages,
+                  pages_per_ballot=1, files=tuple(p.source for p in truth_pages), pages=tuple(truth_pages))
+    return truth, by_file
