@@ -1476,7 +1476,7 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
 
     * a printed name crossed out: long straight strokes over the name (:func:`crossed_names`);
     * a mark outside the boxes: ink in a level cell away from its box and the rules;
-    * writing: ink in the free areas, where nothing is printed.
+    * writing: ink in the free areas, where nothing is printed (elsewhere: :func:`writing_elsewhere`).
     """
     row_reasons: dict[int, list[str]] = {}
     shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
@@ -1562,6 +1562,93 @@ def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout,
         return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page) >= limit_mm2
 
     return enough(light, s.writing_min_mm2) or (trace is not None and enough(trace, s.writing_trace_mm2))
+
+
+EDGE_MM = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing
+CORNER_MM = 15.0  # ... nor its corners, this far along both edges
+MARGIN_HALO_MM = 1.5  # what is kept clear around a marker, the QR code, the seal and the signature's place
+PRINT_HALO_MM = 1.2  # the print's reach off the table, where only the markers place it (a big bold title)
+RULE_CLEAR_MM = 1.0  # a row's number and position are looked at this far inside their cell's rules
+STRAIGHT_MM = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
+
+
+def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tuple[Rect, list[Rect]]]:
+    """The places outside the free areas, the names and the boxes' cells where a voter could write: the top of
+    the page (title, heading), its foot, the side margins, the table's heading and each row's number and
+    position; each with what in it is not looked at (markers, QR code, seal, signature), in page mm."""
+    width, height = size_mm
+    tx, ty, tw, th = page.table_mm
+    bottom = max([ty + th] + [y + h for _, y, _, h in page.free_mm]
+                 + ([page.signature_mm[1] + page.signature_mm[3]] if page.signature_mm else []))
+    top_row = min(row.row_mm[1] for row in page.rows) if page.rows else ty + th
+    corners = [(x, y, CORNER_MM, CORNER_MM) for x in (0.0, width - CORNER_MM) for y in (0.0, height - CORNER_MM)]
+    keep_clear = [*page.markers_mm.values(), page.qr_mm, page.seal_mm, *corners]
+    if page.signature_mm is not None:
+        keep_clear.append(page.signature_mm)
+    c = RULE_CLEAR_MM
+    places: list[Rect] = [
+        (EDGE_MM, EDGE_MM, width - 2 * EDGE_MM, ty - 1.0 - EDGE_MM),  # title, heading
+        (EDGE_MM, bottom + 1.0, width - 2 * EDGE_MM, height - EDGE_MM - bottom - 1.0),  # the page's foot
+        (EDGE_MM, ty, tx - 0.5 - EDGE_MM, bottom - ty),  # left margin
+        (tx + tw + 0.5, ty, width - EDGE_MM - tx - tw - 0.5, bottom - ty),  # right margin
+        (tx + c, ty + c, tw - 2 * c, top_row - ty - 2 * c),  # the table's heading
+    ]
+    for row in page.rows:
+        rx, ry, _, rh = row.row_mm
+        places.append((rx + c, ry + c, row.name_mm[0] - 1.0 - rx - 2 * c, rh - 2 * c))  # number
+        px = row.position_mm[0] - 1.0
+        places.append((px + c, ry + c, min(cell[0] for cell in row.cells_mm.values()) - px - 2 * c, rh - 2 * c))
+    return [(rect, [k for k in keep_clear if _touching(rect, k, gap_mm=MARGIN_HALO_MM)])
+            for rect in places if rect[2] > 1.0 and rect[3] > 1.0]
+
+
+_OPEN: dict[tuple[int, int, tuple[int, int]], list[tuple[Rect, np.ndarray]]] = {}
+
+
+def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float]) -> list[tuple[Rect, np.ndarray]]:
+    """:func:`_writing_places` with, for each, where ink would be unexplained (bool, the place's pixels): away
+    from the blank page's print (``PRINT_HALO_MM``) and from what is kept clear. Cached per process: the
+    blank pages are (:func:`scanner.bleed.printed_pages`)."""
+    key = (id(printed), page.page, printed.shape)
+    if key not in _OPEN:
+        halo = np.ones((2 * _px(PRINT_HALO_MM) + 1,) * 2, np.uint8)
+        out = []
+        for rect, clear in _writing_places(page, size_mm):
+            print_ = cv2.dilate((_region(printed, rect) > PRINTED_DARKNESS).view(np.uint8), halo).view(bool)
+            open_ = ~print_
+            for cx, cy, cw, ch in clear:
+                m = MARGIN_HALO_MM
+                _region(open_, (cx - m - rect[0], cy - m - rect[1], cw + 2 * m, ch + 2 * m))[...] = False
+            out.append((rect, open_))
+        _OPEN[key] = out
+    return _OPEN[key]
+
+
+def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
+                      s: ScanSettings) -> bool:
+    """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
+    a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
+    ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
+    table rule off its place, a crease, a streak). Under QD 262 any extra writing on a ballot spoils it whole;
+    only the free areas were looked at, so a word written in a margin or beside a position was counted.
+    Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
+    markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
+    field deck's photos, 16 of 330 pages were flagged for the print itself)."""
+    if printed is None:
+        return False
+    for rect, open_ in _open_places(page, printed, size_mm):
+        found = _region(light, rect)
+        h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
+        found = found[:h, :w] & open_[:h, :w]
+        if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
+            continue
+        crop = found.view(np.uint8)
+        straight = np.zeros_like(crop)
+        for kernel in _line_kernels(_px(STRAIGHT_MM), (0, 90)):
+            straight |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
+        if _blob_area_mm2(found & (straight == 0)) >= s.writing_min_mm2:
+            return True
+    return False
 
 
 def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
@@ -1954,7 +2041,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    streaks = find_streak_lines(grey, s, rows=parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM)
+    scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
+    streaks = find_streak_lines(grey, s, rows=scan)
     streaks_mm = streak_lines_mm(streaks, hom, page)
     unstreaked = without_streaks(maps, streaks_mm)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
@@ -1962,6 +2050,10 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
                                       crease_test(maps, page, ctx.layout.page_size_mm))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
+    if scan and R.R_WRITING not in page_reasons and writing_elsewhere(
+            unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
+            ctx.layout.page_size_mm, s):
+        page_reasons.append(R.R_WRITING)
     for person in streak_rows(streaks, hom, page, streaks_mm):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)

@@ -897,6 +897,41 @@ def test_quarter_fold_through_the_free_area_is_not_writing_but_a_word_is(printed
     assert _page_reasons(_darken(grey, _word_beside_the_crease(printed), PEN), printed) == [R.R_WRITING]
 
 
+def _word_at(printed: Printed, x_mm: float, y_mm: float, *, upright: bool = False) -> np.ndarray:
+    """Coverage of a small pen word (three loops, 11 mm by 5 mm, or 5 mm by 11 mm written ``upright`` up a
+    margin) from (``x_mm``, ``y_mm``), its top left."""
+    word = np.zeros(printed.shape, np.float32)
+    for k in range(3):
+        cx, cy = (x_mm + 2.5, y_mm + 2 + 3.5 * k) if upright else (x_mm + 2 + 3.5 * k, y_mm + 2.5)
+        axes = (2.3, 1.6) if upright else (1.6, 2.3)
+        cv2.ellipse(word, (round(cx * PX), round(cy * PX)), (round(axes[0] * PX), round(axes[1] * PX)), 20, 0, 360,
+                    1.0, 2)
+    return word
+
+
+def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
+    """Under QD 262 any extra writing spoils a ballot, wherever it is; only the free areas were looked at, so
+    a word in a margin, in the title's space, at the foot, in the table's heading or beside a row's position
+    was counted. Ink there that the blank page's print does not explain is writing now; the print itself,
+    on a sharp or a soft page, is not."""
+    page, size = printed.page, printed.layout.page_size_mm
+    row = page.rows[4]
+    ty = page.table_mm[1]
+    places = {
+        "title": (170.0, 40.0), "left margin": (4.7, 150.0), "right margin": (200.3, 120.0),
+        "foot": (40.0, 285.0), "heading": (25.0, ty + 2.0),
+        "position": (row.position_mm[0] + 34.0, row.row_mm[1] + 2.0),
+    }
+    for grey in (printed.grey, cv2.GaussianBlur(printed.grey, (0, 0), 2.2)):
+        light = pipeline.ink_maps(grey, S).light
+        assert not pipeline.writing_elsewhere(light, page, printed.print, size, S)
+    for where, (x, y) in places.items():
+        word = _word_at(printed, x, y, upright="margin" in where)
+        light = pipeline.ink_maps(_darken(printed.grey, word, PEN), S).light
+        assert pipeline.writing_elsewhere(light, page, printed.print, size, S), where
+        assert not pipeline.writing_found(light, None, page, S), where  # the free areas do not see it
+
+
 @pytest.mark.parametrize(("side", "shade"), [(1, 0.05), (-1, 0.07)])
 def test_the_shade_beside_a_crease_through_the_free_area_is_not_writing(printed: Printed, side: int,
                                                                         shade: float) -> None:
