@@ -200,7 +200,7 @@ def _shrink(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR))
 
 
-QUIET_PX = 8  # white added around the reduced image for the marker search (2.4 mm at 1000 px)
+QUIET_PX = 8  # white added around the reduced image for the whole image's marker search (2.4 mm at 1000 px)
 EDGE_BAND = 0.16  # the markers lie within 20 mm of a short edge: 7 % of the long side, plus skew and margin
 
 
@@ -230,10 +230,12 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
     small = _shrink(grey, (round(w * scale), round(h * scale))) if scale < 1 else grey
     regions = _edge_bands(small) if ends_only else [(0, 0, small)]
     found: dict[int, np.ndarray] = {}
+    pad = 0 if ends_only else QUIET_PX
     for x0, y0, region in regions:
-        # white paper around the image: a marker that touches the image's edge (a sheet skewed by 5 degrees
-        # on the glass brings two corners to it) has no quiet zone there, and the detector passes it over
-        region = cv2.copyMakeBorder(region, QUIET_PX, QUIET_PX, QUIET_PX, QUIET_PX, cv2.BORDER_CONSTANT, value=255)
+        # white paper around the whole image: a marker that touches the image's edge (a sheet skewed by 5
+        # degrees on the glass brings two corners to it) has no quiet zone there, and the detector passes it
+        # over; the ends' search (most pages, all four markers found) goes without
+        region = cv2.copyMakeBorder(region, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255) if pad else region
         corners, ids, _ = _detector(thorough).detectMarkers(region)
         if ids is None:
             continue
@@ -241,7 +243,7 @@ def find_markers(grey: np.ndarray, *, max_side: int, thorough: bool = False,
             if int(i) in found:  # the same id twice: two ballots in one image, or not one of our pages
                 found[int(i)] = np.full((4, 2), np.nan)
                 continue
-            at = c.reshape(4, 2) + (x0 - QUIET_PX + 0.5, y0 - QUIET_PX + 0.5)
+            at = c.reshape(4, 2) + (x0 - pad + 0.5, y0 - pad + 0.5)
             found[int(i)] = at / scale - 0.5  # pixel centres, not corners
     return {k: (v if np.isnan(v).any() else _refined(grey, v, scale)) for k, v in found.items()}
 
@@ -1602,26 +1604,38 @@ def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tupl
             for rect in places if rect[2] > 1.0 and rect[3] > 1.0]
 
 
-_OPEN: dict[tuple[int, int, tuple[int, int]], list[tuple[Rect, np.ndarray]]] = {}
+@dataclass(frozen=True)
+class OpenPlaces:
+    """Where on a page ink would be unexplained writing (see :func:`_open_places`)."""
+
+    printed: np.ndarray  # the blank page they were worked out on (kept: its id keys the cache)
+    places: list[tuple[Rect, np.ndarray]]  # each place (page mm) and its open pixels (bool)
+    whole: np.ndarray  # (H, W) uint8, 1 where any place is open: one count tells most pages apart
 
 
-def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float]) -> list[tuple[Rect, np.ndarray]]:
-    """:func:`_writing_places` with, for each, where ink would be unexplained (bool, the place's pixels): away
-    from the blank page's print (``PRINT_HALO_MM``) and from what is kept clear. Cached per process: the
-    blank pages are (:func:`scanner.bleed.printed_pages`)."""
-    key = (id(printed), page.page, printed.shape)
-    if key not in _OPEN:
+_OPEN: dict[tuple[int, int], OpenPlaces] = {}
+
+
+def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float]) -> OpenPlaces:
+    """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): away from
+    the blank page's print (``PRINT_HALO_MM``) and from what is kept clear. Cached per process, as the blank
+    pages are (:func:`scanner.bleed.printed_pages`)."""
+    key = (id(printed), page.page)
+    cached = _OPEN.get(key)
+    if cached is None or cached.printed is not printed:
         halo = np.ones((2 * _px(PRINT_HALO_MM) + 1,) * 2, np.uint8)
-        out = []
+        places = []
+        whole = np.zeros(printed.shape, np.uint8)
         for rect, clear in _writing_places(page, size_mm):
-            print_ = cv2.dilate((_region(printed, rect) > PRINTED_DARKNESS).view(np.uint8), halo).view(bool)
-            open_ = ~print_
+            open_ = ~cv2.dilate((_region(printed, rect) > PRINTED_DARKNESS).view(np.uint8), halo).view(bool)
             for cx, cy, cw, ch in clear:
                 m = MARGIN_HALO_MM
                 _region(open_, (cx - m - rect[0], cy - m - rect[1], cw + 2 * m, ch + 2 * m))[...] = False
-            out.append((rect, open_))
-        _OPEN[key] = out
-    return _OPEN[key]
+            places.append((rect, open_))
+            view = _region(whole, rect)
+            view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
+        cached = _OPEN[key] = OpenPlaces(printed, places, whole)
+    return cached
 
 
 def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
@@ -1636,7 +1650,12 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     field deck's photos, 16 of 330 pages were flagged for the print itself)."""
     if printed is None:
         return False
-    for rect, open_ in _open_places(page, printed, size_mm):
+    open_places = _open_places(page, printed, size_mm)
+    h, w = min(light.shape[0], printed.shape[0]), min(light.shape[1], printed.shape[1])
+    if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
+            s.writing_min_mm2 * PX**2:
+        return False
+    for rect, open_ in open_places.places:
         found = _region(light, rect)
         h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
         found = found[:h, :w] & open_[:h, :w]
