@@ -1799,15 +1799,17 @@ def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, li
     hit: set[int] = set()
     if not streaks:
         return hit
-    for row in page.rows:
-        for level in LEVELS:
-            x, y, w, h = row.boxes_mm[level]
-            corners = np.array([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]], np.float64)
-            img = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
-            for (x0, y0), (x1, _) in streaks:
-                i, at = (1, y0) if x0 != x1 else (0, x0)  # a row (its y) or a column (its x)
-                if img[:, i].min() - 3 <= at <= img[:, i].max() + 3:
-                    hit.add(row.person)
+    # every box's four corners in the image, in one transform: (rows, levels, 4 corners, x y)
+    boxes = np.array([[row.boxes_mm[level] for level in LEVELS] for row in page.rows], np.float64)
+    bx, by, bw, bh = (boxes[..., k, None] for k in range(4))
+    corners = np.stack([np.concatenate([bx, bx + bw, bx + bw, bx], -1), np.concatenate([by, by, by + bh, by + bh], -1)],
+                       -1)
+    img = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(corners.shape)
+    low, high = img.min(axis=2) - 3, img.max(axis=2) + 3  # (rows, levels, x y): each box's extent, 3 px more
+    for (x0, y0), (x1, _) in streaks:
+        i, at = (1, y0) if x0 != x1 else (0, x0)  # a row (its y) or a column (its x)
+        through = ((low[..., i] <= at) & (at <= high[..., i])).any(axis=1)
+        hit |= {row.person for row, hit_row in zip(page.rows, through, strict=True) if hit_row}
     for line in lines_mm:
         if not _along_rows(line):  # down the page: it crosses names and positions, a strike runs along them
             continue
