@@ -1639,7 +1639,7 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
 
 
 def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
-                      s: ScanSettings) -> bool:
+                      s: ScanSettings, image_mm: np.ndarray | None = None) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
     ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
@@ -1647,7 +1647,9 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
     Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
     markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
-    field deck's photos, 16 of 330 pages were flagged for the print itself)."""
+    field deck's photos, 16 of 330 pages were flagged for the print itself). ``image_mm``, the image's four
+    corners on the page (mm): what lies within ``EDGE_MM`` of its edge or beyond it is not looked at (a sheet
+    skewed by 5 degrees runs out of the image, and the page there is made of the image's edge drawn out)."""
     if printed is None:
         return False
     open_places = _open_places(page, printed, size_mm)
@@ -1655,10 +1657,17 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
             s.writing_min_mm2 * PX**2:
         return False
+    seen = None
+    if image_mm is not None:
+        seen = np.zeros(light.shape, np.uint8)
+        cv2.fillConvexPoly(seen, np.round(image_mm * PX).astype(np.int32).reshape(-1, 1, 2), 1)
+        seen = cv2.erode(seen, np.ones((2 * _px(EDGE_MM) + 1,) * 2, np.uint8)).view(bool)
     for rect, open_ in open_places.places:
         found = _region(light, rect)
         h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
         found = found[:h, :w] & open_[:h, :w]
+        if seen is not None:
+            found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
         crop = found.view(np.uint8)
@@ -2071,9 +2080,12 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
                                       crease_test(maps, page, ctx.layout.page_size_mm))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
+    h_img, w_img = grey.shape[:2]
+    image_mm = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w_img, 0.0]], [[w_img, h_img]], [[0.0, h_img]]]),
+                                        np.linalg.inv(hom)).reshape(-1, 2)
     if scan and R.R_WRITING not in page_reasons and writing_elsewhere(
             unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
-            ctx.layout.page_size_mm, s):
+            ctx.layout.page_size_mm, s, image_mm):
         page_reasons.append(R.R_WRITING)
     for person in streak_rows(streaks, hom, page, streaks_mm):
         row_extra.setdefault(person, []).append(R.R_STREAK)
