@@ -63,6 +63,7 @@ R_SCRIBBLE = "scribble"
 R_FOLD = "fold_line"
 R_BITONAL = "bitonal"
 R_FADED = "faded_print"
+R_GLARE = "glare"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -103,6 +104,9 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
               "với nét bút; hãy xem cả trang",
               "The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot tell "
               "the print from pen strokes; look at the whole page"),
+    R_GLARE: ("Vùng lóa sáng trên ô đánh dấu: giấy và nét bút ở đó bị xoá trắng, dấu có thể đã mất; hãy chụp hoặc quét lại",
+              "Glare over a box: the paper and any pen stroke there are washed to white, a mark may be lost; "
+              "photograph or scan again"),
     R_BITONAL: ("Ảnh quét đen trắng (1 bit, hoặc máy quét tăng tương phản đến mức giấy trắng hẳn, mực đen hẳn): nét bút "
                 "chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu, tắt chế độ tự tăng tương phản/xoá nền",
                 "Black-and-white scan (1-bit, or contrast stretched until the paper is pure white and the ink pure "

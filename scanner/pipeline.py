@@ -2098,6 +2098,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
+    for person in glare_rows(maps.grey, page):
+        row_extra.setdefault(person, []).append(R.R_GLARE)
     bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)
     faded = printed_darkness(maps, page, reg.missing) < s.faded_print_darkness
     # every reading of such a page needs a human: what the scanner's threshold dropped is not there; a
@@ -2130,6 +2132,37 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         reasons=reasons, transform=transform, image=image_path, timings=t, boxes=tuple(boxes), rows=tuple(final_rows),
         detail=" ".join(d for d, on in ((FADED_DETAIL, faded), (BITONAL_DETAIL, bitonal)) if on),
     )
+
+
+GLARE_WHITE = 254  # a pixel this bright is clipped: whatever ink was there is gone
+GLARE_BOX = 0.5  # a box this much clipped ...
+GLARE_USUAL = 0.2  # ... on a page whose usual box is clipped less than this ...
+GLARE_OUTLINE = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
+
+
+def glare_rows(straight: np.ndarray, page: PageLayout) -> set[int]:
+    """Persons with a box under a glare: ``GLARE_BOX`` of its pixels clipped to white, its printed outline
+    washed out too (under ``GLARE_OUTLINE`` of the page's usual box's dark outline pixels), on a page whose
+    usual box has under ``GLARE_USUAL`` clipped. A lamp's glare drives the paper and any pen stroke under its
+    core to pure white: bench/robustness.py's glare variant on the 2,226-page deck read a slash there as an
+    empty row, with no reason. An overexposed photo clips the paper but keeps the print dark, and the
+    strokes with it; a scan whose paper the scanner turned white everywhere (background removal) has every
+    box clipped: both are read as they are (see decisions)."""
+    clipped, outline = {}, {}
+    for row in page.rows:
+        for level in LEVELS:
+            x, y, w, h = row.boxes_mm[level]
+            ring = _region(straight, (x - 0.4, y - 0.4, w + 0.8, h + 0.8)).copy()
+            inner = _region(ring, (0.8, 0.8, w - 0.8, h - 0.8))
+            box = inner.copy()
+            inner[...] = 255  # the ring alone: the printed outline
+            clipped[(row.person, level)] = float(np.count_nonzero(box >= GLARE_WHITE)) / max(1, box.size)
+            outline[(row.person, level)] = float(np.count_nonzero(ring < 128))
+    if not clipped or float(np.median(list(clipped.values()))) >= GLARE_USUAL:
+        return set()
+    usual = float(np.median(list(outline.values())))
+    return {person for key, share in clipped.items()
+            if share >= GLARE_BOX and outline[key] < GLARE_OUTLINE * usual for person in (key[0],)}
 
 
 def printed_darkness(maps: InkMaps, page: PageLayout, missing: tuple[str, ...] = ()) -> float:

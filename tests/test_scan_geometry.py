@@ -909,6 +909,30 @@ def _word_at(printed: Printed, x_mm: float, y_mm: float, *, upright: bool = Fals
     return word
 
 
+def test_a_box_under_a_glare_goes_to_review_but_a_page_washed_white_everywhere_does_not(printed: Printed) -> None:
+    """A lamp's glare drives the paper and any stroke under its core to pure white: the mark is gone, and the
+    row read as empty with no reason (bench/robustness.py's glare variant, a wrong count). A box mostly
+    clipped to white, its printed outline washed out too, on a page whose usual box is not, sends its row to
+    review; a page whose paper the scanner turned white everywhere (background removal), an overexposed spot
+    that keeps the print dark, and a plain page are read as they are."""
+    page = printed.page
+    row = page.rows[3]
+    x, y, w, h = row.boxes_mm["high"]
+    assert pipeline.glare_rows(printed.grey, page) == set()
+    glared = printed.grey.copy()
+    cv2.ellipse(glared, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
+                255, -1)
+    assert pipeline.glare_rows(glared, page) == {row.person}
+    white = np.where(printed.grey > 200, 255, printed.grey).astype(np.uint8)  # the paper clipped, the print kept
+    assert pipeline.glare_rows(white, page) == set()
+    bright = printed.grey.copy()  # an overexposed spot: the paper there clipped, the print (and a stroke) kept
+    spot = np.zeros(bright.shape, np.uint8)
+    cv2.ellipse(spot, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
+                1, -1)
+    bright[(spot == 1) & (bright > 200)] = 255
+    assert pipeline.glare_rows(bright, page) == set()
+
+
 def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
     """Under QD 262 any extra writing spoils a ballot, wherever it is; only the free areas were looked at, so
     a word in a margin, in the title's space, at the foot, in the table's heading or beside a row's position
