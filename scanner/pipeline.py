@@ -1639,7 +1639,7 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
 
 
 def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
-                      s: ScanSettings, image_mm: np.ndarray | None = None) -> bool:
+                      s: ScanSettings, image: tuple[np.ndarray, tuple[int, ...]] | None = None) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
     ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
@@ -1647,9 +1647,10 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
     Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
     markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
-    field deck's photos, 16 of 330 pages were flagged for the print itself). ``image_mm``, the image's four
-    corners on the page (mm): what lies within ``EDGE_MM`` of its edge or beyond it is not looked at (a sheet
-    skewed by 5 degrees runs out of the image, and the page there is made of the image's edge drawn out)."""
+    field deck's photos, 16 of 330 pages were flagged for the print itself). ``image``, the page map (page mm
+    -> image) and the image's shape: what lies within ``EDGE_MM`` of the image's edge on the page, or beyond
+    it, is not looked at (a sheet skewed by 5 degrees runs out of the image, and the page there is made of
+    the image's edge drawn out)."""
     if printed is None:
         return False
     open_places = _open_places(page, printed, size_mm)
@@ -1658,7 +1659,10 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             s.writing_min_mm2 * PX**2:
         return False
     seen = None
-    if image_mm is not None:
+    if image is not None:  # the image's outline on the page (mm), only on the few pages that get this far
+        hom, (h_img, w_img) = image[0], image[1][:2]
+        image_mm = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w_img, 0.0]], [[w_img, h_img]], [[0.0, h_img]]]),
+                                            np.linalg.inv(hom)).reshape(-1, 2)
         seen = np.zeros(light.shape, np.uint8)
         cv2.fillConvexPoly(seen, np.round(image_mm * PX).astype(np.int32).reshape(-1, 1, 2), 1)
         seen = cv2.erode(seen, np.ones((2 * _px(EDGE_MM) + 1,) * 2, np.uint8)).view(bool)
@@ -1939,6 +1943,9 @@ def is_bitonal(grey: np.ndarray) -> bool:
     return bool(sample.size > 0 and extreme >= 0.995 * sample.size)
 
 
+CLIPPED_WHITE = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
+
+
 def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> bool:
     """True for a black-and-white scan saved in a grey format (JPEG, a JPEG in a PDF or TIFF) or resampled, and
     for a grey scan whose contrast was stretched until both ends clip (a scanner's auto-enhancement).
@@ -1962,7 +1969,7 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     if region.size == 0:
         return False
     dark = region[region < 128]
-    return bool(np.count_nonzero(region >= 254) >= s.thresholded_white * region.size
+    return bool(np.count_nonzero(region >= CLIPPED_WHITE) >= s.thresholded_white * region.size
                 and dark.size > 0 and np.count_nonzero(dark <= 16) >= s.thresholded_black * dark.size)
 
 
@@ -2080,12 +2087,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
                                       crease_test(maps, page, ctx.layout.page_size_mm))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
-    h_img, w_img = grey.shape[:2]
-    image_mm = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w_img, 0.0]], [[w_img, h_img]], [[0.0, h_img]]]),
-                                        np.linalg.inv(hom)).reshape(-1, 2)
     if scan and R.R_WRITING not in page_reasons and writing_elsewhere(
             unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
-            ctx.layout.page_size_mm, s, image_mm):
+            ctx.layout.page_size_mm, s, (hom, grey.shape)):
         page_reasons.append(R.R_WRITING)
     for person in streak_rows(streaks, hom, page, streaks_mm):
         row_extra.setdefault(person, []).append(R.R_STREAK)
@@ -2134,14 +2138,13 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     )
 
 
-GLARE_WHITE = 254  # a pixel this bright is clipped: whatever ink was there is gone
 GLARE_BOX = 0.5  # a box this much clipped ...
 GLARE_USUAL = 0.2  # ... on a page whose usual box is clipped less than this ...
 GLARE_OUTLINE = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
 
 
 def glare_rows(straight: np.ndarray, page: PageLayout) -> set[int]:
-    """Persons with a box under a glare: ``GLARE_BOX`` of its pixels clipped to white, its printed outline
+    """Persons with a box under a glare: ``GLARE_BOX`` of its pixels clipped white (``CLIPPED_WHITE``), its printed outline
     washed out too (under ``GLARE_OUTLINE`` of the page's usual box's dark outline pixels), on a page whose
     usual box has under ``GLARE_USUAL`` clipped. A lamp's glare drives the paper and any pen stroke under its
     core to pure white: bench/robustness.py's glare variant on the 2,226-page deck read a slash there as an
@@ -2156,13 +2159,13 @@ def glare_rows(straight: np.ndarray, page: PageLayout) -> set[int]:
             inner = _region(ring, (0.8, 0.8, w - 0.8, h - 0.8))
             box = inner.copy()
             inner[...] = 255  # the ring alone: the printed outline
-            clipped[(row.person, level)] = float(np.count_nonzero(box >= GLARE_WHITE)) / max(1, box.size)
+            clipped[(row.person, level)] = float(np.count_nonzero(box >= CLIPPED_WHITE)) / max(1, box.size)
             outline[(row.person, level)] = float(np.count_nonzero(ring < 128))
     if not clipped or float(np.median(list(clipped.values()))) >= GLARE_USUAL:
         return set()
     usual = float(np.median(list(outline.values())))
-    return {person for key, share in clipped.items()
-            if share >= GLARE_BOX and outline[key] < GLARE_OUTLINE * usual for person in (key[0],)}
+    return {person for (person, level), share in clipped.items()
+            if share >= GLARE_BOX and outline[(person, level)] < GLARE_OUTLINE * usual}
 
 
 def printed_darkness(maps: InkMaps, page: PageLayout, missing: tuple[str, ...] = ()) -> float:
