@@ -1115,7 +1115,9 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
     ``pen_light_ratio`` of that light ink (and at least ``empty_ink``: some ink a pencil leaves) is a mark.
 
     A very faint mark (a pencil barely touching) leaves almost no light ink, and a tiny tick a short
-    stroke: both stay marginal. A row with anything in a second box is left as it is.
+    stroke: both stay marginal. So does a box whose traces cover more than ``heavy_pen_ratio`` times the
+    voter's mark (a mark scribbled over, short of heavy on a soft page), as with a thick pen's marks
+    (:func:`classify_box`). A row with anything in a second box is left as it is.
     """
     pen = [k for k in _lone_strokes(boxes, inks, s)
            if boxes[k].state == "marked" or _pen_stroke(inks[k], s)]
@@ -1126,7 +1128,7 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
     out = list(boxes)
     for k in pen:
         ink = inks[k]
-        if (boxes[k].state == "marginal" and ink.trace >= s.pen_trace_ratio * trace
+        if (boxes[k].state == "marginal" and s.pen_trace_ratio * trace <= ink.trace <= s.heavy_pen_ratio * trace
                 and ink.light >= max(s.empty_ink, s.pen_light_ratio * light)):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out
@@ -1172,8 +1174,9 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     with a darker pen: its faint strokes are not that pen's marks, and nothing is assumed.
 
     Stays marginal: a fainter stroke (a pencil barely touching is lighter than the voter's own marks, not
-    only thinner), a tiny tick (short), a box scribbled over (traces over ``shaded_trace`` of it: heavy),
-    a row with anything in a second box, and every box of a page whose voter shows no such pen.
+    only thinner), a tiny tick (short), a box scribbled over (traces over ``shaded_trace`` of it: heavy; or
+    over ``heavy_pen_ratio`` times the voter's mark), a row with anything in a second box, and every box of
+    a page whose voter shows no such pen.
     """
     soft = [k for k in _lone_strokes(boxes, inks, s) if boxes[k].state == "marked" or _soft_stroke(inks[k], s)]
     if len(soft) < s.pen_rows or float(np.median([inks[k].light for k in soft])) >= s.mark_ink:
@@ -1185,7 +1188,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
         return boxes  # some of the page's marks are much darker: its voter's pen is not the soft one
     out = list(boxes)
     for k in soft:
-        if (boxes[k].state == "marginal" and inks[k].trace >= s.pen_trace_ratio * trace
+        if (boxes[k].state == "marginal" and s.pen_trace_ratio * trace <= inks[k].trace <= s.heavy_pen_ratio * trace
                 and cores[k] >= s.pen_core_ratio * core):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out

@@ -55,7 +55,8 @@ class ScanSettings:
     shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
-    heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark
+    heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark;
+    #                               a light or soft pen's mark (pen_rows) no more than this times theirs in traces
     crease_dark_share: float = 0.25  # a straight line in a box with pen-dark ink under this share of it: a crease
     pen_rows: int = 4  # rows with one box inked that show the voter's pen (see pipeline.light_pen_marks) ...
     pen_trace_ratio: float = 0.5  # ... a marginal stroke with this share of their median trace ...

@@ -1133,7 +1133,8 @@ def test_three_light_pencil_marks_do_not_show_a_pen(printed: Printed) -> None:
 def _soft(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, shape: str = "x") -> np.ndarray:
     """A soft pencil's mark in one box of ``row`` as a blurred scan shows it: a smooth 0.45 mm line softened
     by a 1.2 px blur, so that no pixel of it is dark enough for light ink, only traces. ``shape``: an X
-    4 x 3.6 mm, a tiny tick 1.5 mm across, or a zigzag covering the box (a scribble)."""
+    4 x 3.6 mm, a tiny tick 1.5 mm across, a zigzag covering the box (a scribble), or an X scribbled over with
+    a zigzag of five passes over the middle of the box (``scribbled``: a mark cancelled in a hurry)."""
     at = _from_centre(row, level)
     cover = np.zeros(grey.shape, np.float32)
     if shape == "tick":
@@ -1146,16 +1147,21 @@ def _soft(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, shap
     else:
         for sign in (1, -1):
             cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
+        if shape == "scribbled":
+            x, y, w, h = row.boxes_mm[level]
+            zigzag = [at(0.6 * sign * (w / 2 - 1.2), 0.6 * (-h / 2 + 1.2 + i * (h - 2.4) / 4))
+                      for i, sign in zip(range(5), [-1, 1, -1, 1, -1], strict=True)]
+            cv2.polylines(cover, [np.array(zigzag, np.int32)], False, 1.0, round(0.45 * PX), cv2.LINE_AA, 4)
     return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 1.2), darkness)
 
 
 SOFT = 0.13  # the soft pencil's darkness at the middle of its line, before the blur
 
 
-def _soft_page(printed: Printed, rows: int) -> np.ndarray:
+def _soft_page(printed: Printed, rows: int, darkness: float = SOFT) -> np.ndarray:
     grey = printed.grey
     for i, row in enumerate(printed.page.rows[:rows]):
-        grey = _soft(grey, row, LEVELS[i % 3], darkness=SOFT)
+        grey = _soft(grey, row, LEVELS[i % 3], darkness=darkness)
     return grey
 
 
@@ -1180,6 +1186,24 @@ def test_a_soft_pencil_whose_marks_hold_no_light_ink_is_read_against_the_pages_o
     assert max(i.light for i in inks) < S.empty_ink and min(i.trace_span_mm for i in inks) >= S.mark_span_mm, inks
     assert set(_states(maps, page.rows[0])) == {"marginal", "empty"}  # alone, a box falls short of a mark
     _assert_the_voters_marks(maps, page, state)
+
+
+def test_a_mark_scribbled_over_short_of_heavy_is_not_taken_for_the_soft_pencils_mark(printed: Printed) -> None:
+    """A fainter soft pencil (its X's traces cover a third of the box) and, in the last row, an X scribbled
+    over with a short zigzag: its traces cover half the box, short of ``shaded_trace`` (not heavy), but half as
+    much again as the voter's own marks. It is not one of them: a human looks (``heavy_pen_ratio``). Before,
+    the page's own marks vouched for it and the cancelled mark was counted (bench/robustness.py found one in
+    a 64-colour PNG of a soft page)."""
+    page = printed.page
+    fainter = 0.06  # a third of the box in traces; the zigzag's passes stay short of one level line (trace_line)
+    grey = _soft(_soft_page(printed, len(page.rows) - 1, darkness=fainter), page.rows[-1], "medium",
+                 darkness=fainter, shape="scribbled")
+    maps = pipeline.ink_maps(grey, S)
+    mark = float(np.median([pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S).trace
+                            for i, row in enumerate(page.rows[:-1])]))
+    last = pipeline.measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
+    assert not pipeline.is_heavy(last.light, last.trace, S) and last.trace > S.heavy_pen_ratio * mark, (last, mark)
+    _assert_the_voters_marks(maps, page, "marginal")
 
 
 def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_marks(printed: Printed) -> None:
