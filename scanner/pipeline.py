@@ -608,6 +608,7 @@ class BoxInk:
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
+    big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
 
 
 @cache
@@ -645,15 +646,27 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
-def _largest_piece_mm(mask: np.ndarray) -> tuple[float, np.ndarray]:
+def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
-    3 px closing), or 0; and the stats of all its pieces (as :func:`_pieces` gives them). A short solid piece (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding
-    box) is drawn only when it is long for its thickness: at least ``DOT_ELONGATION`` times as long as it
-    is thick (twice its largest distance to the paper). A stroke is; a dot, dots touching (a pen touch,
-    hesitation dots, a marker's dots) or a small blot is not.
+    3 px closing), or 0; the same with blots of any size left out; and the stats of all its pieces (as
+    :func:`_pieces` gives them). A short solid piece
+    (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding box) is drawn only when it is long for its
+    thickness: at least ``DOT_ELONGATION`` times as long as it is thick (twice its largest distance to the
+    paper), or reaches out in arms (:func:`_has_arms`: a thick pen's small X). A stroke is; a dot, dots
+    touching (a pen touch, hesitation dots, a marker's dots) or a small blot is not.
     """
     if not mask.any():
-        return 0.0, np.zeros((0, 5), np.int32)
+        return 0.0, 0.0, np.zeros((0, 5), np.int32)
+    stats, long, blot = _piece_shapes(mask, np.inf)
+    short = blot & (long <= DOT_MAX_MM * PX)
+    return float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX, stats
+
+
+def _piece_shapes(mask: np.ndarray, max_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each piece of ``mask`` (some ink; grain bridged by a 3 px closing): its stats (as :func:`_pieces`),
+    the longest side of its bounding box (px), and whether it is a blot: up to ``max_mm`` long, under
+    ``DOT_ELONGATION`` times as long as it is thick (twice its largest distance to the paper), filling
+    ``DOT_FILL`` of its bounding box, and without arms (:func:`_has_arms`)."""
     closed = _closed(mask, 3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     depth = np.zeros(n, np.float32)
@@ -664,17 +677,32 @@ def _largest_piece_mm(mask: np.ndarray) -> tuple[float, np.ndarray]:
     w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
-    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (long <= DOT_MAX_MM * PX) & (fill >= DOT_FILL)
+    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (long <= max_mm * PX) & (fill >= DOT_FILL)
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
         blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
-    return float(long[~blot].max(initial=0.0)) / PX, np.asarray(stats[1:])
+    return np.asarray(stats[1:]), long, blot
+
+
+def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> bool:
+    """Whether a box's traces (specks left out) are blots, not strokes: a round solid piece ``speck_mm``
+    long or more, of any size, and no drawn piece as long (an ink blot, a graphite smudge, a fingertip's
+    smear, a drop). The traces, not the light ink: a light pencil's X may be dark enough for light ink
+    only where its strokes cross, a blot, while its traces show the strokes. Asked only by
+    :func:`light_pen_marks` and :func:`soft_pen_marks`, of the few boxes they would take."""
+    mask = _without_specks(_interior(maps.trace, rect_mm, s.trace_inset_mm), s.speck_mm)
+    if not mask.any():
+        return False
+    _, long, blot = _piece_shapes(mask, np.inf)
+    speck = s.speck_mm * PX
+    return bool((long[blot] >= speck).any()) and not bool((long[~blot] >= speck).any())
 
 
 DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
 DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
 DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
 #                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
+BLOT_PEN_RATIO = 1.5  # a blot over DOT_MAX_MM is a mark only on a page whose typical mark has 2/3 of its ink
 
 
 def _has_arms(piece: np.ndarray) -> bool:
@@ -773,12 +801,13 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
-    piece, pieces = _largest_piece_mm(light)
+    piece, stroke, pieces = _largest_piece_mm(light)
+    big_blot = piece >= s.speck_mm > stroke
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line)
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot)
 
 
 CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
@@ -841,7 +870,10 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     line, with little pen-dark ink on it).
 
     A mark is drawn: some piece of its light ink reaches ``speck_mm`` and is not a
-    small round blot (:func:`_largest_piece_mm`). Dots close together, which the
+    small round blot (:func:`_largest_piece_mm`). A larger blot is drawn only on a page
+    whose typical mark has at least 2/3 of its light ink (``BLOT_PEN_RATIO``): a thick
+    marker's X or asterisk is such a blob, but on a page marked in ballpoint, or with
+    no typical mark, it is a drop of ink. Dots close together, which the
     smoothed trace map joins into one stroke, are not a mark (hesitation dots, a
     marker's dots): marginal.
 
@@ -854,6 +886,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
+    if drawn and ink.big_blot and (pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light):
+        drawn = False  # a large blot (a drop of ink) on a page whose marks are much lighter: not this pen's mark
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
     if (stroke_light < s.empty_ink and ink.light < s.speck_ink and ink.trace < s.empty_trace
@@ -1092,8 +1126,11 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
                        dots=b.state == "marginal" and dot and not seen)
                for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
     inks = [m[4] for m in measured]
-    results = light_pen_marks(results, inks, s)
-    return soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s)), distorted
+    def blot_of(k: int) -> bool:
+        return blotted(maps, rects[k], s)
+
+    results = light_pen_marks(results, inks, s, blot_of)
+    return soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s), blot_of), distorted
 
 
 def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
@@ -1104,7 +1141,8 @@ def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
             and not is_crease(ink, s))
 
 
-def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
+def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
+                    blot_of: Callable[[int], bool]) -> list[BoxResult]:
     """The marks of a voter whose pen is light (a pencil held lightly; grainy, or softened by the scan).
 
     Such a voter's every mark falls short of the marked box's absolute measures: too little light ink
@@ -1117,7 +1155,9 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
     A very faint mark (a pencil barely touching) leaves almost no light ink, and a tiny tick a short
     stroke: both stay marginal. So does a box whose traces cover more than ``heavy_pen_ratio`` times the
     voter's mark (a mark scribbled over, short of heavy on a soft page), as with a thick pen's marks
-    (:func:`classify_box`). A row with anything in a second box is left as it is.
+    (:func:`classify_box`). A blot is not a mark either, however its ink compares (``blot_of(k)`` for box
+    ``k``: :func:`blotted`, asked last): a pencil's grain is many small pieces, a smudge or a drop of ink
+    one round one. A row with anything in a second box is left as it is.
     """
     pen = [k for k in _lone_strokes(boxes, inks, s)
            if boxes[k].state == "marked" or _pen_stroke(inks[k], s)]
@@ -1129,7 +1169,7 @@ def light_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings)
     for k in pen:
         ink = inks[k]
         if (boxes[k].state == "marginal" and s.pen_trace_ratio * trace <= ink.trace <= s.heavy_pen_ratio * trace
-                and ink.light >= max(s.empty_ink, s.pen_light_ratio * light)):
+                and ink.light >= max(s.empty_ink, s.pen_light_ratio * light) and not blot_of(k)):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out
 
@@ -1159,7 +1199,7 @@ SOFT_PEN_SPREAD = 2.0  # one voter's soft marks are within this factor of their 
 
 
 def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
-                   core_of: Callable[[int], float]) -> list[BoxResult]:
+                   core_of: Callable[[int], float], blot_of: Callable[[int], bool]) -> list[BoxResult]:
     """The marks of a voter whose pen leaves traces only on this scan (a soft pencil, a blurred or
     low-resolution scan): strokes a human sees plainly, grey lines the width of a pencil, with no pixel dark
     enough for light ink. :func:`light_pen_marks` cannot tell this voter's pen, which it knows by its light ink.
@@ -1175,8 +1215,9 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
 
     Stays marginal: a fainter stroke (a pencil barely touching is lighter than the voter's own marks, not
     only thinner), a tiny tick (short), a box scribbled over (traces over ``shaded_trace`` of it: heavy; or
-    over ``heavy_pen_ratio`` times the voter's mark), a row with anything in a second box, and every box of
-    a page whose voter shows no such pen.
+    over ``heavy_pen_ratio`` times the voter's mark), a smudge (its traces a round blot: ``blot_of(k)``,
+    :func:`blotted`), a row with anything in a second box, and every box of a page whose voter shows no
+    such pen.
     """
     soft = [k for k in _lone_strokes(boxes, inks, s) if boxes[k].state == "marked" or _soft_stroke(inks[k], s)]
     if len(soft) < s.pen_rows or float(np.median([inks[k].light for k in soft])) >= s.mark_ink:
@@ -1189,7 +1230,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     out = list(boxes)
     for k in soft:
         if (boxes[k].state == "marginal" and s.pen_trace_ratio * trace <= inks[k].trace <= s.heavy_pen_ratio * trace
-                and cores[k] >= s.pen_core_ratio * core):
+                and cores[k] >= s.pen_core_ratio * core and not blot_of(k)):
             out[k] = replace(boxes[k], state="marked", dots=False)
     return out
 

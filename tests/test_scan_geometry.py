@@ -1206,6 +1206,50 @@ def test_a_mark_scribbled_over_short_of_heavy_is_not_taken_for_the_soft_pencils_
     _assert_the_voters_marks(maps, page, "marginal")
 
 
+def _smudge(grey: np.ndarray, row: RowLayout, level: str, kind: str) -> np.ndarray:
+    """A blot in one box of ``row``: a drop of ink 2.5, 3.5 or 4 mm across (``drop``, ``big_drop``,
+    ``large_drop``), or a graphite
+    smudge, a soft round smear (a Gaussian: ``smudge`` 1 mm and 0.35 dark at its middle, ``faint_smudge`` 0.8 mm
+    and 0.15, ``soft_smudge`` 1 mm and 0.1)."""
+    cx, cy = (v * PX for v in _box_centre(row, level))
+    yy, xx = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]].astype(np.float32)
+    r = np.hypot(xx - cx, yy - cy) / PX
+    if kind in ("drop", "big_drop", "large_drop"):
+        radius = {"drop": 1.25, "big_drop": 1.75, "large_drop": 2.0}[kind]
+        return _darken(grey, np.clip((radius - r) * PX + 0.5, 0, 1).astype(np.float32), PEN)
+    sigma, darkness = {"smudge": (1.0, 0.35), "faint_smudge": (0.8, 0.15), "soft_smudge": (1.0, 0.1)}[kind]
+    return _darken(grey, np.exp(-(r**2) / (2 * sigma**2)).astype(np.float32), darkness)
+
+
+def _pen_page(printed: Printed, rows: int) -> np.ndarray:
+    grey = printed.grey
+    for i, row in enumerate(printed.page.rows[:rows]):
+        at = _from_centre(row, LEVELS[i % 3])
+        cover = np.zeros(grey.shape, np.float32)
+        for sign in (1, -1):
+            cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.4 * PX), cv2.LINE_AA, 4)
+        grey = _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN)
+    return grey
+
+
+@pytest.mark.parametrize(("pen", "kind"), [("pen", "drop"), ("pen", "big_drop"), ("pen", "large_drop"),
+                                           ("pen", "smudge"), ("soft", "faint_smudge"), ("soft", "soft_smudge")])
+def test_a_blot_is_not_taken_for_the_voters_mark(printed: Printed, pen: str, kind: str) -> None:
+    """A drop of ink or a graphite smudge alone in a row is not drawn: no piece of it is a stroke, so alone
+    it is marginal. Its ink, though, compares with the page's marks as a light pen's or a soft pencil's mark
+    would, and the page rules took it for one: a row the voter left unmarked counted as a vote. A blot (its
+    ink one round solid piece, however large: :func:`pipeline.blotted`) is not taken; the row goes to
+    review. A drop over 3.5 mm (``DOT_MAX_MM``) was even a mark by itself, as a thick marker's X is: on a
+    page marked in ballpoint it is not (``BLOT_PEN_RATIO``)."""
+    page = printed.page
+    grey = _pen_page(printed, len(page.rows) - 1) if pen == "pen" else _soft_page(printed, len(page.rows) - 1)
+    maps = pipeline.ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
+    last = pipeline.measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
+    assert (last.piece_mm < S.speck_mm or last.big_blot) and last.trace_span_mm >= S.mark_span_mm, last  # long
+    _assert_the_voters_marks(maps, page, "marginal")
+    assert pipeline.classify_rows(pipeline.score_boxes(maps, page, S)[0], S)[page.rows[-1].person].reasons
+
+
 def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_marks(printed: Printed) -> None:
     """Four rows marked with a pen and five with soft grey strokes: the median of the page's lone marks falls
     short of a mark's light ink, but the pen's marks are far darker than the strokes, which are not this

@@ -24,6 +24,7 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.pipeline import (
+    BLOT_PEN_RATIO,
     STREAK_FLAT_MM,
     BoxInk,
     BoxResult,
@@ -438,6 +439,16 @@ def test_classify_box_two_thresholds() -> None:
     # a box filled solid (a cancelled mark) or one straight line (a fold): not a plain mark
     assert classify_box(BoxInk(s.heavy_ink + 0.05, 6.0, 0.9, 6.0, piece_mm=6.0), s) == "marginal"
     assert classify_box(BoxInk(0.1, 6.0, 0.1, 6.0, line=0.9, piece_mm=6.0), s) == "marginal"
+
+
+def test_a_large_blot_is_a_mark_only_where_the_pages_marks_are_as_heavy() -> None:
+    """A solid round piece over 3.5 mm with no stroke in it (``big_blot``) is a thick marker's X on a page
+    marked with that marker, and a drop of ink on a page marked in ballpoint or with no typical mark."""
+    blot = BoxInk(0.42, 6.0, 0.7, 6.0, piece_mm=4.0, big_blot=True)
+    assert classify_box(blot, S) == "marginal"
+    assert classify_box(blot, S, pen_light=0.35) == "marked"  # the page's marks as heavy: a marker
+    assert classify_box(blot, S, pen_light=0.42 / BLOT_PEN_RATIO - 0.01) == "marginal"  # ballpoint
+    assert classify_box(replace(blot, big_blot=False), S) == "marked"  # a stroke in it
 
 
 def _box(person: int, level: str, state: str, score: float = 0.1) -> BoxResult:
