@@ -360,12 +360,18 @@ def _page_with_ink(ws: Workspace, layout: Layout, spec: PageSpec, scan: ScanSpec
     return img
 
 
-def blank_page(scan: ScanSpec, *, rng: np.random.Generator) -> np.ndarray:
-    """A blank back side: paper, scanner effects, and faint bleed-through if ``scan.bleed``."""
+def blank_page(scan: ScanSpec, *, rng: np.random.Generator, writing: str | None = None) -> np.ndarray:
+    """A blank back side: paper, scanner effects, and faint bleed-through if ``scan.bleed``; with ``writing``
+    (``words`` or ``signature``), a voter's note or signature on it in ballpoint, somewhere in its middle."""
     px_per_mm = scan.dpi / MM_PER_INCH
     h, w = int(round(PAGE_H * px_per_mm)), int(round(PAGE_W * px_per_mm))
     grey = np.full((h, w), 255, np.uint8)
     img = effects.paper(grey, rng)
+    if writing is not None:
+        area = (30.0, float(rng.uniform(60, 200)), 150.0, 30.0)
+        strokes = word_strokes(area, rng, words=2) if writing == "words" else signature_strokes(area, rng)
+        pen = Pen("ballpoint", (int(rng.integers(120, 170)), 60, 25), 0.35, 0.95)
+        draw_strokes(img, strokes, pen, px_per_mm=px_per_mm, rng=rng)
     back = None
     if scan.bleed:  # the printed front shows through: a table and text lines
         back = np.full((h, w), 255, np.uint8)

@@ -44,6 +44,7 @@ R_BLANK = "blank"
 R_NO_MARKERS = "no_markers"
 R_SOME_MARKERS = "markers_missing"
 R_SEVERAL = "several_ballots"
+R_BACK_WRITING = "back_writing"
 R_NO_QR = "qr_unreadable"
 R_FOREIGN = "foreign_session"
 R_LAYOUT = "layout_mismatch"
@@ -74,6 +75,10 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
                      "than A4?) or they are damaged; scan the whole A4 sheet again"),
     R_SEVERAL: ("Nhiều phiếu trong một ảnh: hãy quét hoặc chụp riêng từng phiếu",
                 "Several ballots in one image: scan or photograph each ballot on its own"),
+    R_BACK_WRITING: ("Trang không có dấu định vị nhưng có chữ viết tay: mặt sau của một phiếu có ghi thêm? "
+                     "Hãy tìm phiếu có mặt sau này và xem xét",
+                     "A page without alignment markers but with handwriting on it: the back of a ballot written "
+                     "on? Find the ballot whose back it is and look at both"),
     R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),
     R_FOREIGN: ("Phiếu của phiên khác", "Ballot of another session"),
     R_LAYOUT: ("Mẫu phiếu không khớp", "Ballot layout does not match"),

@@ -2017,6 +2017,35 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
                 and dark.size > 0 and np.count_nonzero(dark <= 16) >= s.thresholded_black * dark.size)
 
 
+BACK_MARGIN_MM = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
+BACK_PAPER_MM = 5.0  # the paper's level is the brightest within this reach (uneven light, a shadow)
+
+
+def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
+    """Handwriting (mm²) on a page without markers that is otherwise blank: the back of a ballot with a name,
+    a note or a signature on it, too little ink for :func:`_ink_share` to call the page more than blank.
+
+    The page is taken to fill the image as an A4 sheet and brought to the canonical scale. Ink is
+    pen-dark (``ink_darkness`` below the paper's level around it): a front's print showing through the
+    paper, and most pencil, is lighter. Counted as in the free areas (:func:`_blob_area_mm2`: pieces of
+    ``speck_mm`` or more, a fold or streak across the page left out), ``BACK_MARGIN_MM`` clear of the image's
+    edge, and nothing that reaches that margin (the dark lid beside a skewed sheet, a punched hole)."""
+    h, w = grey.shape
+    scale = PX * 297.0 / max(h, w)
+    small = np.asarray(cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                  interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
+    reach = np.ones((_px(BACK_PAPER_MM) | 1,) * 2, np.uint8)
+    paper = cv2.blur(cv2.dilate(small, reach), reach.shape).astype(np.float32)
+    ink = small.astype(np.float32) < paper * (1.0 - s.ink_darkness)
+    m = _px(BACK_MARGIN_MM)
+    inner = ink[m:-m, m:-m]
+    if inner.size == 0 or not inner.any():
+        return 0.0
+    frame = np.ones(inner.shape, bool)
+    frame[1:-1, 1:-1] = False
+    return _blob_area_mm2(inner, s.speck_mm, allowed=frame)
+
+
 def _ink_share(grey: np.ndarray) -> float:
     h, w = grey.shape
     small = cv2.resize(grey, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
@@ -2077,7 +2106,13 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     t["register"] = time.perf_counter() - t1
     if not reg:
         if _ink_share(grey) < s.blank_ink_share:
-            return PageResult(task, "blank", "auto", reasons=(R.R_BLANK,), timings=t)
+            if back_writing_mm2(grey, s) < s.writing_min_mm2:
+                return PageResult(task, "blank", "auto", reasons=(R.R_BLANK,), timings=t)
+            return PageResult(task, "unreadable", "rejected", reasons=(R.R_BACK_WRITING,),
+                              image=save_raw_preview(image, task, ctx), timings=t, detail=(
+                                  "No alignment markers, but handwriting on it: the back of a ballot written on "
+                                  "(under QĐ 262 any extra writing spoils the ballot), or another sheet. Find the "
+                                  "ballot whose back it is (the page before it in a duplex scan) and look at both."))
         preview = save_raw_preview(image, task, ctx)
         detail = ("Several ballots in one image (two sheets on the scanner glass, or in one photo): scan or "
                   "photograph each ballot on its own. Nothing on this image is counted." if reg.failure == R.R_SEVERAL

@@ -182,6 +182,9 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
                                                     rng=np.random.default_rng(0)), 300))
     for i, (name, pen, scan) in enumerate(WARM_PAGES, start=20):
         _save(folder, name, render_page(ws, PageSpec(1, tokens[i], clear, pen=pen), scan, rng=rng))
+    # backs of ballots, each on its own random stream: written on, and blank with what blank backs carry
+    for name, scan, writing in BACKS:
+        _save(folder, name, blank_page(scan, rng=np.random.default_rng(len(name)), writing=writing))
     summary = scan_folder(ws, folder, jobs=2)
     return Deck(ws, folder, summary, tokens)
 
@@ -329,6 +332,28 @@ def test_blank_back_side(deck: Deck) -> None:
     page = deck.page("back-side.png")
     assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("blank", "auto", [R.R_BLANK])
     assert deck.rows("back-side.png") == {}
+
+
+BACKS = (("back-words.png", ScanSpec(dpi=200), "words"), ("back-signed.jpg", ScanSpec(dpi=300, jpeg_quality=80), "signature"),
+         ("back-bleed.png", ScanSpec(dpi=200, bleed=True, fold="quarter", noise=6.0), None),
+         ("back-skewed.jpg", ScanSpec(dpi=150, skew_deg=4.5, edge="dark_strip", noise=4.0), None))
+
+
+@pytest.mark.parametrize(("name", "written"), [(name, writing is not None) for name, _, writing in BACKS])
+def test_writing_on_the_back_of_a_ballot_is_shown(deck: Deck, name: str, written: bool) -> None:
+    """A page without markers holding a name, a note or a signature in pen is the back of a ballot written on:
+    under QĐ 262 extra writing spoils the ballot, and under 96 a written-in name is not counted. It was
+    recorded as a blank back side (too little ink for more) and shown to nobody. It is now rejected with
+    its own reason and a picture; a blank back with the front showing through, a fold, noise, or a dark
+    scanner lid beside a skewed sheet is still blank."""
+    page = deck.page(name)
+    if written:
+        assert (page["kind"], page["status"], json.loads(page["reasons"])) == (
+            "unreadable", "rejected", [R.R_BACK_WRITING])
+        assert page["image"] and (deck.ws.root / page["image"]).is_file() and page["detail"]
+        assert any(p.source == name for p in deck.summary.problems)
+    else:
+        assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("blank", "auto", [R.R_BLANK])
 
 
 def test_page_without_markers_is_rejected_with_a_reason(deck: Deck) -> None:
