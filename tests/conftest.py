@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 
 from ballot_templates.render import render_ballots
+from kiemphieu.i18n import set_lang
 from kiemphieu.session import Workspace, init_workspace
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXAMPLE_PERSONS = FIXTURES / "example_persons.csv"
+
+
+@pytest.fixture(autouse=True)
+def _vietnamese() -> Iterator[None]:
+    """Every test starts in Vietnamese, the default: ``--lang en`` sets a process-wide language, and a test
+    run after one that used it read English where it expected Vietnamese (depending on the order)."""
+    set_lang("vi")
+    yield
+    set_lang("vi")
 
 
 def make_workspace(root: Path, *, copies: int = 4, persons: Path = EXAMPLE_PERSONS, **kw: object) -> Workspace:

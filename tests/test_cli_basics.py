@@ -7,21 +7,13 @@ from pathlib import Path
 
 import click
 import pikepdf
-import pytest
 from click.testing import CliRunner, Result
 from conftest import EXAMPLE_PERSONS
 
 from kiemphieu.cli import main
 from kiemphieu.errors import ExitCode
-from kiemphieu.i18n import get_lang, set_lang
+from kiemphieu.i18n import get_lang
 from kiemphieu.layout import load_layout
-
-
-@pytest.fixture(autouse=True)
-def _restore_language() -> Iterator[None]:
-    """``--lang en`` sets a process-wide language; give the next test Vietnamese back."""
-    yield
-    set_lang("vi")
 
 
 def _run(*args: str) -> Result:

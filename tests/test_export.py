@@ -18,14 +18,8 @@ from kiemphieu import db
 from kiemphieu.cli import main
 from kiemphieu.errors import ExitCode
 from kiemphieu.export import RESULT_COLUMNS, results_csv_bytes
-from kiemphieu.i18n import set_lang
 from kiemphieu.session import Workspace
 from kiemphieu.tally import tally_workspace
-
-
-@pytest.fixture(autouse=True)
-def _vietnamese() -> None:
-    set_lang("vi")
 
 
 def add_page(conn: sqlite3.Connection, source: str, index: int, *, choices: dict[int, str | None] | None = None,
