@@ -45,6 +45,7 @@ R_NO_MARKERS = "no_markers"
 R_SOME_MARKERS = "markers_missing"
 R_SEVERAL = "several_ballots"
 R_BACK_WRITING = "back_writing"
+R_WRITING_ON_BACK = "writing_on_back"
 R_NO_QR = "qr_unreadable"
 R_FOREIGN = "foreign_session"
 R_LAYOUT = "layout_mismatch"
@@ -79,6 +80,8 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
                      "Hãy tìm phiếu có mặt sau này và xem xét",
                      "A page without alignment markers but with handwriting on it: the back of a ballot written "
                      "on? Find the ballot whose back it is and look at both"),
+    R_WRITING_ON_BACK: ("Mặt sau của phiếu này (trang quét ngay sau nó) có chữ viết tay",
+                        "The back of this ballot (the page scanned right after it) has handwriting on it"),
     R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),
     R_FOREIGN: ("Phiếu của phiên khác", "Ballot of another session"),
     R_LAYOUT: ("Mẫu phiếu không khớp", "Ballot layout does not match"),

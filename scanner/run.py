@@ -198,6 +198,28 @@ def record(conn: sqlite3.Connection, result: PageResult, pages_in_file: int, siz
         raise
 
 
+def _link_backs(conn: sqlite3.Connection) -> None:
+    """A back written on (``back_writing``) sends the ballot page scanned right before it to review
+    (``writing_on_back``): the page before it in the same file (a duplex PDF or TIFF), or, for a back that is
+    a file's first page, the last page of the file before it in name order (a scanner numbering its images
+    front, back, front, ...). Asking the database, not this run, links pages read in any order or run."""
+    backs = conn.execute("SELECT source, page_index FROM pages WHERE reasons LIKE ?",
+                         (f'%"{R.R_BACK_WRITING}"%',)).fetchall()
+    for back in backs:
+        if back["page_index"] > 0:
+            front = conn.execute("SELECT id, kind, reasons FROM pages WHERE source = ? AND page_index = ?",
+                                 (back["source"], back["page_index"] - 1)).fetchone()
+        else:
+            front = conn.execute("SELECT id, kind, reasons FROM pages WHERE source < ? "
+                                 "ORDER BY source DESC, page_index DESC LIMIT 1", (back["source"],)).fetchone()
+        if front is None or front["kind"] != "ballot" or R.R_WRITING_ON_BACK in json.loads(front["reasons"]):
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE pages SET reasons = ?, status = CASE status WHEN 'auto' THEN 'review' ELSE status END "
+                     "WHERE id = ?", (_add_reason(front["reasons"], R.R_WRITING_ON_BACK), front["id"]))
+        conn.execute("COMMIT")
+
+
 def _render_review_image(conn: sqlite3.Connection, ws: Workspace, ctx: RunContext, page_id: int) -> None:
     """A page that became doubtful after it was read (a duplicate): make its review image now."""
     row = conn.execute(
@@ -303,8 +325,9 @@ def scan_folder(
             timing_totals.update(result.timings)
             if progress:
                 progress(done, len(todo), flagged)
-        # pages that became doubtful after they were read (duplicates) need their image now;
-        # asking the database, not this run, also mends a run killed before it got here
+        _link_backs(conn)
+        # pages that became doubtful after they were read (duplicates, a back written on) need their image
+        # now; asking the database, not this run, also mends a run killed before it got here
         for (page_id,) in conn.execute(
             "SELECT id FROM pages WHERE status = 'review' AND image IS NULL AND transform IS NOT NULL"
         ).fetchall():

@@ -26,6 +26,7 @@ from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.layout import LEVELS, QR_MM, load_layout
 from kiemphieu.readings import load_readings
+from kiemphieu.review.decisions import ballot_offer
 from kiemphieu.session import Workspace
 from scanner.run import ScanSummary, scan_folder
 
@@ -100,6 +101,10 @@ def _turned(img: np.ndarray, dpi: int) -> np.ndarray:
     qy, qx = np.mgrid[0:h, 0:w].astype(np.float32)
     dy = -2.0 * ((qx / k - 105.0) / 95.0) * np.sin(np.pi * qy / k / 297.0) ** 2
     return np.asarray(cv2.remap(img, qx, qy - dy * k, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+
+def _pil(img: np.ndarray) -> Image.Image:
+    return Image.fromarray(img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
 def _save(folder: Path, name: str, img: np.ndarray) -> None:
@@ -354,6 +359,50 @@ def test_writing_on_the_back_of_a_ballot_is_shown(deck: Deck, name: str, written
         assert any(p.source == name for p in deck.summary.problems)
     else:
         assert (page["kind"], page["status"], json.loads(page["reasons"])) == ("blank", "auto", [R.R_BLANK])
+
+
+def test_a_back_written_on_sends_its_front_to_review(workspace: Workspace, tmp_path: Path) -> None:
+    """The ballot scanned right before a back written on goes to review (``writing_on_back``), where the
+    committee can give it the verdict of extra writing: in a duplex TIFF the page before it, for single
+    images the file before it by name. A blank back leaves its front counted; so does a back written on
+    after a page that is not a ballot. Scanning again links nothing twice."""
+    conn = db.connect(workspace.db_path)
+    try:
+        tokens = sorted(db.issued_tokens(conn))
+    finally:
+        conn.close()
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    clear = _marks({p: (LEVELS[p % 3],) for p in PERSONS})  # one X a row: nothing else to review
+
+    def front(k: int) -> Image.Image:
+        return _pil(render_page(workspace, PageSpec(1, tokens[k], clear), ScanSpec(dpi=150), rng=rng))
+
+    def back(writing: str | None) -> Image.Image:
+        return _pil(blank_page(ScanSpec(dpi=150), rng=rng, writing=writing))
+
+    duplex = [front(0), back("words"), front(1), back(None)]
+    duplex[0].save(folder / "duplex.tif", save_all=True, append_images=duplex[1:], compression="tiff_lzw")
+    front(2).save(folder / "scan-0001.png")
+    back("signature").save(folder / "scan-0002.png")
+    back("words").save(folder / "scan-0003.png")  # after a back: nothing to link
+    summary = scan_folder(workspace, folder, jobs=1)
+    scan_folder(workspace, folder, jobs=1)
+    conn = db.connect(workspace.db_path)
+    try:
+        pages = {(r["source"], r["page_index"] + 1): r for r in conn.execute("SELECT * FROM pages")}
+    finally:
+        conn.close()
+    for key in (("duplex.tif", 1), ("scan-0001.png", 1)):
+        assert (pages[key]["status"], json.loads(pages[key]["reasons"])) == ("review", [R.R_WRITING_ON_BACK]), key
+        assert pages[key]["image"] and (workspace.root / pages[key]["image"]).is_file()
+        assert any(p.source == key[0] and p.page == key[1] for p in summary.problems)
+    assert (pages[("duplex.tif", 3)]["status"], json.loads(pages[("duplex.tif", 3)]["reasons"])) == ("auto", [])
+    for key in (("duplex.tif", 2), ("scan-0002.png", 1), ("scan-0003.png", 1)):
+        assert json.loads(pages[key]["reasons"]) == [R.R_BACK_WRITING], key
+    assert pages[("duplex.tif", 4)]["kind"] == "blank"
+    assert ballot_offer("ballot", [R.R_WRITING_ON_BACK]).agreeing == ("extra_writing",)
 
 
 def test_page_without_markers_is_rejected_with_a_reason(deck: Deck) -> None:

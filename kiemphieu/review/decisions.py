@@ -29,6 +29,7 @@ from kiemphieu.readings import (
     R_FOREIGN,
     R_UNKNOWN_TOKEN,
     R_WRITING,
+    R_WRITING_ON_BACK,
     standing_decisions,
 )
 from kiemphieu.review.audit import append_entry
@@ -69,6 +70,7 @@ _OFFERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # reason: (verdicts agreeing with the machine, other verdicts offered)
     R_DUPLICATE: (("duplicate_copy", "valid"), ()),
     R_WRITING: (("extra_writing",), ("valid",)),
+    R_WRITING_ON_BACK: (("extra_writing",), ("valid",)),
     R_UNKNOWN_TOKEN: (("not_issued",), ("valid", "not_a_ballot")),
     R_FOREIGN: (("not_issued",), ("not_a_ballot",)),
 }
