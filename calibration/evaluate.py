@@ -92,6 +92,10 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
         if t.kind == "blank":
             if p["kind"] == "ballot":
                 miss("wrong_auto_count", t.source, t.page, None, "blank page read as a ballot")
+            elif t.back_writing and R.R_BACK_WRITING not in page_reasons:
+                miss("writing_not_flagged", t.source, t.page, None, "writing on a blank back not flagged")
+            elif not t.back_writing and R.R_BACK_WRITING in page_reasons:
+                counts["page_false_flag"] += 1
             continue
         if t.kind == "foreign":
             if p["kind"] == "ballot":
@@ -117,7 +121,11 @@ def evaluate(conn: sqlite3.Connection, truth: Truth) -> Evaluation:
                 miss("crossed_not_flagged", t.source, t.page, person, "crossed-out name not flagged")
         if t.writing and R.R_WRITING not in page_reasons:
             miss("writing_not_flagged", t.source, t.page, None, "written-in text not flagged")
-        if page_reasons - {R.R_DUPLICATE} and not (t.writing and page_reasons <= {R.R_WRITING, R.R_DUPLICATE}):
+        if t.back_writing and R.R_WRITING_ON_BACK not in page_reasons:
+            miss("writing_not_flagged", t.source, t.page, None, "the writing on its back not flagged")
+        expected = {R.R_DUPLICATE} | ({R.R_WRITING} if t.writing else set()) | (
+            {R.R_WRITING_ON_BACK} if t.back_writing else set())
+        if page_reasons - expected:
             counts["page_false_flag"] += 1
         for rt in t.rows:
             n_rows += 1

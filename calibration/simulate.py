@@ -400,6 +400,20 @@ class PageJob:
     scan: ScanSpec
     seed: int
     voter: int | None = None
+    writing: str | None = None  # a blank back written on: "words" or "signature" (blank_page)
+    back_writing: bool = False  # a ballot page whose back (the next page scanned) is written on
+
+
+BACK_WRITING = 0.15  # adf-rough: the share of blank backs written on (a name, a note; a third of them signed)
+
+
+def _back_writing(profile: str, seed: int) -> str | None:
+    """What is written on a blank back of ``profile`` (adf-rough only), drawn from the back's own seed so
+    that every other draw of the deck stays as it was."""
+    u = float(np.random.default_rng([seed, 7]).random())
+    if profile != "adf-rough" or u >= BACK_WRITING:
+        return None
+    return "signature" if u < BACK_WRITING / 3 else "words"
 
 
 @dataclass(frozen=True)
@@ -681,7 +695,12 @@ def _plan(layout: Layout, tokens: list[str], profile: str, seed: int) -> list[Fi
             scan = _scan_spec(profile, rng, fmt=fmt) if device is None else _field_scan_spec(device, rng)
             pages.append(PageJob(kind, spec, scan, seed_(), who))
             if profile != "phone" and not scan.phone and rng.random() < 0.1:  # duplex: a blank back side
-                pages.append(PageJob("blank", None, replace(scan, rotation=(scan.rotation + 180) % 360 if rng.random() < 0.5 else scan.rotation), seed_()))
+                back = replace(scan, rotation=(scan.rotation + 180) % 360 if rng.random() < 0.5 else scan.rotation)
+                seed = seed_()
+                writing = _back_writing(profile, seed)
+                if writing is not None and pages[-1].kind == "ballot":
+                    pages[-1] = replace(pages[-1], back_writing=True)
+                pages.append(PageJob("blank", None, back, seed, writing=writing))
         stem = "scan" if len(pages) == 1 else "batch"
         if len(pages) > 1 and fmt in ("jpg", "png"):  # a duplex back of a single image: its own file
             for k, job in enumerate(pages):
@@ -695,7 +714,7 @@ def _render_job(ws: Workspace, job: PageJob) -> np.ndarray:
     rng = np.random.default_rng(job.seed)
     scan = job.scan
     if job.kind == "blank" or job.spec is None:
-        return blank_page(scan, rng=rng)
+        return blank_page(scan, rng=rng, writing=job.writing)
     if job.kind == "duplicate":
         layout = _layout(ws.layout_json)
         px_per_mm = scan.dpi / MM_PER_INCH
@@ -743,7 +762,8 @@ def _write_file(args: tuple[Path, Path, FileJob]) -> str:
 
 
 def _truth_page(layout: Layout, job: PageJob, source: str, page_no: int) -> dict[str, Any]:
-    base: dict[str, Any] = {"source": source, "page": page_no, "kind": job.kind, "scan": asdict(job.scan)}
+    base: dict[str, Any] = {"source": source, "page": page_no, "kind": job.kind, "scan": asdict(job.scan),
+                            "back_writing": job.back_writing or job.writing is not None}
     if job.spec is None:
         return base | {"token": None, "session_id": None, "layout_page": None, "voter": None, "rows": {},
                        "crossed": [], "writing": False, "signature": False}

@@ -41,6 +41,7 @@ class PageTruth:
     writing: bool
     signature: bool
     scan: dict[str, Any]
+    back_writing: bool = False  # a blank back written on, or the ballot page scanned right before one
 
     def row(self, person: int) -> RowTruth:
         for r in self.rows:
@@ -105,6 +106,7 @@ def load_truth(path: Path) -> Truth:
                     writing=bool(p["writing"]),
                     signature=bool(p["signature"]),
                     scan=dict(p["scan"]),
+                    back_writing=bool(p.get("back_writing", False)),
                 )
             )
         return Truth(

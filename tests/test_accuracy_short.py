@@ -9,6 +9,7 @@ figure (``bench/accuracy.py``), not asserted here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,11 @@ def test_gate_sees_a_silent_error(tmp_path: Path) -> None:
     try:
         truth = load_truth(deck.truth_path)
         clean = evaluate(conn, truth)
+        # a ballot page whose back was written on, the scanner not told so: caught as writing not flagged
+        k = next(i for i, p in enumerate(truth.pages) if p.kind == "ballot")
+        pages = list(truth.pages)
+        pages[k] = replace(pages[k], back_writing=True)
+        unflagged = evaluate(conn, replace(truth, pages=tuple(pages)))
         row = conn.execute(
             "SELECT r.page_id, r.person, r.choice FROM rows r JOIN pages p ON p.id = r.page_id "
             "WHERE p.kind = 'ballot' AND r.marks = 'one' AND r.reasons = '[]' LIMIT 1"
@@ -97,3 +103,4 @@ def test_gate_sees_a_silent_error(tmp_path: Path) -> None:
         conn.close()
     assert tampered.counts.get("wrong_auto_count", 0) == clean.counts.get("wrong_auto_count", 0) + 1
     assert tampered.silent_errors == clean.silent_errors + 1
+    assert unflagged.counts.get("writing_not_flagged", 0) == clean.counts.get("writing_not_flagged", 0) + 1

@@ -315,6 +315,25 @@ def test_existing_profiles_are_byte_identical(printed_workspace: Workspace, prof
     assert all(p.spec is None or p.spec.pen is None for f in plan for p in f.pages)
 
 
+@pytest.mark.parametrize("profile", ["adf", "adf-rough"])
+def test_some_blank_backs_of_adf_rough_are_written_on(printed_workspace: Workspace, profile: str) -> None:
+    """A rough deck's blank backs are written on now and then (a name, a note, a signature), each right after
+    the ballot page whose back it is, which the truth marks too; the other profiles' backs stay blank."""
+    layout = load_layout(printed_workspace.layout_json)
+    plan = _plan(layout, [f"T{k:012d}" for k in range(1500)], profile, 5)
+    pages = [p for f in plan for p in f.pages]
+    backs = [p for p in pages if p.kind == "blank"]
+    written = [k for k, p in enumerate(pages) if p.writing is not None]
+    assert len(backs) > 20
+    if profile == "adf":
+        assert not written and not any(p.back_writing for p in pages)
+        return
+    assert 0.05 * len(backs) <= len(written) <= 0.3 * len(backs)
+    assert {pages[k].writing for k in written} == {"words", "signature"}
+    fronts = {k - 1 for k in written if pages[k - 1].kind == "ballot"}
+    assert fronts and fronts == {k for k, p in enumerate(pages) if p.back_writing}
+
+
 def test_existing_styles_are_unchanged() -> None:
     assert CLEAR_STYLES == ("x", "check", "slash", "fill", "circle", "small_x", "x_overshoot")
     assert not set(FIELD_CLEAR_STYLES) & set(CLEAR_STYLES)
