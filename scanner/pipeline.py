@@ -649,24 +649,22 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
 def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
     3 px closing), or 0; the same with blots of any size left out; and the stats of all its pieces (as
-    :func:`_pieces` gives them). A short solid piece
-    (up to ``DOT_MAX_MM``, filling ``DOT_FILL`` of its bounding box) is drawn only when it is long for its
-    thickness: at least ``DOT_ELONGATION`` times as long as it is thick (twice its largest distance to the
-    paper), or reaches out in arms (:func:`_has_arms`: a thick pen's small X). A stroke is; a dot, dots
-    touching (a pen touch, hesitation dots, a marker's dots) or a small blot is not.
+    :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``DOT_MAX_MM`` is not drawn: a dot,
+    dots touching (a pen touch, hesitation dots, a marker's dots) or a small drop. A stroke is, and so is a
+    larger blot here: a thick marker's X is one (:func:`classify_box` weighs it against the page's marks).
     """
     if not mask.any():
         return 0.0, 0.0, np.zeros((0, 5), np.int32)
-    stats, long, blot = _piece_shapes(mask, np.inf)
+    stats, long, blot = _piece_shapes(mask)
     short = blot & (long <= DOT_MAX_MM * PX)
     return float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX, stats
 
 
-def _piece_shapes(mask: np.ndarray, max_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each piece of ``mask`` (some ink; grain bridged by a 3 px closing): its stats (as :func:`_pieces`),
-    the longest side of its bounding box (px), and whether it is a blot: up to ``max_mm`` long, under
-    ``DOT_ELONGATION`` times as long as it is thick (twice its largest distance to the paper), filling
-    ``DOT_FILL`` of its bounding box, and without arms (:func:`_has_arms`)."""
+    the longest side of its bounding box (px), and whether it is a blot: under ``DOT_ELONGATION`` times as
+    long as it is thick (twice its largest distance to the paper), filling ``DOT_FILL`` of its bounding
+    box, and without arms (:func:`_has_arms`: a thick pen's small X or plus has them)."""
     closed = _closed(mask, 3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     depth = np.zeros(n, np.float32)
@@ -677,7 +675,7 @@ def _piece_shapes(mask: np.ndarray, max_mm: float) -> tuple[np.ndarray, np.ndarr
     w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
-    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (long <= max_mm * PX) & (fill >= DOT_FILL)
+    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (fill >= DOT_FILL)
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
         blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
@@ -693,7 +691,7 @@ def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSe
     mask = _without_specks(_interior(maps.trace, rect_mm, s.trace_inset_mm), s.speck_mm)
     if not mask.any():
         return False
-    _, long, blot = _piece_shapes(mask, np.inf)
+    _, long, blot = _piece_shapes(mask)
     speck = s.speck_mm * PX
     return bool((long[blot] >= speck).any()) and not bool((long[~blot] >= speck).any())
 
