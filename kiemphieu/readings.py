@@ -77,9 +77,9 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_SEVERAL: ("Nhiều phiếu trong một ảnh: hãy quét hoặc chụp riêng từng phiếu",
                 "Several ballots in one image: scan or photograph each ballot on its own"),
     R_BACK_WRITING: ("Trang không có dấu định vị nhưng có chữ viết tay: mặt sau của một phiếu có ghi thêm? "
-                     "Hãy tìm phiếu có mặt sau này và xem xét",
+                     "Phiếu quét ngay trước trang này cũng được đưa ra xem xét",
                      "A page without alignment markers but with handwriting on it: the back of a ballot written "
-                     "on? Find the ballot whose back it is and look at both"),
+                     "on? The ballot scanned right before it goes to review too"),
     R_WRITING_ON_BACK: ("Mặt sau của phiếu này (trang quét ngay sau nó) có chữ viết tay",
                         "The back of this ballot (the page scanned right after it) has handwriting on it"),
     R_NO_QR: ("Không đọc được mã QR", "QR code unreadable"),

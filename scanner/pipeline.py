@@ -2109,8 +2109,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             return PageResult(task, "unreadable", "rejected", reasons=(R.R_BACK_WRITING,),
                               image=save_raw_preview(image, task, ctx), timings=t, detail=(
                                   "No alignment markers, but handwriting on it: the back of a ballot written on "
-                                  "(under QĐ 262 any extra writing spoils the ballot), or another sheet. Find the "
-                                  "ballot whose back it is (the page before it in a duplex scan) and look at both."))
+                                  "(under QĐ 262 any extra writing spoils the ballot), or another sheet. The ballot "
+                                  "scanned right before it goes to review too (writing_on_back): look at both."))
         preview = save_raw_preview(image, task, ctx)
         detail = ("Several ballots in one image (two sheets on the scanner glass, or in one photo): scan or "
                   "photograph each ballot on its own. Nothing on this image is counted." if reg.failure == R.R_SEVERAL
