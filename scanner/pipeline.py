@@ -1342,16 +1342,21 @@ def _line_kernels(length_px: int, angles: tuple[int, ...] = FLAT_ANGLES) -> tupl
     return tuple(kernels)
 
 
-def strikes(ink: np.ndarray, s: ScanSettings, *, steep: bool = False) -> np.ndarray:
-    """The pixels of ``ink`` (bool) on long straight strokes: within 30 degrees of the horizontal and
-    ``strike_min_mm`` long; with ``steep``, 40 to 140 degrees and ``steep_strike_min_mm`` long."""
+def on_lines(ink: np.ndarray, length_mm: float, angles: tuple[int, ...]) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on straight lines ``length_mm`` long at one of ``angles`` (degrees from the
+    horizontal): an opening by each thin line kernel (:func:`_line_kernels`)."""
     crop = ink.view(np.uint8)
     found = np.zeros_like(crop)
     if crop.size and crop.any():
-        length, angles = (s.steep_strike_min_mm, STEEP_ANGLES) if steep else (s.strike_min_mm, FLAT_ANGLES)
-        for kernel in _line_kernels(_px(length), angles):
+        for kernel in _line_kernels(_px(length_mm), angles):
             found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
     return found.view(bool)
+
+
+def strikes(ink: np.ndarray, s: ScanSettings, *, steep: bool = False) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on long straight strokes: within 30 degrees of the horizontal and
+    ``strike_min_mm`` long; with ``steep``, 40 to 140 degrees and ``steep_strike_min_mm`` long."""
+    return on_lines(ink, s.steep_strike_min_mm, STEEP_ANGLES) if steep else on_lines(ink, s.strike_min_mm, FLAT_ANGLES)
 
 
 def width_covered(found: np.ndarray) -> float:
@@ -1716,11 +1721,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        crop = found.view(np.uint8)
-        straight = np.zeros_like(crop)
-        for kernel in _line_kernels(_px(STRAIGHT_MM), (0, 90)):
-            straight |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
-        if _blob_area_mm2(found & (straight == 0)) >= s.writing_min_mm2:
+        if _blob_area_mm2(found & ~on_lines(found, STRAIGHT_MM, (0, 90))) >= s.writing_min_mm2:
             return True
     return False
 
