@@ -2017,7 +2017,6 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
 
 
 BACK_MARGIN_MM = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
-BACK_PAPER_MM = 5.0  # the paper's level is the brightest within this reach (uneven light, a shadow)
 
 
 def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
@@ -2025,17 +2024,15 @@ def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
     a note or a signature on it, too little ink for :func:`_ink_share` to call the page more than blank.
 
     The page is taken to fill the image as an A4 sheet and brought to the canonical scale. Ink is
-    pen-dark (``ink_darkness`` below the paper's level around it): a front's print showing through the
-    paper, and most pencil, is lighter. Counted as in the free areas (:func:`_blob_area_mm2`: pieces of
+    pen-dark, as on a ballot (:func:`ink_maps`: ``ink_darkness`` below the local paper level): a front's
+    print showing through the paper, and most pencil, is lighter. Counted as in the free areas (:func:`_blob_area_mm2`: pieces of
     ``speck_mm`` or more, a fold or streak across the page left out), ``BACK_MARGIN_MM`` clear of the image's
     edge, and nothing that reaches that margin (the dark lid beside a skewed sheet, a punched hole)."""
     h, w = grey.shape
     scale = PX * 297.0 / max(h, w)
     small = np.asarray(cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
-    reach = np.ones((_px(BACK_PAPER_MM) | 1,) * 2, np.uint8)
-    paper = cv2.blur(cv2.dilate(small, reach), reach.shape).astype(np.float32)
-    ink = small.astype(np.float32) < paper * (1.0 - s.ink_darkness)
+    ink = ink_maps(small, s).ink
     m = _px(BACK_MARGIN_MM)
     inner = ink[m:-m, m:-m]
     if inner.size == 0 or not inner.any():
