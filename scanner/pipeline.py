@@ -609,6 +609,7 @@ class BoxInk:
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
     big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
+    thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
 
 
 @cache
@@ -646,25 +647,28 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
-def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, np.ndarray]:
+def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
-    3 px closing), or 0; the same with blots of any size left out; and the stats of all its pieces (as
+    3 px closing), or 0; the same with blots of any size left out; how thick the ink is at its thickest
+    place (twice its largest distance to the paper, mm); and the stats of all its pieces (as
     :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``DOT_MAX_MM`` is not drawn: a dot,
     dots touching (a pen touch, hesitation dots, a marker's dots) or a small drop. A stroke is, and so is a
     larger blot here: a thick marker's X is one (:func:`classify_box` weighs it against the page's marks).
     """
     if not mask.any():
-        return 0.0, 0.0, np.zeros((0, 5), np.int32)
-    stats, long, blot = _piece_shapes(mask)
+        return 0.0, 0.0, 0.0, np.zeros((0, 5), np.int32)
+    stats, long, blot, depth = _piece_shapes(mask)
     short = blot & (long <= DOT_MAX_MM * PX)
-    return float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX, stats
+    return (float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX,
+            2.0 * float(depth.max(initial=0.0)) / PX, stats)
 
 
-def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each piece of ``mask`` (some ink; grain bridged by a 3 px closing): its stats (as :func:`_pieces`),
-    the longest side of its bounding box (px), and whether it is a blot: under ``DOT_ELONGATION`` times as
+    the longest side of its bounding box (px), whether it is a blot: under ``DOT_ELONGATION`` times as
     long as it is thick (twice its largest distance to the paper), filling ``DOT_FILL`` of its bounding
-    box, and without arms (:func:`_has_arms`: a thick pen's small X or plus has them)."""
+    box, and without arms (:func:`_has_arms`: a thick pen's small X or plus has them); and that largest
+    distance to the paper (px)."""
     closed = _closed(mask, 3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     depth = np.zeros(n, np.float32)
@@ -679,7 +683,7 @@ def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
         blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
-    return np.asarray(stats[1:]), long, blot
+    return np.asarray(stats[1:]), long, blot, depth[1:]
 
 
 def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> bool:
@@ -691,7 +695,7 @@ def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSe
     mask = _without_specks(_interior(maps.trace, rect_mm, s.trace_inset_mm), s.speck_mm)
     if not mask.any():
         return False
-    _, long, blot = _piece_shapes(mask)
+    _, long, blot, _ = _piece_shapes(mask)
     speck = s.speck_mm * PX
     return bool((long[blot] >= speck).any()) and not bool((long[~blot] >= speck).any())
 
@@ -700,7 +704,11 @@ DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it
 DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
 DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
 #                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
-BLOT_PEN_RATIO = 1.5  # a blot over DOT_MAX_MM is a mark only on a page whose typical mark has 2/3 of its ink
+BLOT_PEN_RATIO = 1.5  # a blot over DOT_MAX_MM is a mark only on a page whose typical mark has 2/3 of its ink ...
+BLOT_WIDTH_RATIO = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is thick: a thick marker's asterisk,
+#                         strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are wide
+#                         (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on a page
+#                         marked with a 0.3-0.6 mm pen, 3.8-4.8
 
 
 def _has_arms(piece: np.ndarray) -> bool:
@@ -799,13 +807,14 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
-    piece, stroke, pieces = _largest_piece_mm(light)
+    piece, stroke, thick, pieces = _largest_piece_mm(light)
     big_blot = piece >= s.speck_mm > stroke
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
-                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot)
+                  _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
+                  thick)
 
 
 CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
@@ -855,7 +864,8 @@ def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, stroke
     return float(beyond.mean()) < s.empty_trace and _longest_span_mm(beyond) < s.empty_span_mm
 
 
-def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None) -> str:
+def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None,
+                 pen_width_mm: float | None = None) -> str:
     """Two thresholds: definitely marked, definitely empty, marginal between.
 
     Marked: enough light ink (specks left out) in a stroke at least ``mark_span_mm``
@@ -869,9 +879,12 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
 
     A mark is drawn: some piece of its light ink reaches ``speck_mm`` and is not a
     small round blot (:func:`_largest_piece_mm`). A larger blot is drawn only on a page
-    whose typical mark has at least 2/3 of its light ink (``BLOT_PEN_RATIO``): a thick
-    marker's X or asterisk is such a blob, but on a page marked in ballpoint, or with
-    no typical mark, it is a drop of ink. Dots close together, which the
+    whose typical mark has at least 2/3 of its light ink (``BLOT_PEN_RATIO``) and whose
+    strokes are at least 1/``BLOT_WIDTH_RATIO`` as wide as the blot is thick
+    (``pen_width_mm``, the median :func:`stroke_width_mm` of its clear strokes): a thick
+    marker's X or asterisk is such a blob, no thicker than a few of its strokes crossing,
+    but on a page marked in ballpoint, or with no typical mark, it is a drop of ink. Dots
+    close together, which the
     smoothed trace map joins into one stroke, are not a mark (hesitation dots, a
     marker's dots): marginal.
 
@@ -884,8 +897,9 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
-    if drawn and ink.big_blot and (pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light):
-        drawn = False  # a large blot (a drop of ink) on a page whose marks are much lighter: not this pen's mark
+    if drawn and ink.big_blot and (pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light or pen_width_mm is None
+                                   or ink.thick_mm > BLOT_WIDTH_RATIO * pen_width_mm):
+        drawn = False  # a large blot (a drop of ink) on a page whose marks are lighter or thinner: not this pen's mark
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
     if (stroke_light < s.empty_ink and ink.light < s.speck_ink and ink.trace < s.empty_trace
@@ -906,15 +920,30 @@ def is_heavy(light: float, trace: float, s: ScanSettings) -> bool:
     return light >= s.heavy_ink or trace >= s.heavy_trace or (trace >= s.shaded_trace and light < 0.25 * trace)
 
 
-def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
-    """Light-ink share of the page's typical mark (the median of its clear strokes), or None.
+def clear_strokes(inks: list[BoxInk], s: ScanSettings) -> list[int]:
+    """The page's clear strokes (indices into ``inks``): enough ink over ``mark_span_mm``, pen-dark, not a
+    crease, not solid."""
+    return [k for k, i in enumerate(inks) if i.light - i.speck_light >= s.mark_ink and i.light_span_mm >= s.mark_span_mm
+            and i.light < s.solid_ink and i.dark >= s.crease_dark_share * i.light]
 
-    Clear strokes: enough ink over ``mark_span_mm``, pen-dark, not a crease, not
-    solid. At least three are needed; with fewer nothing is assumed of the pen.
+
+def typical_mark(inks: list[BoxInk], s: ScanSettings) -> float | None:
+    """Light-ink share of the page's typical mark (the median of its :func:`clear_strokes`), or None.
+
+    At least three clear strokes are needed; with fewer nothing is assumed of the pen.
     """
-    clear = [i.light for i in inks if i.light - i.speck_light >= s.mark_ink and i.light_span_mm >= s.mark_span_mm
-             and i.light < s.solid_ink and i.dark >= s.crease_dark_share * i.light]
+    clear = [inks[k].light for k in clear_strokes(inks, s)]
     return float(np.median(clear)) if len(clear) >= 3 else None
+
+
+def stroke_width_mm(mask: np.ndarray) -> float:
+    """How wide the strokes of ``mask`` (a box's light ink) are: twice their area over their outline's
+    length (a stroke L long and w wide has area L w and an outline 2 L long), grain bridged as
+    :func:`_piece_shapes` bridges it."""
+    closed = _closed(mask, 3)
+    outlines, _ = cv2.findContours(closed, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    length = sum(cv2.arcLength(c, True) for c in outlines)
+    return 2.0 * float(np.count_nonzero(closed)) / length / PX if length > 0 else 0.0
 
 
 FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
@@ -1104,11 +1133,17 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
                     or outline_cover(printed, rects[-1], s.outline_band_mm) < s.outline_min_cover):
                 distorted.add(row.person)
             measured.append((row.person, level, dx, dy, measure_box(maps, rects[-1], s)))
-    pen_light = typical_mark([m[4] for m in measured], s)
+    inks = [m[4] for m in measured]
+    pen_light = typical_mark(inks, s)
+    pen_width = None  # asked only of a page with a large blot (classify_box), which few pages have
+    if pen_light is not None and any(i.big_blot for i in inks):
+        pen_width = float(np.median([stroke_width_mm(_interior(maps.light, rects[k], s.box_inset_mm))
+                                     for k in clear_strokes(inks, s)]))
     for person, level, dx, dy, ink in measured:
         results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
                                  round(max(ink.light_span_mm, ink.trace_span_mm), 2),
-                                 classify_box(ink, s, pen_light=pen_light), round(dx, 3), round(dy, 3)))
+                                 classify_box(ink, s, pen_light=pen_light, pen_width_mm=pen_width), round(dx, 3),
+                                 round(dy, 3)))
     # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
     # and shows as a faint straight stroke above the page's own clutter beside its boxes
     dots = [m[4].dots for m in measured]
@@ -1123,7 +1158,6 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,
                        dots=b.state == "marginal" and dot and not seen)
                for sh, seen, dot, b in zip(shades, faint, dots, results, strict=True)]
-    inks = [m[4] for m in measured]
     def blot_of(k: int) -> bool:
         return blotted(maps, rects[k], s)
 

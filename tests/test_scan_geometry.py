@@ -1207,15 +1207,15 @@ def test_a_mark_scribbled_over_short_of_heavy_is_not_taken_for_the_soft_pencils_
 
 
 def _smudge(grey: np.ndarray, row: RowLayout, level: str, kind: str) -> np.ndarray:
-    """A blot in one box of ``row``: a drop of ink 2.5, 3.5 or 4 mm across (``drop``, ``big_drop``,
-    ``large_drop``), or a graphite
+    """A blot in one box of ``row``: a drop of ink 2.5, 3.5, 3.7 or 4 mm across (``drop``, ``big_drop``,
+    ``wide_drop``, ``large_drop``), or a graphite
     smudge, a soft round smear (a Gaussian: ``smudge`` 1 mm and 0.35 dark at its middle, ``faint_smudge`` 0.8 mm
     and 0.15, ``soft_smudge`` 1 mm and 0.1)."""
     cx, cy = (v * PX for v in _box_centre(row, level))
     yy, xx = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]].astype(np.float32)
     r = np.hypot(xx - cx, yy - cy) / PX
-    if kind in ("drop", "big_drop", "large_drop"):
-        radius = {"drop": 1.25, "big_drop": 1.75, "large_drop": 2.0}[kind]
+    if kind in ("drop", "big_drop", "wide_drop", "large_drop"):
+        radius = {"drop": 1.25, "big_drop": 1.75, "wide_drop": 1.85, "large_drop": 2.0}[kind]
         return _darken(grey, np.clip((radius - r) * PX + 0.5, 0, 1).astype(np.float32), PEN)
     sigma, darkness = {"smudge": (1.0, 0.35), "faint_smudge": (0.8, 0.15), "soft_smudge": (1.0, 0.1)}[kind]
     return _darken(grey, np.exp(-(r**2) / (2 * sigma**2)).astype(np.float32), darkness)
@@ -1232,7 +1232,7 @@ def _pen_page(printed: Printed, rows: int) -> np.ndarray:
     return grey
 
 
-@pytest.mark.parametrize(("pen", "kind"), [("pen", "drop"), ("pen", "big_drop"), ("pen", "large_drop"),
+@pytest.mark.parametrize(("pen", "kind"), [("pen", "drop"), ("pen", "big_drop"), ("pen", "wide_drop"), ("pen", "large_drop"),
                                            ("pen", "smudge"), ("soft", "faint_smudge"), ("soft", "soft_smudge")])
 def test_a_blot_is_not_taken_for_the_voters_mark(printed: Printed, pen: str, kind: str) -> None:
     """A drop of ink or a graphite smudge alone in a row is not drawn: no piece of it is a stroke, so alone
@@ -1240,7 +1240,8 @@ def test_a_blot_is_not_taken_for_the_voters_mark(printed: Printed, pen: str, kin
     would, and the page rules took it for one: a row the voter left unmarked counted as a vote. A blot (its
     ink one round solid piece, however large: :func:`pipeline.blotted`) is not taken; the row goes to
     review. A drop over 3.5 mm (``DOT_MAX_MM``) was even a mark by itself, as a thick marker's X is: on a
-    page marked in ballpoint it is not (``BLOT_PEN_RATIO``)."""
+    page marked in ballpoint it is not, its ink heavier than the page's marks (``BLOT_PEN_RATIO``: 4 mm) or
+    as heavy but thicker than the page's strokes are wide (``BLOT_WIDTH_RATIO``: 3.7 mm)."""
     page = printed.page
     grey = _pen_page(printed, len(page.rows) - 1) if pen == "pen" else _soft_page(printed, len(page.rows) - 1)
     maps = pipeline.ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)

@@ -25,6 +25,7 @@ from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.pipeline import (
     BLOT_PEN_RATIO,
+    BLOT_WIDTH_RATIO,
     STREAK_FLAT_MM,
     BoxInk,
     BoxResult,
@@ -441,13 +442,17 @@ def test_classify_box_two_thresholds() -> None:
     assert classify_box(BoxInk(0.1, 6.0, 0.1, 6.0, line=0.9, piece_mm=6.0), s) == "marginal"
 
 
-def test_a_large_blot_is_a_mark_only_where_the_pages_marks_are_as_heavy() -> None:
+def test_a_large_blot_is_a_mark_only_where_the_pages_marks_are_as_heavy_and_thick() -> None:
     """A solid round piece over 3.5 mm with no stroke in it (``big_blot``) is a thick marker's X on a page
-    marked with that marker, and a drop of ink on a page marked in ballpoint or with no typical mark."""
-    blot = BoxInk(0.42, 6.0, 0.7, 6.0, piece_mm=4.0, big_blot=True)
+    marked with that marker, and a drop of ink on a page marked in ballpoint (lighter marks, or thinner
+    strokes) or with no typical mark."""
+    blot = BoxInk(0.42, 6.0, 0.7, 6.0, piece_mm=4.0, big_blot=True, thick_mm=4.0)
     assert classify_box(blot, S) == "marginal"
-    assert classify_box(blot, S, pen_light=0.35) == "marked"  # the page's marks as heavy: a marker
-    assert classify_box(blot, S, pen_light=0.42 / BLOT_PEN_RATIO - 0.01) == "marginal"  # ballpoint
+    marker = {"pen_light": 0.35, "pen_width_mm": 4.0 / BLOT_WIDTH_RATIO + 0.05}
+    assert classify_box(blot, S, **marker) == "marked"  # the page's marks as heavy, its strokes as wide: a marker
+    assert classify_box(blot, S, **(marker | {"pen_light": 0.42 / BLOT_PEN_RATIO - 0.01})) == "marginal"  # lighter
+    assert classify_box(blot, S, **(marker | {"pen_width_mm": 4.0 / BLOT_WIDTH_RATIO - 0.05})) == "marginal"  # thinner
+    assert classify_box(blot, S, pen_light=0.35) == "marginal"  # how wide the page's strokes are is not known
     assert classify_box(replace(blot, big_blot=False), S) == "marked"  # a stroke in it
 
 
