@@ -33,6 +33,9 @@ _out_path = click.Path(dir_okay=False, writable=True, path_type=Path)
               help="Ballots issued (số phiếu phát ra); saved to session.toml.")
 @click.option("--present", type=click.IntRange(min=0), default=None,
               help="Persons present (số người có mặt); saved to session.toml.")
+@click.option("--counted", type=click.IntRange(min=0), default=None,
+              help="Ballots the committee counted in the ballot box by hand (số phiếu đếm được trong thùng "
+                   "phiếu); saved to session.toml and checked against the ballots scanned.")
 @click.option("--csv", "csv_path", type=_out_path, default=None, help="Write the table as CSV (UTF-8 with BOM).")
 @click.option("--xlsx", "xlsx_path", type=_out_path, default=None, help="Write the table as a formatted XLSX.")
 @click.option("--minutes", "minutes_path", type=_out_path, default=None,
@@ -40,9 +43,10 @@ _out_path = click.Path(dir_okay=False, writable=True, path_type=Path)
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="An existing results export whose SHA-256 the minutes print.")
 @click.option("--final", is_flag=True,
-              help="Refuse unless every page is reviewed, the quorum is met and collected <= issued.")
+              help="Refuse unless every page is reviewed, the quorum is met, collected <= issued and "
+                   "collected = counted.")
 @_handled
-def tally(workspace: Path, issued: int | None, present: int | None, csv_path: Path | None,
+def tally(workspace: Path, issued: int | None, present: int | None, counted: int | None, csv_path: Path | None,
           xlsx_path: Path | None, minutes_path: Path | None, results_path: Path | None, final: bool) -> None:
     """Count the ballots and show the result per person; write CSV, XLSX and the minutes."""
     from kiemphieu.export import results_csv_bytes, sha256_hex
@@ -52,8 +56,8 @@ def tally(workspace: Path, issued: int | None, present: int | None, csv_path: Pa
     from kiemphieu.tally import require_final, tally_workspace
 
     ws = open_workspace(workspace)
-    if issued is not None or present is not None:
-        ws.save_session(with_counts(ws.load_session(), present=present, issued=issued))
+    if issued is not None or present is not None or counted is not None:
+        ws.save_session(with_counts(ws.load_session(), present=present, issued=issued, counted=counted))
     result = tally_workspace(ws)
     render_terminal(result)
     if final:

@@ -90,11 +90,13 @@ def minutes_pdf_bytes(tally: Tally, *, results_sha256: str) -> bytes:
         ),
         tr("Ban kiểm phiếu: ", "Counting committee: ") + (", ".join(s.committee) or "—") + ".",
         tr(
-            f"Số phiếu phát ra: {issued}; số phiếu thu về: {tally.ballots_collected}; "
+            f"Số phiếu phát ra: {issued}; số phiếu thu về: {tally.ballots_collected}"
+            + (f" (ban kiểm phiếu đếm được trong thùng phiếu: {s.counted})" if s.counted is not None else "") + "; "
             f"phiếu hợp lệ hoàn toàn: {tally.ballots_valid}; phiếu không hợp lệ hoàn toàn: {tally.ballots_invalid}; "
             f"phiếu hợp lệ một phần: {tally.ballots_partly_valid}"
             + (f"; phiếu còn chờ xem xét: {tally.ballots_pending}" if tally.ballots_pending else "") + ".",
-            f"Ballots issued: {issued}; collected: {tally.ballots_collected}; "
+            f"Ballots issued: {issued}; collected: {tally.ballots_collected}"
+            + (f" (counted in the ballot box by the committee: {s.counted})" if s.counted is not None else "") + "; "
             f"wholly valid: {tally.ballots_valid}; wholly invalid: {tally.ballots_invalid}; "
             f"partly valid: {tally.ballots_partly_valid}"
             + (f"; still waiting for review: {tally.ballots_pending}" if tally.ballots_pending else "") + ".",

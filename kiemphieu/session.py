@@ -47,6 +47,7 @@ class Session:
     persons: tuple[Person, ...]
     present: int | None = None
     issued: int | None = None
+    counted: int | None = None  # ballots the committee counted in the ballot box, by hand
     rule_set: str = "qd96-2023"
     crossed_name_invalidates: str = "person"
     two_person_review: bool = False
@@ -65,7 +66,7 @@ class Session:
             )
         if self.summoned < 1:
             raise InputError("Số người được triệu tập phải lớn hơn 0.", "The number summoned must be positive.")
-        for label, value in (("present", self.present), ("issued", self.issued)):
+        for label, value in (("present", self.present), ("issued", self.issued), ("counted", self.counted)):
             if value is not None and value < 0:
                 raise InputError(f"{label} không được âm.", f"{label} must not be negative.")
         if self.present is not None and self.present > self.summoned:
@@ -281,6 +282,7 @@ def session_to_toml(s: Session) -> str:
         f"summoned = {s.summoned}   # số người được triệu tập",
         f"present = {s.present if s.present is not None else -1}   # số người có mặt (-1: chưa nhập)",
         f"issued = {s.issued if s.issued is not None else -1}   # số phiếu phát ra (-1: chưa nhập)",
+        f"counted = {s.counted if s.counted is not None else -1}   # số phiếu đếm được trong thùng phiếu (-1: chưa nhập)",
         f"rule_set = {_toml_value(s.rule_set)}   # qd96-2023 | qd262-2014",
         f"crossed_name_invalidates = {_toml_value(s.crossed_name_invalidates)}   # person | ballot",
         f"two_person_review = {_toml_value(s.two_person_review)}",
@@ -304,6 +306,7 @@ def session_from_toml(text: str, *, source: str = SESSION_FILE) -> Session:
         )
         present = int(doc.get("present", -1))
         issued = int(doc.get("issued", -1))
+        counted = int(doc.get("counted", -1))
         session = Session(
             session_id=str(doc["session_id"]),
             organisation=str(doc.get("organisation", "")),
@@ -314,6 +317,7 @@ def session_from_toml(text: str, *, source: str = SESSION_FILE) -> Session:
             persons=persons,
             present=None if present < 0 else present,
             issued=None if issued < 0 else issued,
+            counted=None if counted < 0 else counted,
             rule_set=str(doc.get("rule_set", "qd96-2023")),
             crossed_name_invalidates=str(doc.get("crossed_name_invalidates", "person")),
             two_person_review=bool(doc.get("two_person_review", False)),
@@ -420,9 +424,11 @@ def init_workspace(
     return ws
 
 
-def with_counts(session: Session, *, present: int | None = None, issued: int | None = None) -> Session:
+def with_counts(session: Session, *, present: int | None = None, issued: int | None = None,
+                counted: int | None = None) -> Session:
     return replace(
         session,
         present=session.present if present is None else present,
         issued=session.issued if issued is None else issued,
+        counted=session.counted if counted is None else counted,
     ).validate()

@@ -178,6 +178,24 @@ def _checks(
             f"CẢNH BÁO: số phiếu thu về ({ballots_collected}) lớn hơn số phiếu phát ra ({session.issued}).",
             f"WARNING: more ballots collected ({ballots_collected}) than issued ({session.issued}).",
         ))
+    if session.counted is None:
+        checks.append(Check(
+            "counted_unknown", "warn",
+            "Chưa nhập số phiếu ban kiểm phiếu đếm được trong thùng phiếu (--counted): chưa đối chiếu được với "
+            "số phiếu đã quét.",
+            "The number of ballots the committee counted in the ballot box is not entered (--counted): the "
+            "ballots scanned cannot be checked against it.",
+        ))
+    elif session.counted != ballots_collected:
+        checks.append(Check(
+            "count_mismatch", "stop",
+            f"CẢNH BÁO: ban kiểm phiếu đếm được {session.counted} phiếu trong thùng phiếu, nhưng đã đọc được "
+            f"{ballots_collected} phiếu thu về từ các bản quét. Có thể có phiếu chưa được quét (kẹt giấy, hai tờ "
+            "bị kéo cùng lúc), trang chưa xem xét xong, hoặc số đếm chưa đúng.",
+            f"WARNING: the committee counted {session.counted} ballots in the ballot box, but {ballots_collected} "
+            "collected ballots were read from the scans. Some may not have been scanned (a jam, two sheets "
+            "fed together), pages may still wait for review, or the count may be wrong.",
+        ))
     if session.present is not None and ballots_collected > session.present:
         checks.append(Check(
             "over_present", "warn",
@@ -340,7 +358,7 @@ def require_final(tally: Tally) -> None:
     NoQuorumError
         Fewer than 2/3 of those summoned were present (or the number present is unknown).
     InputError
-        More ballots collected than issued.
+        More ballots collected than issued, or not as many as the committee counted in the ballot box.
     """
     if tally.pending_pages:
         raise PendingReviewError(
@@ -355,6 +373,13 @@ def require_final(tally: Tally) -> None:
             raise InputError(
                 check.vi + " Hãy kiểm tra lại số phiếu phát ra (--issued) và các bản quét.",
                 check.en + " Check the number issued (--issued) and the scans.",
+            )
+        if check.code == "count_mismatch":
+            raise InputError(
+                check.vi + " Hãy đếm lại, quét những phiếu còn thiếu ('kiemphieu scan') hoặc nhập lại số "
+                "đếm được (--counted).",
+                check.en + " Count again, scan the missing ballots ('kiemphieu scan') or enter the count "
+                "again (--counted).",
             )
 
 

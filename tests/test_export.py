@@ -174,6 +174,30 @@ def test_cli_over_issued_refuses_final(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.BAD_INPUT
 
 
+def test_cli_ballots_counted_in_the_box_must_match_the_ballots_scanned(tmp_path: Path) -> None:
+    """The committee counts the ballots in the box by hand (--counted). A sheet the scanner never imaged (a
+    jam, two sheets fed together) leaves the scans one short: the tally says so, and --final refuses until
+    the count and the scans agree. The count is saved, and printed in the minutes."""
+    ws = make_workspace(tmp_path / "ws", copies=4, summoned=60, present=50)
+    with closing(db.connect(ws.db_path)) as conn:
+        for k in range(3):
+            add_page(conn, f"{k}.pdf", 0, choices=all_persons("high"))
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--final"])
+    assert result.exit_code == 0 and "Chưa nhập số phiếu ban kiểm phiếu đếm được" in result.output, result.output
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--counted", "4"])
+    assert result.exit_code == 0 and "đếm được 4 phiếu trong thùng phiếu" in result.output, result.output
+    assert ws.load_session().counted == 4  # written back
+    out = tmp_path / "m.pdf"
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--final", "--minutes", str(out)])
+    assert result.exit_code == ExitCode.BAD_INPUT and "quét những phiếu còn thiếu" in result.output, result.output
+    assert not out.exists()
+    with closing(db.connect(ws.db_path)) as conn:  # the missing sheet, scanned
+        add_page(conn, "3.pdf", 0, choices=all_persons("high"))
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--final", "--minutes", str(out)])
+    assert result.exit_code == 0 and "thùng phiếu" not in result.output, result.output
+    assert out.read_bytes().startswith(b"%PDF")
+
+
 def test_cli_missing_output_folder_is_clear_error(counted: Workspace, tmp_path: Path) -> None:
     good = tmp_path / "t.csv"
     result = CliRunner().invoke(main, ["tally", str(counted.root), "--csv", str(good),

@@ -33,10 +33,10 @@ def _page(pid: int, choices: tuple[str | None, ...], pending: int | None = None)
                        rows, None, frozenset(), pending is not None)
 
 
-def make_tally(*, pending: bool = False, present: int = 15) -> Tally:
+def make_tally(*, pending: bool = False, present: int = 15, counted: int | None = None) -> Tally:
     session = Session(
         session_id="M1", organisation="Sở Giáo dục và Đào tạo Hải Phòng", title="Hội nghị lấy phiếu tín nhiệm năm 2026",
-        place="Hải Phòng", date="2026-11-22", summoned=15, present=present, issued=15,
+        place="Hải Phòng", date="2026-11-22", summoned=15, present=present, issued=15, counted=counted,
         persons=tuple(Person(i, n, "Phó Giám đốc Sở") for i, n in enumerate(NAMES, start=1)),
         committee=("Nguyễn Thị Lan", "Trần Văn Bình"),
     ).validate()
@@ -64,7 +64,7 @@ def ocr_pdf(pdf: Path) -> str:
 def test_minutes_read_back_with_tesseract(tmp_path: Path) -> None:
     set_lang("vi")
     pdf = tmp_path / "minutes.pdf"
-    pdf.write_bytes(minutes_pdf_bytes(make_tally(), results_sha256=SHA))
+    pdf.write_bytes(minutes_pdf_bytes(make_tally(counted=15), results_sha256=SHA))
     text = ocr_pdf(pdf)
     flat = " ".join(text.split())
     assert "BIÊN BẢN KIỂM PHIẾU" in flat
@@ -73,7 +73,7 @@ def test_minutes_read_back_with_tesseract(tmp_path: Path) -> None:
         assert name in flat, name
     # the per-person counts and percentages: 10 low of 15 = 66.67 %, 8 of 15 = 53.33 %
     assert "66.67" in flat and "53.33" in flat and "100.00" in flat
-    assert re.search(r"thu về: 15", flat)
+    assert re.search(r"thu về: 15", flat) and re.search(r"trong thùng phiếu: 15", flat)  # the hand count beside it
     assert "Nguyễn Thị Lan" in flat and "Trần Văn Bình" in flat
     assert "96-QĐ/TW" in flat
     assert SHA[:16] in flat.replace(" ", "")

@@ -127,7 +127,7 @@ def test_rule_set_unknown_is_input_error() -> None:
 # --- tally ---------------------------------------------------------------------
 
 def test_golden_tally() -> None:
-    s = make_session()
+    s = make_session(counted=4)
     readings = [
         ballot("high", "low", "low"),
         ballot("medium", "low", None),
@@ -216,6 +216,23 @@ def test_no_quorum_and_over_issued_stop_final() -> None:
     assert "2" in t.stops[0].text
     with pytest.raises(InputError):
         require_final(t)
+
+
+def test_a_count_from_the_ballot_box_other_than_the_ballots_scanned_stops_final() -> None:
+    """Two ballots read; the committee counted 3 in the box (one never scanned) or 1: a stop either way, and
+    the final tally is refused. Equal: no check. Not entered: a warning only."""
+    readings = [ballot("high", token="T1"), ballot("low", token="T2")]
+    for counted in (3, 1):
+        t = compute_tally(make_session(1, counted=counted), readings)
+        assert [c.code for c in t.stops] == ["count_mismatch"] and str(counted) in t.stops[0].text
+        with pytest.raises(InputError):
+            require_final(t)
+    t = compute_tally(make_session(1, counted=2), readings)
+    assert not any(c.code.startswith("count") for c in t.checks)
+    require_final(t)
+    t = compute_tally(make_session(1), readings)
+    assert [c.code for c in t.checks] == ["counted_unknown"] and not t.stops
+    require_final(t)
 
 
 def test_multi_page_ballot_counted_once_each_person_from_their_page() -> None:
