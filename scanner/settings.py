@@ -84,7 +84,8 @@ class ScanSettings:
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
     # bleed-through: the back's print, mirrored (see scanner/bleed.py)
     bleed_min_strength: float = 0.02  # show-through weaker than this is left alone (under the trace level)
-    bleed_min_explained: float = 0.35  # a fit must explain this share of the paper's faint darkness
+    bleed_min_explained: float = 0.18  # a fit must explain this share of the paper's faint darkness (a page
+    #                                    without show-through: 0.08 at most; with it: 0.21 and more)
     bleed_max_shift_mm: float = 3.0  # the two sides of a sheet may be printed this far apart
     bleed_left_darkness: float = 0.004  # where the back darkened the page this much, the faint-mark measures do not look
     # scanner streaks and blank pages

@@ -105,20 +105,41 @@ def test_show_through_is_fitted_and_divided_out(sheet: Sheet) -> None:
     assert all(after[k] == "marked" for k, on in truth.items() if on)
 
 
+def test_show_through_under_a_noisy_scans_grain_is_fitted_but_the_grain_alone_is_not(sheet: Sheet) -> None:
+    """A 150-dpi scan with heavy sensor noise: the noise is part of the paper's faint darkness, so the
+    mirrored print explains less of it (0.28 here; 0.21-0.34 on five pages of the adf-rough decks, whose
+    every empty box then held faint traces and sent its row to review). Such a fit is taken
+    (``bleed_min_explained``) and the boxes read clean; the noise alone, without the back's print, is
+    not taken for show-through (0.08 at most)."""
+    page = sheet.page
+    marked, truth = _x_marks(sheet.grey, page, 0.8, 2, every=2)
+    seen = _show_through(marked, sheet.printed[0], strength=0.06, blur_mm=0.25, shift=(5, -7))
+    grain = np.random.default_rng(1).normal(0.0, 8.0, seen.shape)
+    noisy, clean = (np.clip(g + grain, 0, 255).astype(np.uint8) for g in (seen, marked))
+    assert sum(_states(noisy, page)[k] != "empty" for k, on in truth.items() if not on) >= 10
+    fitted = _fit(noisy, sheet)
+    assert fitted is not None and fitted.back_page == 1 and fitted.explained < 0.35, fitted
+    after = _states(bleed.remove(noisy, fitted, sheet.printed), page)
+    assert sum(after[k] != "empty" for k, on in truth.items() if not on) <= 2
+    assert all(after[k] == "marked" for k, on in truth.items() if on)
+    assert _fit(clean, sheet) is None
+
+
 def test_a_crease_taken_out_of_the_page_is_left_out_of_the_show_through_fit(sheet: Sheet) -> None:
     """A sheet folded in half shows a crease across a row, and the paper on one side of it a little darker
-    (5 %, fading over 15 mm). The crease is found and taken out of the light ink, but the fit takes what is
+    (8 %, fading over 15 mm). The crease is found and taken out of the light ink, but the fit takes what is
     not ink for paper: the crease's darkness, which the back's print does not explain, held against a faint
-    show-through (4 %) that the fit then refused. On the 2,226-page deck, once the half fold's crease was
-    placed right, a page's show-through was no longer divided out and read as writing."""
+    show-through (3 %) that the fit then refused (0.15 of the darkness explained, under
+    ``bleed_min_explained``; 0.42 with the crease left out). On the 2,226-page deck, once the half fold's
+    crease was placed right, a page's show-through was no longer divided out and read as writing."""
     page = sheet.page
-    seen = _show_through(sheet.grey, sheet.printed[0], strength=0.04, blur_mm=0.25, shift=(5, -7))
+    seen = _show_through(sheet.grey, sheet.printed[0], strength=0.03, blur_mm=0.25, shift=(5, -7))
     y = page.rows[5].boxes_mm["medium"][1] + 3.5
     crease = np.zeros(seen.shape, np.float32)
     cv2.line(crease, (0, round(y * PX * 16)), (round(210 * PX * 16), round((y + 0.6) * PX * 16)), 1.0, 2,
              cv2.LINE_AA, 4)
     below = np.arange(seen.shape[0], dtype=np.float32)[:, None] / PX - y
-    shade = np.where(below > 0, np.clip(1.0 - below / 15.0, 0.0, 1.0), 0.0) * 0.05
+    shade = np.where(below > 0, np.clip(1.0 - below / 15.0, 0.0, 1.0), 0.0) * 0.08
     creased = np.clip(seen * (1.0 - 0.17 * crease) * (1.0 - shade), 0, 255).round().astype(np.uint8)
     maps = pipeline.ink_maps(creased, S)
     lines = folds.find_lines(maps.smooth, maps.paper, maps.ink, page, (210.0, 297.0), S)
