@@ -1719,12 +1719,41 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
     return cached
 
 
+SIGNATURE_REACH_MM = 15.0  # a signature's flourish or long descender may run this far out of its place
+
+
+def signature_overflow(light: np.ndarray, page: PageLayout) -> np.ndarray:
+    """(H, W) bool: the ink outside the signature's place that is one piece with ink inside it (pen gaps
+    under 0.5 mm bridged), up to ``SIGNATURE_REACH_MM`` away: a signature running out of its place, a
+    flourish under it or a long descender. A voter may sign, and a signature is not writing, wherever its
+    strokes end. Ink out there that does not touch the signature is left as it is."""
+    out = np.zeros(light.shape, bool)
+    if page.signature_mm is None:
+        return out
+    sx, sy, sw, sh = page.signature_mm
+    reach = SIGNATURE_REACH_MM
+    r0, c0 = max(0, _px(sy - reach)), max(0, _px(sx - reach))
+    r1, c1 = min(light.shape[0], _px(sy + sh + reach)), min(light.shape[1], _px(sx + sw + reach))
+    if r1 <= r0 or c1 <= c0:
+        return out
+    crop = light[r0:r1, c0:c1]
+    if not crop.any():
+        return out
+    _, labels = cv2.connectedComponents(_closed(crop, 3), connectivity=8)
+    inside = labels[_px(sy) - r0 : _px(sy + sh) - r0, _px(sx) - c0 : _px(sx + sw) - c0]
+    signed = np.unique(inside[inside > 0])
+    if signed.size:
+        out[r0:r1, c0:c1] = np.isin(labels, signed) & crop
+    return out
+
+
 def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
                       s: ScanSettings, image: tuple[np.ndarray, tuple[int, ...]] | None = None) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
     ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
-    table rule off its place, a crease, a streak). Under QD 262 any extra writing on a ballot spoils it whole;
+    table rule off its place, a crease, a streak), and a signature running out of its place left out
+    (:func:`signature_overflow`). Under QD 262 any extra writing on a ballot spoils it whole;
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
     Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
     markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
@@ -1739,6 +1768,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
             s.writing_min_mm2 * PX**2:
         return False
+    light = light & ~signature_overflow(light, page)  # only on the few pages that get this far
     seen = None
     if image is not None:  # the image's outline on the page (mm), only on the few pages that get this far
         hom, (h_img, w_img) = image[0], image[1][:2]
