@@ -1720,6 +1720,35 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
 
 
 SIGNATURE_REACH_MM = 15.0  # a signature's flourish or long descender may run this far out of its place
+CREASE_PIECES_MM = 12.0  # ink along one thin straight level or upright line, in pieces, this long in all: a crease
+CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright (fold_max_tilt_deg)
+
+
+def crease_pieces(found: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the ink of ``found`` (bool, one place) that lies on a thin straight level or upright line
+    (within 2 degrees) holding ``CREASE_PIECES_MM`` of ink in all: a fold's crease, which the text on the
+    page and the paper's grain break into pieces shorter than a straight line's ``STRAIGHT_MM``. A word has
+    no line that long in it; a long straight line of its own is left out anyway."""
+    out = np.zeros(found.shape, bool)
+    if not found.any():
+        return out
+    for upright in (True, False):
+        mask = found if upright else found.T
+        h, w = mask.shape
+        thick = cv2.dilate(mask.view(np.uint8), np.ones((1, 3), np.uint8))  # a line one pixel either side
+        for tilt in CREASE_TILTS:
+            k = float(np.tan(np.radians(tilt)))
+            shear = np.array([[1.0, -k, k * h / 2], [0.0, 1.0, 0.0]], np.float32)
+            sheared = cv2.warpAffine(thick, shear, (w, h), flags=cv2.INTER_NEAREST)
+            columns = np.flatnonzero(sheared.sum(axis=0) >= _px(CREASE_PIECES_MM))
+            if not columns.size:
+                continue
+            line = np.zeros((h, w), np.uint8)
+            line[:, columns] = 1
+            back = cv2.warpAffine(cv2.dilate(line, np.ones((1, 3), np.uint8)), shear, (w, h),
+                                  flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
+            out |= (mask & back) if upright else (mask & back).T
+    return out
 
 
 def signature_overflow(light: np.ndarray, page: PageLayout) -> np.ndarray:
@@ -1752,8 +1781,8 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
     ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
-    table rule off its place, a crease, a streak), and a signature running out of its place left out
-    (:func:`signature_overflow`). Under QD 262 any extra writing on a ballot spoils it whole;
+    table rule off its place, a crease, a streak), a crease broken into pieces (:func:`crease_pieces`) and a
+    signature running out of its place (:func:`signature_overflow`) left out. Under QD 262 any extra writing on a ballot spoils it whole;
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
     Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
     markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
@@ -1785,7 +1814,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        if _blob_area_mm2(found & ~on_lines(found, STRAIGHT_MM, (0, 90))) >= s.writing_min_mm2:
+        if _blob_area_mm2(found & ~on_lines(found, STRAIGHT_MM, (0, 90)) & ~crease_pieces(found)) >= s.writing_min_mm2:
             return True
     return False
 
