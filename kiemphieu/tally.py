@@ -14,7 +14,7 @@ person ``valid + invalid + pending == collected``; in a final tally
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -150,7 +150,7 @@ class Tally:
 
 
 def _checks(
-    session: Session, *, ballots_collected: int, pending_pages: int, unattributed: int
+    session: Session, *, ballots_collected: int, papers: int, pending_pages: int, unattributed: int
 ) -> tuple[Check, ...]:
     checks: list[Check] = []
     if session.present is None:
@@ -186,14 +186,14 @@ def _checks(
             "The number of ballots the committee counted in the ballot box is not entered (--counted): the "
             "ballots scanned cannot be checked against it.",
         ))
-    elif session.counted != ballots_collected:
+    elif session.counted != papers:
         checks.append(Check(
             "count_mismatch", "stop",
             f"CẢNH BÁO: ban kiểm phiếu đếm được {session.counted} phiếu trong thùng phiếu, nhưng đã đọc được "
-            f"{ballots_collected} phiếu thu về từ các bản quét. Có thể có phiếu chưa được quét (kẹt giấy, hai tờ "
+            f"{papers} phiếu từ các bản quét. Có thể có phiếu chưa được quét (kẹt giấy, hai tờ "
             "bị kéo cùng lúc), trang chưa xem xét xong, hoặc số đếm chưa đúng.",
-            f"WARNING: the committee counted {session.counted} ballots in the ballot box, but {ballots_collected} "
-            "collected ballots were read from the scans. Some may not have been scanned (a jam, two sheets "
+            f"WARNING: the committee counted {session.counted} ballots in the ballot box, but {papers} "
+            "ballots were read from the scans. Some may not have been scanned (a jam, two sheets "
             "fed together), pages may still wait for review, or the count may be wrong.",
         ))
     if session.present is not None and ballots_collected > session.present:
@@ -215,6 +215,22 @@ def _checks(
             f"PROVISIONAL: {pending_pages} page(s) still wait for review.",
         ))
     return tuple(checks)
+
+
+def _ballot_papers(judged: Sequence[PageJudgement]) -> int:
+    """The ballot papers the collected pages are, to set beside the committee's count of the ballot box.
+
+    A ballot's token groups its pages (:func:`_count_ballots` counts it once), but a photocopy of a
+    ballot, decided not issued, is one more paper in the box with the same token: a ballot is as many
+    papers as the most pages read of any one of its layout pages. A second scan of the same paper
+    (``duplicate_copy``) is not collected. Pages without a token count as :func:`_count_ballots` counts them.
+    """
+    pages: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    for j in judged:
+        if j.state == "collected":
+            key = ballot_key(j.page) if j.page.token else ("untokened", "")
+            pages[key][j.page.layout_page or 1] += 1
+    return sum(max(count.values()) for count in pages.values())
 
 
 def _count_ballots(judged: Sequence[PageJudgement]) -> tuple[int, int, int, int, int]:
@@ -325,7 +341,8 @@ def compute_tally(session: Session, readings: Sequence[PageReading], *, layout: 
     collected, valid, invalid, partly, pending_ballots = _count_ballots(judged)
     pending_pages = sum(1 for p in readings if p.pending)
     unattributed = sum(1 for j in judged if j.state == "collected" and not j.lines)
-    checks = _checks(session, ballots_collected=collected, pending_pages=pending_pages, unattributed=unattributed)
+    checks = _checks(session, ballots_collected=collected, papers=_ballot_papers(judged), pending_pages=pending_pages,
+                     unattributed=unattributed)
     return Tally(
         session=session,
         rules=rules,

@@ -235,6 +235,21 @@ def test_a_count_from_the_ballot_box_other_than_the_ballots_scanned_stops_final(
     require_final(t)
 
 
+def test_a_photocopy_in_the_box_is_one_more_paper_but_a_second_scan_is_not() -> None:
+    """A photocopy of ballot T1, decided not issued, shares T1's token: the tally counts T1 once (invalid),
+    but the box held two papers, and the committee's count of 3 agrees with the scans. A second scan of the
+    same paper (decided ``duplicate_copy``) is not one more paper. A two-page ballot is one paper."""
+    original = ballot("high", token="T1")
+    copy = ballot("high", token="T1", kind="not_issued", reasons=("duplicate",), verdict="not_issued")
+    rescan = ballot("low", token="T2", reasons=("duplicate",), verdict="duplicate_copy")
+    readings = [original, copy, ballot("low", token="T2"), rescan]
+    t = compute_tally(make_session(1, counted=3), readings)
+    assert t.ballots_collected == 2 and not t.stops, t.checks
+    assert [c.code for c in compute_tally(make_session(1, counted=2), readings).stops] == ["count_mismatch"]
+    two_pages = [page((row(1, "high"),), token="T3", layout_page=1), page((), token="T3", layout_page=2)]
+    assert not compute_tally(make_session(1, counted=1), two_pages).stops
+
+
 def test_multi_page_ballot_counted_once_each_person_from_their_page() -> None:
     s = make_session(3)
     readings = []
