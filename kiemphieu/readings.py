@@ -60,6 +60,7 @@ R_CROSSED = "name_crossed"
 R_STREAK = "streak"
 R_RED = "red_ink"
 R_OUTSIDE = "mark_outside_box"
+R_BETWEEN_ROWS = "between_rows"
 R_FAINT = "faint"
 R_SCRIBBLE = "scribble"
 R_FOLD = "fold_line"
@@ -97,6 +98,7 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
             "Red, pink, orange or yellow ink (dropped with the seal): look at it"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
     R_FAINT: ("Dấu mờ", "Faint mark"),
+    R_BETWEEN_ROWS: ("Dấu vắt qua hai dòng: không rõ đánh cho người nào", "A mark runs across two rows: whose is it?"),
     # file problems (the second reason of a rejected page)
     "empty_file": ("Tệp rỗng (0 byte)", "Empty file (0 bytes)"),
     "not_an_image": ("Không phải tệp ảnh hay PDF", "Not an image or PDF file"),

@@ -1590,8 +1590,104 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
             reasons.append(R.R_OUTSIDE)
+    for person in sorted(straddling_marks(ink, page, boxes, s)):
+        row_reasons.setdefault(person, []).append(R.R_BETWEEN_ROWS)
     page_reasons = [R.R_WRITING] if writing_found(ink, trace, page, s) else []
     return row_reasons, page_reasons
+
+
+BETWEEN_ROWS_MAX_MM = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
+BETWEEN_ROWS_MIDDLE = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
+#                            an X over both boxes crosses it near its own middle; a big X overshooting its own box
+#                            crosses it with an arm's end, near or beyond the box's side (and may touch the next box)
+
+
+def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> set[int]:
+    """Persons whose box shares one mark with the box of the same level in the row above or below: a voter's
+    X or tick drawn across the space between two rows, read as a mark in one box or both. Each row would be
+    counted as marked, or one counted and the other doubtful, while the mark is one: whose it is, is for a
+    human.
+
+    Asked of two boxes one above the other, both inked and one of them marked (two voters' marks overshooting
+    towards each other are common, so the ink must run across): one piece of ink (``ink``, the light-ink map)
+    running from the interior of one box (``box_inset_mm`` in) to the interior of the other, across the box
+    outlines and the rule between the rows (level lines, left out and bridged where a stroke crosses them)."""
+    at = {(b.person, b.level): b for b in boxes}
+    rows = sorted(page.rows, key=lambda r: r.row_mm[1])
+    found: set[int] = set()
+    inset = s.box_inset_mm
+    for upper, lower in zip(rows, rows[1:], strict=False):
+        for level in LEVELS:
+            a, b = at.get((upper.person, level)), at.get((lower.person, level))
+            if a is None or b is None or "empty" in (a.state, b.state) or "marked" not in (a.state, b.state):
+                continue
+            ax, ay, aw, ah = upper.boxes_mm[level]
+            bx, by, bw, bh = lower.boxes_mm[level]
+            ax, ay, bx, by = ax + a.dx_mm, ay + a.dy_mm, bx + b.dx_mm, by + b.dy_mm
+            if not 0 < by - (ay + ah) <= BETWEEN_ROWS_MAX_MM:
+                continue
+            top, bottom = ay + ah - min(ah / 2, inset + 0.5), by + min(bh / 2, inset + 0.5)
+            left, right = min(ax, bx) - 1.0, max(ax + aw, bx + bw) + 1.0
+            inner = slice(_px(max(ax, bx) + inset - left), _px(min(ax + aw, bx + bw) - inset - left))
+            middle = (max(ax, bx) + min(ax + aw, bx + bw)) / 2 - left
+            half = BETWEEN_ROWS_MIDDLE * min(aw, bw)
+            if _runs_across(_region(ink, (left, top, right - left, bottom - top)), inner,
+                            slice(_px(middle - half), _px(middle + half))):
+                found |= {upper.person, lower.person}
+    return found
+
+
+def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
+    """Whether one stroke of ink in ``crop`` (bool) runs from its top row to its bottom row, within the columns
+    ``inner`` at both: level lines (the boxes' outlines, the printed rule between the rows) left out, and a
+    stroke's crossing of them bridged (a 5 px upright closing). Where the piece crosses the rule between the
+    rows it must go straight through (:func:`_straight_through`) in the columns ``middle``: two marks' tips
+    meeting on the rule from either side, a chevron, are two marks."""
+    if crop.shape[0] < 3 or not (crop[0, inner].any() and crop[-1, inner].any()):
+        return False
+    ink = crop.view(np.uint8)
+    level = np.asarray(cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, _px(3.0)), np.uint8))).view(bool)
+    rest = np.asarray(cv2.morphologyEx(ink & ~level.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
+    _, labels = cv2.connectedComponents(rest, connectivity=8)
+    first, last = labels[0, inner], labels[-1, inner]
+    across = np.intersect1d(first[first > 0], last[last > 0])
+    if not across.size:
+        return False
+    lines = np.flatnonzero(level.mean(axis=1) >= 0.5)  # rows of level lines: the outlines and the rule
+    half = crop.shape[0] / 2
+    bands = np.split(lines, np.flatnonzero(np.diff(lines) > 1) + 1) if lines.size else []
+    rule = min(bands, key=lambda b: abs((b[0] + b[-1]) / 2 - half), default=None)
+    if rule is None or not 0.25 * crop.shape[0] < (rule[0] + rule[-1]) / 2 < 0.75 * crop.shape[0]:
+        return True  # no rule found between the boxes: the piece runs across
+    return any(_straight_through(labels == k, int(rule[0]), int(rule[-1]), middle) for k in across)
+
+
+STRAIGHT_WINDOW_PX = (2, 7)  # rows either side of the rule in which a crossing stroke's direction is seen (its cap and
+#                             the blur, nearer, point any way)
+
+
+def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice) -> bool:
+    """Whether ``piece`` (bool) goes straight through the level band of rows ``r0``..``r1`` somewhere in the
+    columns ``middle``: at a place where it crosses, its ink just above and just below lies on opposite sides
+    of the crossing (a slanted stroke) or in line with it (an upright one), not both to one side (a chevron:
+    two strokes meeting on the line)."""
+    cols = np.flatnonzero(piece[r0 : r1 + 1].any(axis=0))
+    if not cols.size:
+        return False
+    near, far = STRAIGHT_WINDOW_PX
+    for run in np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1):  # strokes crossing close together: one place
+        if not middle.start <= (run[0] + run[-1]) / 2 < middle.stop:
+            continue
+        c0, c1 = max(0, int(run[0]) - far), int(run[-1]) + far + 1
+        above, below = piece[max(0, r0 - far) : max(0, r0 - near + 1), c0:c1], piece[r1 + near : r1 + far + 1, c0:c1]
+        if not (above.any() and below.any()):
+            continue
+        centre = (run[0] + run[-1]) / 2 - c0
+        up = float(np.nonzero(above)[1].mean()) - centre
+        down = float(np.nonzero(below)[1].mean()) - centre
+        if up * down <= 0 or min(abs(up), abs(down)) < 1.0:
+            return True
+    return False
 
 
 FREE_CREASE_BAND_MM = 3.0  # a crease across the free areas explains this much either side of its line

@@ -1461,3 +1461,77 @@ def test_a_pen_stroke_along_a_rule_across_the_boxes_never_reads_a_row_wrong(prin
     wrong = {p: (r.marks, r.choice) for p, r in rows.items() if not r.reasons and p not in distorted
              and (r.choice != truth[p] or r.marks != ("none" if truth[p] is None else "one"))}
     assert wrong == {}
+
+
+# --- one mark across two rows ------------------------------------------------------------------------------
+
+ACROSS = 3  # the upper of the two rows (persons 4 and 5); their medium boxes are 3 mm apart
+
+
+def _across_page(printed: Printed, marks: list[tuple[float, float, float, float, str]]) -> np.ndarray:
+    """The page's other rows marked (an X in the box of level row % 3); ``marks`` in rows ``ACROSS`` and the
+    next, each (x, y of its middle in mm from the middle of the space between their medium boxes, half width,
+    half height, ``x`` or ``tick``), drawn with a 0.4 mm pen."""
+    page = printed.page
+    cover = np.zeros(printed.shape, np.float32)
+    pen = round(0.4 * PX)
+    for i, row in enumerate(page.rows):
+        if i not in (ACROSS, ACROSS + 1):
+            at = _from_centre(row, LEVELS[i % 3])
+            for sign in (1, -1):
+                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    x, y, w, h = page.rows[ACROSS].boxes_mm["medium"]
+    gap_x, gap_y = x + w / 2, (y + h + page.rows[ACROSS + 1].boxes_mm["medium"][1]) / 2
+
+    def at(dx: float, dy: float) -> tuple[int, int]:
+        return round((gap_x + dx) * PX * 16), round((gap_y + dy) * PX * 16)
+
+    for mx, my, a, b, shape in marks:
+        if shape == "x":
+            for sign in (1, -1):
+                cv2.line(cover, at(mx - a, my - b * sign), at(mx + a, my + b * sign), 1.0, pen, cv2.LINE_AA, 4)
+        else:
+            tick = [at(mx - 0.6 * a, my - 0.1 * b), at(mx - 0.2 * a, my + b), at(mx + a, my - b)]
+            cv2.polylines(cover, [np.array(tick, np.int32)], False, 1.0, pen, cv2.LINE_AA, 4)
+    return _darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN)
+
+
+@pytest.mark.parametrize(("marks", "states"), [
+    ([(0.0, 0.0, 3.5, 6.5, "x")], ("marked", "marked")),  # an X over both boxes: both rows counted
+    ([(0.0, -0.5, 3.5, 5.5, "x")], ("marked", "marginal")),  # more on the upper box: that row counted
+    ([(0.0, 0.0, 4.0, 7.5, "tick")], ("marginal", "marked")),  # a tick whose foot is in the lower box
+])
+def test_one_mark_across_two_rows_is_for_a_human(printed: Printed, marks: list, states: tuple[str, str]) -> None:
+    """A voter's X or tick drawn across the space between two rows, over the boxes of one level in both: each
+    box holds part of it, and each row read as one mark with no doubt (or one counted beside a doubtful one),
+    a vote counted for a person the voter may not have meant, or two for one mark. Both rows go to review
+    (``between_rows``)."""
+    page = printed.page
+    maps = pipeline.ink_maps(_across_page(printed, marks), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    upper, lower = page.rows[ACROSS].person, page.rows[ACROSS + 1].person
+    state = {(b.person, b.level): b.state for b in boxes}
+    assert (state[(upper, "medium")], state[(lower, "medium")]) == states
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    assert R.R_BETWEEN_ROWS in row_reasons[upper] and R.R_BETWEEN_ROWS in row_reasons[lower]
+    assert all(R.R_BETWEEN_ROWS not in row_reasons[row.person] for row in page.rows if row.person not in (upper, lower))
+
+
+@pytest.mark.parametrize("marks", [
+    [(0.0, -5.0, 2.5, 2.2, "x"), (0.0, 5.0, 2.5, 2.2, "x")],  # an X in each box
+    [(0.0, -4.4, 2.6, 3.5, "x"), (0.0, 4.4, 2.6, 3.5, "x")],  # each overshooting 0.6 mm towards the other
+    [(0.0, -3.6, 2.6, 3.5, "x"), (0.0, 3.6, 2.6, 3.5, "x")],  # ... or 1.4 mm: their tips meet on the rule
+    [(0.0, -3.0, 2.6, 3.5, "x")],  # an X overshooting 2 mm towards an empty box
+])
+def test_marks_that_stay_in_their_own_rows_are_not_across(printed: Printed, marks: list) -> None:
+    """Two rows marked in the same level, one above the other, or an X running out of its box towards the empty
+    box below: each mark is its own row's, and nothing is asked of anyone."""
+    page = printed.page
+    maps = pipeline.ink_maps(_across_page(printed, marks), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    rows = pipeline.classify_rows(boxes, S)
+    for row in page.rows[ACROSS : ACROSS + 2]:
+        assert not row_reasons.get(row.person) and not rows[row.person].reasons, (row.person, row_reasons, rows)
+    assert [rows[row.person].choice for row in page.rows[ACROSS : ACROSS + 2]] == [
+        "medium" if any(my < 0 for _, my, *_ in marks) else None, "medium" if any(my > 0 for _, my, *_ in marks) else None]
