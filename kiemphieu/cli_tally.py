@@ -43,8 +43,8 @@ _out_path = click.Path(dir_okay=False, writable=True, path_type=Path)
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="An existing results export whose SHA-256 the minutes print.")
 @click.option("--final", is_flag=True,
-              help="Refuse unless every page is reviewed, the quorum is met, collected <= issued and "
-                   "collected = counted.")
+              help="Refuse unless every page is reviewed, the quorum is met, collected <= issued and the "
+                   "ballots counted in the box are entered and equal to those scanned.")
 @_handled
 def tally(workspace: Path, issued: int | None, present: int | None, counted: int | None, csv_path: Path | None,
           xlsx_path: Path | None, minutes_path: Path | None, results_path: Path | None, final: bool) -> None:

@@ -180,7 +180,7 @@ def _checks(
         ))
     if session.counted is None:
         checks.append(Check(
-            "counted_unknown", "warn",
+            "counted_unknown", "stop",
             "Chưa nhập số phiếu ban kiểm phiếu đếm được trong thùng phiếu (--counted): chưa đối chiếu được với "
             "số phiếu đã quét.",
             "The number of ballots the committee counted in the ballot box is not entered (--counted): the "
@@ -375,7 +375,8 @@ def require_final(tally: Tally) -> None:
     NoQuorumError
         Fewer than 2/3 of those summoned were present (or the number present is unknown).
     InputError
-        More ballots collected than issued, or not as many as the committee counted in the ballot box.
+        More ballots collected than issued, or not as many as the committee counted in the ballot box, or
+        that count not entered.
     """
     if tally.pending_pages:
         raise PendingReviewError(
@@ -390,6 +391,14 @@ def require_final(tally: Tally) -> None:
             raise InputError(
                 check.vi + " Hãy kiểm tra lại số phiếu phát ra (--issued) và các bản quét.",
                 check.en + " Check the number issued (--issued) and the scans.",
+            )
+        if check.code == "counted_unknown":
+            raise InputError(
+                check.vi + " Hãy nhập số phiếu đếm được trong thùng phiếu (--counted) trước khi lập kết quả "
+                "chính thức: một tờ phiếu máy quét không chụp được (kẹt giấy, hai tờ bị kéo cùng lúc) chỉ lộ ra khi "
+                "so với số đếm này.",
+                check.en + " Enter the number counted in the ballot box (--counted) before the final result: a "
+                "sheet the scanner never imaged (a jam, two sheets fed together) shows only against that count.",
             )
         if check.code == "count_mismatch":
             raise InputError(

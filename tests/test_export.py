@@ -159,7 +159,7 @@ def test_cli_no_quorum_refuses_minutes(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.NO_QUORUM, result.output
     assert "2/3" in result.output
     assert not out.exists() and not (tmp_path / "t.csv").exists()
-    result = CliRunner().invoke(main, ["tally", str(ws.root), "--present", "40", "--final"])
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--present", "40", "--counted", "1", "--final"])
     assert result.exit_code == 0, result.output  # exactly 2/3 present
 
 
@@ -177,13 +177,17 @@ def test_cli_over_issued_refuses_final(tmp_path: Path) -> None:
 def test_cli_ballots_counted_in_the_box_must_match_the_ballots_scanned(tmp_path: Path) -> None:
     """The committee counts the ballots in the box by hand (--counted). A sheet the scanner never imaged (a
     jam, two sheets fed together) leaves the scans one short: the tally says so, and --final refuses until
-    the count and the scans agree. The count is saved, and printed in the minutes."""
+    the count and the scans agree, and while no count is entered. The count is saved, and printed in the
+    minutes."""
     ws = make_workspace(tmp_path / "ws", copies=4, summoned=60, present=50)
     with closing(db.connect(ws.db_path)) as conn:
         for k in range(3):
             add_page(conn, f"{k}.pdf", 0, choices=all_persons("high"))
-    result = CliRunner().invoke(main, ["tally", str(ws.root), "--final"])
+    result = CliRunner().invoke(main, ["tally", str(ws.root)])
     assert result.exit_code == 0 and "Chưa nhập số phiếu ban kiểm phiếu đếm được" in result.output, result.output
+    result = CliRunner().invoke(main, ["tally", str(ws.root), "--final", "--minutes", str(tmp_path / "m.pdf")])
+    assert result.exit_code == ExitCode.BAD_INPUT and "trước khi lập kết quả chính thức" in result.output, result.output
+    assert not (tmp_path / "m.pdf").exists()
     result = CliRunner().invoke(main, ["tally", str(ws.root), "--counted", "4"])
     assert result.exit_code == 0 and "đếm được 4 phiếu trong thùng phiếu" in result.output, result.output
     assert ws.load_session().counted == 4  # written back

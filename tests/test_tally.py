@@ -197,7 +197,7 @@ def test_provisional_counts_pending_lines_apart_and_final_refuses() -> None:
 
 
 def test_decided_row_settles_the_line() -> None:
-    s = make_session()
+    s = make_session(counted=1)
     r = RowReading(2, "one", "low", "none", None, ("marginal",), True, False)
     t = compute_tally(s, [page((row(1, "high"), r, row(3, "low")))])
     assert not t.provisional and t.rows[1].low == 1
@@ -205,12 +205,12 @@ def test_decided_row_settles_the_line() -> None:
 
 
 def test_no_quorum_and_over_issued_stop_final() -> None:
-    s = make_session(1, summoned=30, present=19)  # 3*19 = 57 < 60
+    s = make_session(1, summoned=30, present=19, counted=1)  # 3*19 = 57 < 60
     t = compute_tally(s, [ballot("high")])
     assert [c.code for c in t.stops] == ["no_quorum"] and t.quorum is False
     with pytest.raises(NoQuorumError):
         require_final(t)
-    s = make_session(1, summoned=30, present=20, issued=1)  # exactly 2/3 present is enough
+    s = make_session(1, summoned=30, present=20, issued=1, counted=2)  # exactly 2/3 present is enough
     t = compute_tally(s, [ballot("high"), ballot("low")])
     assert t.quorum is True and [c.code for c in t.stops] == ["over_issued"]
     assert "2" in t.stops[0].text
@@ -220,7 +220,8 @@ def test_no_quorum_and_over_issued_stop_final() -> None:
 
 def test_a_count_from_the_ballot_box_other_than_the_ballots_scanned_stops_final() -> None:
     """Two ballots read; the committee counted 3 in the box (one never scanned) or 1: a stop either way, and
-    the final tally is refused. Equal: no check. Not entered: a warning only."""
+    the final tally is refused. Equal: no check. Not entered: a stop too (a provisional tally is shown, the
+    final one refused), as the quorum is while the number present is not entered."""
     readings = [ballot("high", token="T1"), ballot("low", token="T2")]
     for counted in (3, 1):
         t = compute_tally(make_session(1, counted=counted), readings)
@@ -231,8 +232,9 @@ def test_a_count_from_the_ballot_box_other_than_the_ballots_scanned_stops_final(
     assert not any(c.code.startswith("count") for c in t.checks)
     require_final(t)
     t = compute_tally(make_session(1), readings)
-    assert [c.code for c in t.checks] == ["counted_unknown"] and not t.stops
-    require_final(t)
+    assert [c.code for c in t.checks] == ["counted_unknown"] and [c.code for c in t.stops] == ["counted_unknown"]
+    with pytest.raises(InputError, match="--counted"):
+        require_final(t)
 
 
 def test_a_photocopy_in_the_box_is_one_more_paper_but_a_second_scan_is_not() -> None:
