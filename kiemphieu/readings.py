@@ -61,6 +61,7 @@ R_STREAK = "streak"
 R_RED = "red_ink"
 R_OUTSIDE = "mark_outside_box"
 R_BETWEEN_ROWS = "between_rows"
+R_RIM = "box_outline_inked"
 R_FAINT = "faint"
 R_SCRIBBLE = "scribble"
 R_FOLD = "fold_line"
@@ -99,6 +100,8 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
     R_FAINT: ("Dấu mờ", "Faint mark"),
     R_BETWEEN_ROWS: ("Dấu vắt qua hai dòng: không rõ đánh cho người nào", "A mark runs across two rows: whose is it?"),
+    R_RIM: ("Có nét bút trên hoặc sát viền ô (tô lại viền ô, khoanh tròn ô?)",
+            "Pen strokes on or just around a box's outline (the box traced over, or circled?)"),
     # file problems (the second reason of a rejected page)
     "empty_file": ("Tệp rỗng (0 byte)", "Empty file (0 bytes)"),
     "not_an_image": ("Không phải tệp ảnh hay PDF", "Not an image or PDF file"),

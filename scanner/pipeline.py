@@ -1592,8 +1592,42 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
             reasons.append(R.R_OUTSIDE)
     for person in sorted(straddling_marks(ink, page, boxes, s)):
         row_reasons.setdefault(person, []).append(R.R_BETWEEN_ROWS)
+    for person in sorted(inked_rims(ink, page, boxes, s)):
+        row_reasons.setdefault(person, []).append(R.R_RIM)
     page_reasons = [R.R_WRITING] if writing_found(ink, trace, page, s) else []
     return row_reasons, page_reasons
+
+
+RIM_MM = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+
+
+def rim_ink_mm2(ink: np.ndarray, rect_mm: tuple[float, float, float, float]) -> float:
+    """Light ink (mm^2) on a box's rim: within ``RIM_MM`` of its outline, inside or out."""
+    x, y, w, h = rect_mm
+    outer = _region(ink, (x - RIM_MM, y - RIM_MM, w + 2 * RIM_MM, h + 2 * RIM_MM))
+    inner = _region(ink, (x + RIM_MM, y + RIM_MM, w - 2 * RIM_MM, h - 2 * RIM_MM))
+    return (cv2.countNonZero(outer.view(np.uint8)) - cv2.countNonZero(inner.view(np.uint8))) / PX**2
+
+
+def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> set[int]:
+    """Persons with a box read as empty whose outline the voter drew over: traced it, or circled the box
+    close round it. Such a box is the voter's choice to a human, but its interior is left empty and the ink
+    lies where neither the interior (``box_inset_mm`` in) nor the cell's outside check (1 mm out) looks: the row
+    read as no mark, invalid, with no reason. A rim holding ``rim_ink_mm2`` more light ink than the page's
+    empty boxes' usual rim (the printed outline as this scan shows it: the median) sends the row to review. A box
+    read as marginal sends its row to review already (a fill, a scribble, a thick pen's ring reaching in)."""
+    shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
+    rims: dict[tuple[int, str], float] = {}
+    for row in page.rows:
+        for level in LEVELS:
+            x, y, w, h = row.boxes_mm[level]
+            dx, dy = shift[(row.person, level)]
+            rims[(row.person, level)] = rim_ink_mm2(ink, (x + dx, y + dy, w, h))
+    usual = [rims[(b.person, b.level)] for b in boxes if b.state == "empty"]
+    if not usual:
+        return set()
+    limit = float(np.median(usual)) + s.rim_ink_mm2
+    return {b.person for b in boxes if b.state == "empty" and rims[(b.person, b.level)] >= limit}
 
 
 BETWEEN_ROWS_MAX_MM = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...

@@ -64,6 +64,7 @@ class ScanSettings:
     pen_core_ratio: float = 0.7  # a pen leaving traces only: a stroke this share of their median core darkness
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
+    rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     name_cross_dark: float = 0.08  # ... in pen-dark ink, where printed letters hold no such stroke: this share
     name_cross_margin: float = 0.12  # ... on light ink, and this much above the page's usual name
@@ -132,6 +133,8 @@ class ScanSettings:
                             " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
+        if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2:
+            problems.append("0 < outside_ink_mm2 and 0 < rim_ink_mm2")
         if self.max_pixels < 1_000_000:
             problems.append("max_pixels >= 1000000")
         if not 200 <= self.detect_max_side <= 4000:

@@ -1535,3 +1535,69 @@ def test_marks_that_stay_in_their_own_rows_are_not_across(printed: Printed, mark
         assert not row_reasons.get(row.person) and not rows[row.person].reasons, (row.person, row_reasons, rows)
     assert [rows[row.person].choice for row in page.rows[ACROSS : ACROSS + 2]] == [
         "medium" if any(my < 0 for _, my, *_ in marks) else None, "medium" if any(my > 0 for _, my, *_ in marks) else None]
+
+
+# --- a box traced over, or circled close round it ----------------------------------------------------------
+
+TRACED = 6  # the row whose medium box the voter draws round
+
+
+def _traced_page(printed: Printed, shape: str, pen_mm: float) -> np.ndarray:
+    """The page's other rows marked (an X in the box of level row % 3); in row ``TRACED`` the medium box drawn
+    round: ``square`` traced over its outline 0.15 mm out, ``ring`` a ring through its corners, ``x`` an X in it
+    overshooting its sides by 1 mm, ``none`` nothing."""
+    page = printed.page
+    cover = np.zeros(printed.shape, np.float32)
+    pen = max(1, round(pen_mm * PX))
+    for i, row in enumerate(page.rows):
+        if i != TRACED:
+            at = _from_centre(row, LEVELS[i % 3])
+            for sign in (1, -1):
+                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    row = page.rows[TRACED]
+    _, _, w, h = row.boxes_mm["medium"]
+    at = _from_centre(row, "medium")
+    if shape == "square":
+        d = 0.15
+        corners = [(-w / 2 - d, -h / 2 - d), (w / 2 + d, -h / 2 - d), (w / 2 + d, h / 2 + d), (-w / 2 - d, h / 2 + d)]
+        cv2.polylines(cover, [np.array([at(x, y) for x, y in corners], np.int32)], True, 1.0, pen, cv2.LINE_AA, 4)
+    elif shape == "ring":
+        ring = [at(0.58 * w * np.cos(t), 0.58 * h * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 90)]
+        cv2.polylines(cover, [np.array(ring, np.int32)], True, 1.0, pen, cv2.LINE_AA, 4)
+    elif shape == "x":
+        for sign in (1, -1):
+            cv2.line(cover, at(-w / 2 - 1.0, -h / 2 * sign), at(w / 2 + 1.0, h / 2 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    return _darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN)
+
+
+@pytest.mark.parametrize(("shape", "pen_mm"), [("square", 0.3), ("square", 0.45), ("ring", 0.3), ("ring", 0.45)])
+def test_a_box_traced_over_or_circled_close_round_is_for_a_human(printed: Printed, shape: str, pen_mm: float) -> None:
+    """A voter who draws over a box's outline, or rings the box close round it, leaves its interior empty and
+    puts the ink where neither the interior nor the cell's outside check looks: the row read as no mark,
+    counted invalid with no reason, though a human sees that box chosen. Its rim holds far more ink than the
+    page's other empty boxes' rims: the row goes to review (``box_outline_inked``)."""
+    page = printed.page
+    maps = pipeline.ink_maps(_traced_page(printed, shape, pen_mm), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    person = page.rows[TRACED].person
+    states = [b.state for b in boxes if b.person == person]
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    if states == ["empty"] * 3:  # read as no mark, counted invalid: the rim's ink sends it to review
+        assert R.R_RIM in row_reasons[person]
+    else:  # a thick pen's ring reaching in: that box is doubtful, and its row in review already
+        assert "marked" not in states and pipeline.classify_rows(boxes, S)[person].reasons
+    assert all(R.R_RIM not in row_reasons[row.person] for row in page.rows if row.person != person)
+
+
+@pytest.mark.parametrize("shape", ["x", "none"])
+def test_a_mark_over_its_boxs_outline_or_an_empty_row_is_not_a_traced_box(printed: Printed, shape: str) -> None:
+    """An X overshooting its box's sides inks the rim too, but the box is marked and the row counted; an empty
+    row is an empty row. Neither is asked about."""
+    page = printed.page
+    maps = pipeline.ink_maps(_traced_page(printed, shape, 0.4), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    rows = pipeline.classify_rows(boxes, S)
+    person = page.rows[TRACED].person
+    assert rows[person].choice == ("medium" if shape == "x" else None) and not rows[person].reasons
+    assert not any(row_reasons.values()), row_reasons
