@@ -1700,18 +1700,20 @@ STRAIGHT_WINDOW_PX = (2, 7)  # rows either side of the rule in which a crossing 
 #                             the blur, nearer, point any way)
 
 
+UPRIGHT_PX = 1.5  # a stroke whose ink either side of the rule lies this near its crossing is upright
+
+
 def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice) -> bool:
-    """Whether ``piece`` (bool) goes straight through the level band of rows ``r0``..``r1`` somewhere in the
-    columns ``middle``: at a place where it crosses, its ink just above and just below lies on opposite sides
-    of the crossing (a slanted stroke) or in line with it (an upright one), not both to one side (a chevron:
-    two strokes meeting on the line)."""
+    """Whether ``piece`` (bool) goes straight through the level band of rows ``r0``..``r1`` somewhere: at a place
+    where it crosses, its ink just above and just below lies on opposite sides of the crossing (a slanted
+    stroke) or in line with it, not both to one side (a chevron: two strokes meeting on the line). A slanted
+    stroke must cross in the columns ``middle`` (a big X's arm overshooting its own box crosses near the box's
+    side); an upright one anywhere (a line drawn down a column of boxes)."""
     cols = np.flatnonzero(piece[r0 : r1 + 1].any(axis=0))
     if not cols.size:
         return False
     near, far = STRAIGHT_WINDOW_PX
     for run in np.split(cols, np.flatnonzero(np.diff(cols) > 3) + 1):  # strokes crossing close together: one place
-        if not middle.start <= (run[0] + run[-1]) / 2 < middle.stop:
-            continue
         c0, c1 = max(0, int(run[0]) - far), int(run[-1]) + far + 1
         above, below = piece[max(0, r0 - far) : max(0, r0 - near + 1), c0:c1], piece[r1 + near : r1 + far + 1, c0:c1]
         if not (above.any() and below.any()):
@@ -1719,7 +1721,9 @@ def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice) -> boo
         centre = (run[0] + run[-1]) / 2 - c0
         up = float(np.nonzero(above)[1].mean()) - centre
         down = float(np.nonzero(below)[1].mean()) - centre
-        if up * down <= 0 or min(abs(up), abs(down)) < 1.0:
+        if not (up * down <= 0 or min(abs(up), abs(down)) < 1.0):
+            continue  # a chevron
+        if max(abs(up), abs(down)) < UPRIGHT_PX or middle.start <= (run[0] + run[-1]) / 2 < middle.stop:
             return True
     return False
 

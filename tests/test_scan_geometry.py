@@ -1601,3 +1601,32 @@ def test_a_mark_over_its_boxs_outline_or_an_empty_row_is_not_a_traced_box(printe
     person = page.rows[TRACED].person
     assert rows[person].choice == ("medium" if shape == "x" else None) and not rows[person].reasons
     assert not any(row_reasons.values()), row_reasons
+
+
+@pytest.mark.parametrize("off_mm", [0.0, 2.5])
+def test_a_line_down_a_column_of_boxes_is_for_a_human(printed: Printed, off_mm: float) -> None:
+    """One straight line drawn down the low column through the boxes of rows 3 to 9 (a voter striking the
+    column out, or a slip of the pen), ``off_mm`` right of the boxes' middle: each box holds a stroke, and each
+    row otherwise blank read as one mark, low, with no doubt: seven votes from one line. An upright stroke runs
+    across from box to box wherever it crosses the rules; every row it joins goes to review."""
+    page = printed.page
+    first, last = 2, 8
+    cover = np.zeros(printed.shape, np.float32)
+    pen = round(0.4 * PX)
+    for i, row in enumerate(page.rows):
+        if not first <= i <= last:
+            at = _from_centre(row, LEVELS[i % 3])
+            for sign in (1, -1):
+                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    top, bottom = page.rows[first].boxes_mm["low"], page.rows[last].boxes_mm["low"]
+    x = top[0] + top[2] / 2 + off_mm
+    cv2.line(cover, (round(x * PX * 16), round((top[1] + 1.0) * PX * 16)),
+             (round(x * PX * 16), round((bottom[1] + bottom[3] - 1.0) * PX * 16)), 1.0, pen, cv2.LINE_AA, 4)
+    maps = pipeline.ink_maps(_darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    rows = pipeline.classify_rows(boxes, S)
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    struck = [row.person for row in page.rows[first : last + 1]]
+    assert [rows[p].choice for p in struck] == ["low"] * len(struck)  # each box holds the line
+    assert all(R.R_BETWEEN_ROWS in row_reasons[p] for p in struck), row_reasons
+    assert not any(row_reasons[row.person] for row in page.rows if row.person not in struck)
