@@ -1614,7 +1614,8 @@ def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: Sca
     close round it. Such a box is the voter's choice to a human, but its interior is left empty and the ink
     lies where neither the interior (``box_inset_mm`` in) nor the cell's outside check (1 mm out) looks: the row
     read as no mark, invalid, with no reason. A rim holding ``rim_ink_mm2`` more light ink than the page's
-    empty boxes' usual rim (the printed outline as this scan shows it: the median) sends the row to review. A box
+    empty boxes' usual rim (the printed outline as this scan shows it: the median) and than the leaner of the
+    row's two other boxes' rims sends the row to review. A box
     read as marginal sends its row to review already (a fill, a scribble, a thick pen's ring reaching in)."""
     shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
     rims: dict[tuple[int, str], float] = {}
@@ -1626,8 +1627,17 @@ def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: Sca
     usual = [rims[(b.person, b.level)] for b in boxes if b.state == "empty"]
     if not usual:
         return set()
-    limit = float(np.median(usual)) + s.rim_ink_mm2
-    return {b.person for b in boxes if b.state == "empty" and rims[(b.person, b.level)] >= limit}
+    page_rim = float(np.median(usual))
+    found = set()
+    for b in boxes:
+        if b.state != "empty":
+            continue
+        # the row's other boxes share its rules and any bend of the sheet: a rule brought near the boxes by a
+        # fold inks all three rims alike
+        row_rim = min(rims[(b.person, level)] for level in LEVELS if level != b.level)
+        if rims[(b.person, b.level)] >= max(page_rim, row_rim) + s.rim_ink_mm2:
+            found.add(b.person)
+    return found
 
 
 BETWEEN_ROWS_MAX_MM = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
