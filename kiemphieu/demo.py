@@ -74,4 +74,11 @@ def run_demo(root: Path, *, persons: Path = EXAMPLE_PERSONS, voters: int = 50, p
         f"Mở trang xem xét các phiếu cần kiểm tra:  kiemphieu review {root}",
         f"Open the review page for the doubtful ballots:  kiemphieu review {root}",
     ))
+    minutes = root / "bienban.pdf"
+    say(tr(
+        f"Xem xét xong, nhập số phiếu đếm được trong thùng phiếu (ở đây mỗi người ghi phiếu bỏ một phiếu: {voters}) "
+        f"và lập kết quả chính thức cùng biên bản:  kiemphieu tally {root} --counted {voters} --final --minutes {minutes}",
+        f"Once reviewed, enter the number counted in the ballot box (here each voter cast one ballot: {voters}) and "
+        f"make the final result and the minutes:  kiemphieu tally {root} --counted {voters} --final --minutes {minutes}",
+    ))
     return DemoRun(ws, scans, truth, tally_csv, results_csv)

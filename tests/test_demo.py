@@ -23,6 +23,10 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     for name in ("session.toml", "ballots.pdf", "layout.json", "kiemphieu.sqlite", "tally.csv", "results.csv"):
         assert (root / name).is_file(), name
     assert "kiemphieu review" in result.output
+    # the last step it shows: the ballot box's count, one ballot per voter, which agrees with the scans
+    assert f"kiemphieu tally {root} --counted 6 --final --minutes" in result.output
+    counted = CliRunner().invoke(main, ["tally", str(root), "--counted", "6"])
+    assert counted.exit_code == 0 and "trong thùng phiếu" not in counted.output, counted.output
     assert (root / "tally.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     lines = (root / "results.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "source,page,ballot,person,marks,choice,valid,reasons,status"
