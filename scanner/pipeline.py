@@ -1681,6 +1681,24 @@ def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], 
     return found
 
 
+LEVEL_TILT_DEG = 2.0  # a rule or an outline left this far from level by the page's straightening is still level
+
+
+@cache
+def _level_kernels() -> tuple[np.ndarray, ...]:
+    """Line kernels 3 mm long, level and tilted by ``LEVEL_TILT_DEG`` either way: a slightly tilted printed line
+    steps from one pixel row to the next, and a level kernel alone leaves its short steps behind (a chain of
+    them joined a mark in one box to the next row's box outline)."""
+    n = _px(3.0)
+    rise = round(n * np.tan(np.radians(LEVEL_TILT_DEG)))
+    out = [np.ones((1, n), np.uint8)]
+    for a, b in ((0, rise), (rise, 0)):
+        k = np.zeros((rise + 1, n), np.uint8)
+        cv2.line(k, (0, a), (n - 1, b), 1, 1)
+        out.append(k)
+    return tuple(out)
+
+
 def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     """Whether one stroke of ink in ``crop`` (bool) runs from its top row to its bottom row, within the columns
     ``inner`` at both: level lines (the boxes' outlines, the printed rule between the rows) left out, and a
@@ -1690,7 +1708,10 @@ def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     if crop.shape[0] < 3 or not (crop[0, inner].any() and crop[-1, inner].any()):
         return False
     ink = crop.view(np.uint8)
-    level = np.asarray(cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, _px(3.0)), np.uint8))).view(bool)
+    level = np.zeros(crop.shape, np.uint8)
+    for kernel in _level_kernels():
+        level |= np.asarray(cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel))
+    level = level.view(bool)
     rest = np.asarray(cv2.morphologyEx(ink & ~level.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
     _, labels = cv2.connectedComponents(rest, connectivity=8)
     first, last = labels[0, inner], labels[-1, inner]
