@@ -1379,10 +1379,15 @@ def _line_kernels(length_px: int, angles: tuple[int, ...] = FLAT_ANGLES) -> tupl
 def on_lines(ink: np.ndarray, length_mm: float, angles: tuple[int, ...]) -> np.ndarray:
     """The pixels of ``ink`` (bool) on straight lines ``length_mm`` long at one of ``angles`` (degrees from the
     horizontal): an opening by each thin line kernel (:func:`_line_kernels`)."""
+    return on_kernels(ink, _line_kernels(_px(length_mm), angles))
+
+
+def on_kernels(ink: np.ndarray, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The pixels of ``ink`` (bool) that an opening by one of ``kernels`` keeps: those on its shapes."""
     crop = ink.view(np.uint8)
     found = np.zeros_like(crop)
     if crop.size and crop.any():
-        for kernel in _line_kernels(_px(length_mm), angles):
+        for kernel in kernels:
             found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
     return found.view(bool)
 
@@ -1707,12 +1712,8 @@ def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     meeting on the rule from either side, a chevron, are two marks."""
     if crop.shape[0] < 3 or not (crop[0, inner].any() and crop[-1, inner].any()):
         return False
-    ink = crop.view(np.uint8)
-    level = np.zeros(crop.shape, np.uint8)
-    for kernel in _level_kernels():
-        level |= np.asarray(cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel))
-    level = level.view(bool)
-    rest = np.asarray(cv2.morphologyEx(ink & ~level.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
+    level = on_kernels(crop, _level_kernels())
+    rest = np.asarray(cv2.morphologyEx((crop & ~level).view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
     _, labels = cv2.connectedComponents(rest, connectivity=8)
     first, last = labels[0, inner], labels[-1, inner]
     across = np.intersect1d(first[first > 0], last[last > 0])

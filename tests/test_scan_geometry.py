@@ -1465,6 +1465,16 @@ def test_a_pen_stroke_along_a_rule_across_the_boxes_never_reads_a_row_wrong(prin
 
 # --- one mark across two rows ------------------------------------------------------------------------------
 
+
+def _mark_other_rows(cover: np.ndarray, page: PageLayout, skip: set[int], pen: int) -> None:
+    """An X 4.4 by 4 mm drawn into ``cover`` in the box of level row % 3 of every row but the ``skip`` ones
+    (row indices): the page's other marks, in a ``pen`` px wide pen."""
+    for i, row in enumerate(page.rows):
+        if i not in skip:
+            at = _from_centre(row, LEVELS[i % 3])
+            for sign in (1, -1):
+                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+
 ACROSS = 3  # the upper of the two rows (persons 4 and 5); their medium boxes are 3 mm apart
 
 
@@ -1475,11 +1485,7 @@ def _across_page(printed: Printed, marks: list[tuple[float, float, float, float,
     page = printed.page
     cover = np.zeros(printed.shape, np.float32)
     pen = round(0.4 * PX)
-    for i, row in enumerate(page.rows):
-        if i not in (ACROSS, ACROSS + 1):
-            at = _from_centre(row, LEVELS[i % 3])
-            for sign in (1, -1):
-                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    _mark_other_rows(cover, page, {ACROSS, ACROSS + 1}, pen)
     x, y, w, h = page.rows[ACROSS].boxes_mm["medium"]
     gap_x, gap_y = x + w / 2, (y + h + page.rows[ACROSS + 1].boxes_mm["medium"][1]) / 2
 
@@ -1549,11 +1555,7 @@ def _traced_page(printed: Printed, shape: str, pen_mm: float) -> np.ndarray:
     page = printed.page
     cover = np.zeros(printed.shape, np.float32)
     pen = max(1, round(pen_mm * PX))
-    for i, row in enumerate(page.rows):
-        if i != TRACED:
-            at = _from_centre(row, LEVELS[i % 3])
-            for sign in (1, -1):
-                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    _mark_other_rows(cover, page, {TRACED}, pen)
     row = page.rows[TRACED]
     _, _, w, h = row.boxes_mm["medium"]
     at = _from_centre(row, "medium")
@@ -1618,11 +1620,7 @@ def test_a_line_down_a_column_of_boxes_is_for_a_human(printed: Printed, off_mm: 
     first, last = 2, 8
     cover = np.zeros(printed.shape, np.float32)
     pen = round(0.4 * PX)
-    for i, row in enumerate(page.rows):
-        if not first <= i <= last:
-            at = _from_centre(row, LEVELS[i % 3])
-            for sign in (1, -1):
-                cv2.line(cover, at(-2.2, -2.0 * sign), at(2.2, 2.0 * sign), 1.0, pen, cv2.LINE_AA, 4)
+    _mark_other_rows(cover, page, set(range(first, last + 1)), pen)
     top, bottom = page.rows[first].boxes_mm["low"], page.rows[last].boxes_mm["low"]
     x = top[0] + top[2] / 2 + off_mm
     cv2.line(cover, (round(x * PX * 16), round((top[1] + 1.0) * PX * 16)),
