@@ -23,6 +23,7 @@ from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
+from scanner.bleed import shifted
 from scanner.pipeline import (
     BLOT_PEN_RATIO,
     BLOT_WIDTH_RATIO,
@@ -31,6 +32,7 @@ from scanner.pipeline import (
     BoxResult,
     PageResult,
     RunContext,
+    _mover,
     classify_box,
     classify_rows,
     dropout,
@@ -39,7 +41,9 @@ from scanner.pipeline import (
     hidden_ink,
     identify,
     ink_maps,
+    median_u8,
     parallelogram_gap_mm,
+    percentile_u8,
     read_page,
     read_qr,
     register,
@@ -699,3 +703,25 @@ def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
     with_blank.mkdir()
     shutil.copy(fixture_ws.reference_pdf, with_blank / REFERENCE_PDF)
     assert crossed(with_blank) == [3, 4]
+
+
+def test_the_histogram_percentile_and_median_are_numpys_to_the_last_bit() -> None:
+    """The page's paper level and the colour's tint come from a 256-bin histogram instead of numpy's
+    partition, which is faster; every threshold built on them must stay the same number."""
+    rng = np.random.default_rng(7)
+    for trial in range(600):
+        lo, hi = sorted(int(v) for v in rng.integers(0, 256, 2))
+        values = rng.integers(lo, hi + 1, int(rng.integers(1, 4000))).astype(np.uint8)
+        if trial % 2:  # a strided view, as the pages' samples are
+            values = np.tile(values, (2, 1))[:, ::3]
+        for q in (0, 20, 50, 90, 99.5, 100, float(rng.uniform(0, 100))):
+            assert percentile_u8(values, q) == float(np.percentile(values, q)), (trial, q)
+        assert median_u8(values) == float(np.median(values)), trial
+
+
+def test_the_framed_views_move_an_image_as_shifted_does() -> None:
+    image = np.random.default_rng(3).normal(size=(9, 13)).astype(np.float32)
+    moved = _mover(image, 3)
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            np.testing.assert_array_equal(moved(dy, dx), shifted(image, dy, dx))
