@@ -62,6 +62,7 @@ R_RED = "red_ink"
 R_OUTSIDE = "mark_outside_box"
 R_BETWEEN_ROWS = "between_rows"
 R_RIM = "box_outline_inked"
+R_NAME_INK = "name_cell_ink"
 R_FAINT = "faint"
 R_SCRIBBLE = "scribble"
 R_FOLD = "fold_line"
@@ -102,6 +103,8 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BETWEEN_ROWS: ("Dấu vắt qua hai dòng: không rõ đánh cho người nào", "A mark runs across two rows: whose is it?"),
     R_RIM: ("Có nét bút trên hoặc sát viền ô (tô lại viền ô, khoanh tròn ô?)",
             "Pen strokes on or just around a box's outline (the box traced over, or circled?)"),
+    R_NAME_INK: ("Có nét bút trong ô số thứ tự, họ tên hoặc chức vụ (gạch xoá, đánh dấu hay ghi thêm?)",
+                 "Pen strokes in the number, name or position cells (crossed out, marked or written on?)"),
     # file problems (the second reason of a rejected page)
     "empty_file": ("Tệp rỗng (0 byte)", "Empty file (0 bytes)"),
     "not_an_image": ("Không phải tệp ảnh hay PDF", "Not an image or PDF file"),

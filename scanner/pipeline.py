@@ -41,6 +41,7 @@ from kiemphieu.layout import (
     Level,
     PageLayout,
     Rect,
+    RowLayout,
     parse_qr_payload,
 )
 from kiemphieu.session import REFERENCE_PDF
@@ -1612,6 +1613,9 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         row_reasons.setdefault(person, []).append(R.R_BETWEEN_ROWS)
     for person in sorted(inked_rims(ink, page, boxes, s)):
         row_reasons.setdefault(person, []).append(R.R_RIM)
+    if printed is not None:
+        for person in sorted(name_cell_ink(ink, page, boxes, printed, s) - crossed):
+            row_reasons.setdefault(person, []).append(R.R_NAME_INK)
     page_reasons = [R.R_WRITING] if writing_found(ink, trace, page, s) else []
     return row_reasons, page_reasons
 
@@ -1625,6 +1629,129 @@ def rim_ink_mm2(ink: np.ndarray, rect_mm: tuple[float, float, float, float]) -> 
     outer = _region(ink, (x - RIM_MM, y - RIM_MM, w + 2 * RIM_MM, h + 2 * RIM_MM))
     inner = _region(ink, (x + RIM_MM, y + RIM_MM, w - 2 * RIM_MM, h - 2 * RIM_MM))
     return (cv2.countNonZero(outer.view(np.uint8)) - cv2.countNonZero(inner.view(np.uint8))) / PX**2
+
+
+NAME_HALO_MM = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
+NAME_FIT_MM = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
+
+
+def _row_cells(row: RowLayout) -> list[Rect]:
+    """A row's number, name and position cells (page mm), ``RULE_CLEAR_MM`` inside their rules."""
+    rx, ry, _, rh = row.row_mm
+    c = RULE_CLEAR_MM
+    edges = [rx, row.name_mm[0] - 1.0, row.position_mm[0] - 1.0, min(cell[0] for cell in row.cells_mm.values())]
+    return [(x0 + c, ry + c, x1 - x0 - 2 * c, rh - 2 * c)
+            for x0, x1 in zip(edges, edges[1:], strict=False) if x1 - x0 > 2 * c + 1.0]
+
+
+def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray) -> float:
+    """Ink of ``found`` where ``open_`` (both bool, one cell): off the print widened by :data:`NAME_HALO_MM`
+    (:func:`_off_print`), in pieces more than specks; straight level and upright lines of ``STRAIGHT_MM`` and
+    slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike the name check weighs."""
+    h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
+    loose = found[:h, :w] & open_[:h, :w]
+    if np.count_nonzero(loose) < PX**2:
+        return 0.0
+    return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, STRAIGHT_MM, (0, 90))))
+
+
+def _off_print(print_: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where a cell's print (bool) does not reach, widened by :data:`NAME_HALO_MM`."""
+    halo = np.ones((2 * _px(NAME_HALO_MM) + 1,) * 2, np.uint8)
+    return ~cv2.dilate(print_.view(np.uint8), halo).view(bool)
+
+
+@dataclass(frozen=True)
+class NameCells:
+    """A row's number, name and position cells on the blank page (see :func:`_name_cells`)."""
+
+    strip: Rect  # from the number cell's left to the position cell's right (page mm)
+    open_strip: np.ndarray  # (H, W) uint8 over ``strip``: 1 in a cell, off its print
+    cells: tuple[tuple[Rect, np.ndarray, np.ndarray], ...]  # each cell's rect, its print (bool), off it (bool)
+
+
+_NAME_CELLS: dict[tuple[int, int], tuple[np.ndarray, list[NameCells]]] = {}
+
+
+def _name_cells(page: PageLayout, printed: np.ndarray) -> list[NameCells]:
+    """:func:`_row_cells` of every row with its print and where the print does not reach, cached per process
+    (the blank pages are: :func:`scanner.bleed.printed_pages`)."""
+    key = (id(printed), page.page)
+    cached = _NAME_CELLS.get(key)
+    if cached is not None and cached[0] is printed:
+        return cached[1]
+    rows = []
+    for row in page.rows:
+        rects = _row_cells(row)
+        if not rects:
+            continue
+        x0, y0 = rects[0][0], rects[0][1]
+        strip = (x0, y0, rects[-1][0] + rects[-1][2] - x0, rects[-1][3])
+        open_strip = np.zeros(_region(printed, strip).shape, np.uint8)
+        cells = []
+        for rect in rects:
+            print_ = _region(printed, rect) > PRINTED_DARKNESS
+            open_ = _off_print(print_)
+            cells.append((rect, print_, open_))
+            view = _region(open_strip, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
+            view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
+        rows.append(NameCells(strip, open_strip, tuple(cells)))
+    _NAME_CELLS[key] = (printed, rows)
+    return rows
+
+
+def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], printed: np.ndarray,
+                  s: ScanSettings) -> set[int]:
+    """Persons whose number, name or position cell holds ``name_ink_mm2`` of pen ink that the blank page's
+    print does not explain (:func:`_loose_ink_mm2`): a tick or a mark beside a name, a name or a position
+    ringed, a word written in. Under QD 262 any extra writing spoils the ballot; a mark by a name may be
+    the voter's choice, or a name crossed out in a way the name check does not take for a strike.
+
+    The print is placed first where the row's boxes were found. A row over the bar is looked at again with
+    each cell's print fitted to this page's ink within :data:`NAME_FIT_MM` (the shift that puts the most of
+    the print on ink): a phone's lens or a curled sheet moves a position 60 mm from the boxes by a
+    millimetre more than its boxes, and the fit is asked of the few rows that need it. Most rows hold no
+    ink off their print at all: one count over the row's three cells tells them."""
+    shift: dict[int, list[tuple[float, float]]] = {}
+    for b in boxes:
+        shift.setdefault(b.person, []).append((b.dx_mm, b.dy_mm))
+    found_persons = set()
+    for row, named in zip(page.rows, _name_cells(page, printed), strict=False):
+        moves = shift.get(row.person, [(0.0, 0.0)])
+        dx, dy = sorted(m[0] for m in moves)[len(moves) // 2], sorted(m[1] for m in moves)[len(moves) // 2]
+        x, y, w, h = named.strip
+        strip = _region(ink, (x + dx, y + dy, w, h)).view(np.uint8)
+        hh, ww = min(strip.shape[0], named.open_strip.shape[0]), min(strip.shape[1], named.open_strip.shape[1])
+        if cv2.countNonZero(cv2.bitwise_and(strip[:hh, :ww], named.open_strip[:hh, :ww])) < PX**2:
+            continue
+        areas = [_loose_ink_mm2(_region(ink, (x + dx, y + dy, w, h)), open_) for (x, y, w, h), _, open_ in named.cells]
+        if sum(areas) < s.name_ink_mm2:
+            continue
+        for k, ((x, y, w, h), print_, open_) in enumerate(named.cells):
+            m = NAME_FIT_MM
+            wide = _region(ink, (x + dx - m, y + dy - m, w + 2 * m, h + 2 * m))
+            if areas[k] and print_.any() and wide.shape[0] > print_.shape[0] and wide.shape[1] > print_.shape[1]:
+                fit = cv2.matchTemplate(wide.view(np.uint8), print_.view(np.uint8), cv2.TM_CCORR)
+                iy, ix = np.unravel_index(int(np.argmax(fit)), fit.shape)
+                areas[k] = min(areas[k], _loose_ink_mm2(wide[iy : iy + print_.shape[0], ix : ix + print_.shape[1]],
+                                                        open_))
+        if sum(areas) >= s.name_ink_mm2:
+            found_persons.add(row.person)
+    return found_persons
+
+
+SLIVER_PX = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
+
+
+def _without_slivers(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without its level or upright pieces at most :data:`SLIVER_PX` thick: the bits of a crease or of a
+    rule that a curl or a lens brought into a cell, which the print breaks into pieces too short for a
+    straight line. A pen's stroke is thicker in the light-ink map, and writing is never one straight dash."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    drop = np.minimum(bw, bh) <= SLIVER_PX
+    drop[0] = True  # the background
+    return mask & ~drop[labels]
 
 
 def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> set[int]:

@@ -1702,3 +1702,76 @@ def test_the_steps_of_a_slightly_tilted_rule_do_not_join_two_rows_marks() -> Non
     to review so). Level lines are found tilted by up to 2 degrees too."""
     crop = np.array([[c == "#" for c in line] for line in TILTED_SPACE.strip().splitlines()])
     assert not pipeline._runs_across(crop, slice(12, 48), slice(16, 44))
+
+
+NAMED = 3  # the row whose number, name or position cell the voter writes in
+
+
+def _name_cell_page(printed: Printed, shape: str, pen_mm: float, *, shift_mm: float = 0.0) -> np.ndarray:
+    """The page with an X in every row's box and ``shape`` drawn in row ``NAMED``'s number, name or position
+    cells; with ``shift_mm``, the table's print left of the boxes moved that far right and down (a lens, a
+    curl: the row's boxes in place, its names not)."""
+    page = printed.page
+    grey = printed.grey
+    if shift_mm:
+        right = round(min(c[0] for c in page.rows[0].cells_mm.values()) * PX) - 2
+        moved = np.roll(grey, (round(shift_mm * PX), round(shift_mm * PX)), axis=(0, 1))
+        grey = grey.copy()
+        grey[:, : right] = moved[:, : right]
+    cover = np.zeros(printed.shape, np.float32)
+    pen = max(1, round(pen_mm * PX))
+    _mark_other_rows(cover, page, set(), pen)
+    row = page.rows[NAMED]
+    nx, ny, nw, nh = row.name_mm
+    px_, py, pw, ph = row.position_mm
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return round(x * PX * 16), round(y * PX * 16)
+
+    strokes: list[list[tuple[float, float]]] = []
+    if shape == "tick":  # beside the name, past its end
+        strokes = [[(nx + nw - 12, ny + nh / 2), (nx + nw - 10, ny + nh / 2 + 2), (nx + nw - 6, ny + nh / 2 - 3)]]
+    elif shape == "ring":  # round the position
+        strokes = [[(px_ + pw / 2 + 0.45 * pw * np.cos(t), py + ph / 2 + 0.42 * ph * np.sin(t))
+                    for t in np.linspace(0, 2 * np.pi, 90)]]
+    elif shape == "number":  # a tick over the row's number
+        x0 = row.row_mm[0] + 2.0
+        strokes = [[(x0, ny + nh / 2), (x0 + 1.5, ny + nh / 2 + 2), (x0 + 5, ny + nh / 2 - 2.5)]]
+    for points in strokes:
+        cv2.polylines(cover, [np.array([at(x, y) for x, y in points], np.int32)], False, 1.0, pen, cv2.LINE_AA, 4)
+    return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN)
+
+
+@pytest.mark.parametrize("pen_mm", [0.3, 0.45])
+@pytest.mark.parametrize("shape", ["tick", "ring", "number"])
+def test_a_mark_by_a_name_or_a_position_ringed_is_for_a_human(printed: Printed, shape: str, pen_mm: float) -> None:
+    """A tick beside a name, a position ringed, a tick over the row's number: the row's boxes hold one clear
+    X, and the row was counted with no doubt, though under QD 262 such writing spoils the ballot and a mark by
+    a name may be the voter's choice, or a name struck out. Ink the blank page's print does not explain in a
+    row's number, name or position cells sends that row to review (``name_cell_ink``)."""
+    page = printed.page
+    maps = pipeline.ink_maps(_name_cell_page(printed, shape, pen_mm), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    rows = pipeline.classify_rows(boxes, S)
+    person = page.rows[NAMED].person
+    assert rows[person].marks == "one" and not rows[person].reasons
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
+    assert R.R_NAME_INK in row_reasons[person]
+    assert not any(row_reasons[row.person] for row in page.rows if row.person != person), row_reasons
+
+
+@pytest.mark.parametrize("shift_mm", [0.0, 1.3])
+def test_names_printed_where_they_are_or_a_millimetre_off_are_not_ink_in_their_cells(printed: Printed,
+                                                                                    shift_mm: float) -> None:
+    """The print itself is no one's writing: where the boxes put it, or more than a millimetre off where a
+    phone's lens or a curled sheet moved the names and positions more than the boxes (the print is fitted
+    again within 1.5 mm). Without the fit, the moved letters' edges read as ink in every row's cells."""
+    page = printed.page
+    maps = pipeline.ink_maps(_name_cell_page(printed, "none", 0.4, shift_mm=shift_mm), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    assert pipeline.name_cell_ink(maps.light, page, boxes, printed.print, S) == set()
+    if shift_mm:  # the print where the boxes put it: what the fit mends
+        unfitted = [sum(pipeline._loose_ink_mm2(pipeline._region(maps.light, rect), pipeline._off_print(
+                            pipeline._region(printed.print, rect) > pipeline.PRINTED_DARKNESS))
+                        for rect in pipeline._row_cells(row)) for row in page.rows]
+        assert all(area >= S.name_ink_mm2 for area in unfitted), unfitted
