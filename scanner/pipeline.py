@@ -1609,7 +1609,7 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
             reasons.append(R.R_OUTSIDE)
-    for person in sorted(straddling_marks(ink, page, boxes, s)):
+    for person in sorted(straddling_marks(ink, page, boxes, s) | strokes_across_columns(ink, page)):
         row_reasons.setdefault(person, []).append(R.R_BETWEEN_ROWS)
     for person in sorted(inked_rims(ink, page, boxes, s)):
         row_reasons.setdefault(person, []).append(R.R_RIM)
@@ -1823,6 +1823,65 @@ def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], 
             if _runs_across(_region(ink, (left, top, right - left, bottom - top)), inner,
                             slice(_px(middle - half), _px(middle + half))):
                 found |= {upper.person, lower.person}
+    return found
+
+
+RUNAWAY_MM = 2.5  # a stroke running this far into the rows either side of a rule, from one level's column to another's
+
+
+COLUMN_RULE_MM = 9.0  # an upright line this long is a rule between the level columns (a box's side is 7, a row 10)
+
+
+def _on_columns(ink: np.ndarray) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to
+    ``LEVEL_TILT_DEG`` (2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
+    page's straightening left them. The ink is widened by 2 px either side so that one upright kernel (fast: a
+    rectangle) finds such a line however it steps sideways, and only the ink's own pixels are returned."""
+    wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 5), np.uint8))
+    kernel = np.ones((_px(COLUMN_RULE_MM), 1), np.uint8)
+    return np.asarray(cv2.morphologyEx(wide, cv2.MORPH_OPEN, kernel)).view(bool) & ink
+
+
+def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
+    """Persons whose rows one stroke runs through from the column of one level to another's, across the rule
+    between two rows, :data:`RUNAWAY_MM` into both: a line struck slanting over the boxes (a voter spoiling
+    the ballot, or crossing out several rows at once), which a box it passes through reads as that row's mark.
+    An X overshooting its box stays in its level's column (7 mm of paper either side of the box), and one
+    reaching the box of the same level in the next row is :func:`straddling_marks`' to judge.
+
+    On the light-ink map of the level columns, level lines (the rules between the rows, the boxes' top and
+    bottom) and upright lines longer than a box (the rules between the columns) are left out and a stroke's
+    crossing of them bridged, as :func:`_runs_across` does. Most pages hold no ink crossing the rules between
+    the columns, and are told by that alone."""
+    area = level_area(page)
+    row = page.rows[0]
+    columns = [_px(row.cells_mm[level][0]) - area.c0 for level in LEVELS[1:]]
+    crop = ink[area.r0 : area.r1, area.c0 : area.c1]
+    tops = [_px(r.row_mm[1]) - area.r0 for r in page.rows]
+    # a stroke from one column to the next passes beside the rule between them; the rules themselves, and the
+    # rules between the rows where they cross it, are 0.8 mm away or more
+    clear, side = _px(0.8), _px(2.3)
+    between = np.ones(crop.shape[0], bool)
+    for t in [*tops, crop.shape[0]]:  # the table's top and bottom rules too
+        between[max(0, t - clear) : t + clear + 1] = False
+    beside = sum(np.count_nonzero(crop[between, max(0, x + a) : x + b])
+                 for x in columns for a, b in ((-side, -clear), (clear + 1, side + 1)))
+    if beside < PX**2:
+        return set()
+    level = on_kernels(crop, _level_kernels())
+    rest = crop & ~level
+    rest &= ~_on_columns(rest)
+    rest = np.asarray(cv2.morphologyEx(rest.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    reach, near = _px(RUNAWAY_MM), _px(1.0)
+    found: set[int] = set()
+    for i in range(1, n):
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        if not any(x - near <= c <= x + w - 1 + near for c in columns):  # cut where it crosses: reaching it
+            continue
+        if any(y <= t - reach and y + h - 1 >= t + reach for t in tops[1:]):
+            found |= {r.person for r, t in zip(page.rows, tops, strict=True)
+                      if t < y + h and t + _px(r.row_mm[3]) > y}
     return found
 
 

@@ -1775,3 +1775,53 @@ def test_names_printed_where_they_are_or_a_millimetre_off_are_not_ink_in_their_c
                             pipeline._region(printed.print, rect) > pipeline.PRINTED_DARKNESS))
                         for rect in pipeline._row_cells(row)) for row in page.rows]
         assert all(area >= S.name_ink_mm2 for area in unfitted), unfitted
+
+
+def _struck_page(printed: Printed, *, marked: bool, overshoot_mm: float = 0.0) -> np.ndarray:
+    """The page with (``marked``) an X in each row's box of level row % 3, overshooting the box by
+    ``overshoot_mm`` on every side, and (without overshoot) one straight line struck slanting over the level
+    columns, from below the last row's high box to above the first row's low box."""
+    page = printed.page
+    cover = np.zeros(printed.shape, np.float32)
+    pen = round(0.4 * PX)
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return round(x * PX * 16), round(y * PX * 16)
+
+    if marked:
+        for i, row in enumerate(page.rows):
+            x, y, w, h = row.boxes_mm[LEVELS[i % 3]]
+            o = overshoot_mm
+            for sign in (1, -1):
+                cv2.line(cover, at(x - o, y + h / 2 - sign * (h / 2 + o)), at(x + w + o, y + h / 2 + sign * (h / 2 + o)),
+                         1.0, pen, cv2.LINE_AA, 4)
+    if not overshoot_mm:
+        first, last = page.rows[0], page.rows[-1]
+        cv2.line(cover, at(last.boxes_mm["high"][0] - 3.0, last.boxes_mm["high"][1] + 8.0),
+                 at(first.boxes_mm["low"][0] + 12.0, first.boxes_mm["low"][1] - 3.0), 1.0, pen, cv2.LINE_AA, 4)
+    return _darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN)
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_a_line_struck_slanting_over_the_boxes_is_for_a_human(printed: Printed, marked: bool) -> None:
+    """One straight line struck slanting over the level columns, from the bottom row to the top (a voter
+    spoiling the ballot, or striking several rows out at once): each box it passes through holds a stroke, and
+    rows read as one mark with no doubt (on a blank ballot, two rows counted for the boxes the line crossed).
+    A stroke running from one level's column to another's across the rules between the rows sends every row
+    it passes to review (``between_rows``)."""
+    page = printed.page
+    maps = pipeline.ink_maps(_struck_page(printed, marked=marked), S)
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    rows = pipeline.classify_rows(boxes, S)
+    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
+    assert all(R.R_BETWEEN_ROWS in row_reasons[row.person] for row in page.rows), row_reasons
+    assert pipeline.strokes_across_columns(maps.light, page) == {row.person for row in page.rows}
+    assert any(r.marks == "one" and not r.reasons for r in rows.values())  # what was counted before
+
+
+@pytest.mark.parametrize("overshoot_mm", [1.0, 2.5])
+def test_marks_overshooting_their_boxes_do_not_run_across_columns(printed: Printed, overshoot_mm: float) -> None:
+    """An X overshooting its box stays in its level's column: 7 mm of paper lie between a box and the rule to
+    the next column."""
+    maps = pipeline.ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
+    assert pipeline.strokes_across_columns(maps.light, printed.page) == set()
