@@ -2016,6 +2016,7 @@ EDGE_MM = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it
 CORNER_MM = 15.0  # ... nor its corners, this far along both edges
 MARGIN_HALO_MM = 1.5  # what is kept clear around a marker, the QR code, the seal and the signature's place
 PRINT_HALO_MM = 1.2  # the print's reach off the table, where only the markers place it (a big bold title)
+PHOTO_PRINT_HALO_MM = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
 RULE_CLEAR_MM = 1.0  # a row's number and position are looked at this far inside their cell's rules
 STRAIGHT_MM = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
 
@@ -2059,17 +2060,18 @@ class OpenPlaces:
     whole: np.ndarray  # (H, W) uint8, 1 where any place is open: one count tells most pages apart
 
 
-_OPEN: dict[tuple[int, int], OpenPlaces] = {}
+_OPEN: dict[tuple[int, int, float], OpenPlaces] = {}
 
 
-def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float]) -> OpenPlaces:
-    """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): away from
-    the blank page's print (``PRINT_HALO_MM``) and from what is kept clear. Cached per process, as the blank
+def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float],
+                 halo_mm: float = PRINT_HALO_MM) -> OpenPlaces:
+    """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): ``halo_mm``
+    away from the blank page's print and away from what is kept clear. Cached per process, as the blank
     pages are (:func:`scanner.bleed.printed_pages`)."""
-    key = (id(printed), page.page)
+    key = (id(printed), page.page, halo_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
-        halo = np.ones((2 * _px(PRINT_HALO_MM) + 1,) * 2, np.uint8)
+        halo = np.ones((2 * _px(halo_mm) + 1,) * 2, np.uint8)
         places = []
         whole = np.zeros(printed.shape, np.uint8)
         for rect, clear in _writing_places(page, size_mm):
@@ -2142,22 +2144,24 @@ def signature_overflow(light: np.ndarray, page: PageLayout) -> np.ndarray:
 
 
 def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray | None, size_mm: tuple[float, float],
-                      s: ScanSettings, image: tuple[np.ndarray, tuple[int, ...]] | None = None) -> bool:
+                      s: ScanSettings, image: tuple[np.ndarray, tuple[int, ...]] | None = None, *,
+                      photo: bool = False) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
     ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
     table rule off its place, a crease, a streak), a crease broken into pieces (:func:`crease_pieces`) and a
     signature running out of its place (:func:`signature_overflow`) left out. Under QD 262 any extra writing on a ballot spoils it whole;
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
-    Without the blank page nothing is looked at here. Called on scans only: off the table, where only the
-    markers place the print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (on the
-    field deck's photos, 16 of 330 pages were flagged for the print itself). ``image``, the page map (page mm
+    Without the blank page nothing is looked at here. On a photo (``photo``) only what lies
+    :data:`PHOTO_PRINT_HALO_MM` from the print is looked at: off the table, where only the markers place the
+    print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (at that reach, 7 of the field
+    deck's 294 photos of ballots were flagged for the print itself; at 3 mm, 1). ``image``, the page map (page mm
     -> image) and the image's shape: what lies within ``EDGE_MM`` of the image's edge on the page, or beyond
     it, is not looked at (a sheet skewed by 5 degrees runs out of the image, and the page there is made of
     the image's edge drawn out)."""
     if printed is None:
         return False
-    open_places = _open_places(page, printed, size_mm)
+    open_places = _open_places(page, printed, size_mm, PHOTO_PRINT_HALO_MM if photo else PRINT_HALO_MM)
     h, w = min(light.shape[0], printed.shape[0]), min(light.shape[1], printed.shape[1])
     if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
             s.writing_min_mm2 * PX**2:
@@ -2645,9 +2649,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
                                       crease_test(maps, page, ctx.layout.page_size_mm))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
-    if scan and R.R_WRITING not in page_reasons and writing_elsewhere(
+    if R.R_WRITING not in page_reasons and writing_elsewhere(
             unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
-            ctx.layout.page_size_mm, s, (hom, grey.shape)):
+            ctx.layout.page_size_mm, s, (hom, grey.shape), photo=not scan):
         page_reasons.append(R.R_WRITING)
     for person in streak_rows(streaks, hom, page, streaks_mm):
         row_extra.setdefault(person, []).append(R.R_STREAK)

@@ -1825,3 +1825,19 @@ def test_marks_overshooting_their_boxes_do_not_run_across_columns(printed: Print
     the next column."""
     maps = pipeline.ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
     assert pipeline.strokes_across_columns(maps.light, printed.page) == set()
+
+
+def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) -> None:
+    """A phone's photo was not looked at outside the free areas: its lens and a curled sheet move the title and
+    the foot by more than the scan's 1.2 mm from where the markers put them, and the print itself read as
+    writing. On a photo, ink 3 mm or more from the print is looked at: a word in the title's space or at the
+    foot is found (the side margins, 5 mm wide beside the table's rule, are left to scans); the print moved
+    2 mm is not writing."""
+    page, size = printed.page, printed.layout.page_size_mm
+    moved = np.roll(printed.grey, (round(2.0 * PX), round(-2.0 * PX)), axis=(0, 1))
+    light = pipeline.ink_maps(moved, S).light
+    assert not pipeline.writing_elsewhere(light, page, printed.print, size, S, photo=True)
+    assert pipeline.writing_elsewhere(light, page, printed.print, size, S)  # as a scan's: the print moved is ink
+    for where, (x, y) in {"title": (170.0, 40.0), "foot": (40.0, 285.0)}.items():
+        light = pipeline.ink_maps(_darken(moved, _word_at(printed, x, y), PEN), S).light
+        assert pipeline.writing_elsewhere(light, page, printed.print, size, S, photo=True), where
