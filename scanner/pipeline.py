@@ -1655,9 +1655,9 @@ def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray) -> float:
     return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, STRAIGHT_MM, (0, 90))))
 
 
-def _off_print(print_: np.ndarray) -> np.ndarray:
-    """(H, W) bool: where a cell's print (bool) does not reach, widened by :data:`NAME_HALO_MM`."""
-    halo = np.ones((2 * _px(NAME_HALO_MM) + 1,) * 2, np.uint8)
+def _off_print(print_: np.ndarray, halo_mm: float = NAME_HALO_MM) -> np.ndarray:
+    """(H, W) bool: where a print (bool) does not reach, widened by ``halo_mm``."""
+    halo = np.ones((2 * _px(halo_mm) + 1,) * 2, np.uint8)
     return ~cv2.dilate(print_.view(np.uint8), halo).view(bool)
 
 
@@ -1719,8 +1719,8 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
     for row, named in zip(page.rows, _name_cells(page, printed), strict=False):
         moves = shift.get(row.person, [(0.0, 0.0)])
         dx, dy = sorted(m[0] for m in moves)[len(moves) // 2], sorted(m[1] for m in moves)[len(moves) // 2]
-        x, y, w, h = named.strip
-        strip = _region(ink, (x + dx, y + dy, w, h)).view(np.uint8)
+        sx, sy, sw, sh = named.strip
+        strip = _region(ink, (sx + dx, sy + dy, sw, sh)).view(np.uint8)
         hh, ww = min(strip.shape[0], named.open_strip.shape[0]), min(strip.shape[1], named.open_strip.shape[1])
         if cv2.countNonZero(cv2.bitwise_and(strip[:hh, :ww], named.open_strip[:hh, :ww])) < PX**2:
             continue
@@ -1868,11 +1868,9 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
                  for x in columns for a, b in ((-side, -clear), (clear + 1, side + 1)))
     if beside < PX**2:
         return set()
-    level = on_kernels(crop, _level_kernels())
-    rest = crop & ~level
+    rest = crop & ~on_kernels(crop, _level_kernels())
     rest &= ~_on_columns(rest)
-    rest = np.asarray(cv2.morphologyEx(rest.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(_bridged(rest), connectivity=8)
     reach, near = _px(RUNAWAY_MM), _px(1.0)
     found: set[int] = set()
     for i in range(1, n):
@@ -1903,6 +1901,12 @@ def _level_kernels() -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _bridged(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (bool) as uint8 after a 5 px upright closing: a stroke's crossing of the level lines taken out of
+    it bridged again."""
+    return np.asarray(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
+
+
 def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     """Whether one stroke of ink in ``crop`` (bool) runs from its top row to its bottom row, within the columns
     ``inner`` at both: level lines (the boxes' outlines, the printed rule between the rows) left out, and a
@@ -1912,8 +1916,7 @@ def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     if crop.shape[0] < 3 or not (crop[0, inner].any() and crop[-1, inner].any()):
         return False
     level = on_kernels(crop, _level_kernels())
-    rest = np.asarray(cv2.morphologyEx((crop & ~level).view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
-    _, labels = cv2.connectedComponents(rest, connectivity=8)
+    _, labels = cv2.connectedComponents(_bridged(crop & ~level), connectivity=8)
     first, last = labels[0, inner], labels[-1, inner]
     across = np.intersect1d(first[first > 0], last[last > 0])
     if not across.size:
@@ -2071,11 +2074,10 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
     key = (id(printed), page.page, halo_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
-        halo = np.ones((2 * _px(halo_mm) + 1,) * 2, np.uint8)
         places = []
         whole = np.zeros(printed.shape, np.uint8)
         for rect, clear in _writing_places(page, size_mm):
-            open_ = ~cv2.dilate((_region(printed, rect) > PRINTED_DARKNESS).view(np.uint8), halo).view(bool)
+            open_ = _off_print(_region(printed, rect) > PRINTED_DARKNESS, halo_mm)
             for cx, cy, cw, ch in clear:
                 m = MARGIN_HALO_MM
                 _region(open_, (cx - m - rect[0], cy - m - rect[1], cw + 2 * m, ch + 2 * m))[...] = False

@@ -1707,6 +1707,11 @@ def test_the_steps_of_a_slightly_tilted_rule_do_not_join_two_rows_marks() -> Non
 NAMED = 3  # the row whose number, name or position cell the voter writes in
 
 
+def _at_mm(x_mm: float, y_mm: float) -> tuple[int, int]:
+    """A point given in page mm, as OpenCV drawing wants it (4 fraction bits)."""
+    return round(x_mm * PX * 16), round(y_mm * PX * 16)
+
+
 def _name_cell_page(printed: Printed, shape: str, pen_mm: float, *, shift_mm: float = 0.0) -> np.ndarray:
     """The page with an X in every row's box and ``shape`` drawn in row ``NAMED``'s number, name or position
     cells; with ``shift_mm``, the table's print left of the boxes moved that far right and down (a lens, a
@@ -1724,10 +1729,7 @@ def _name_cell_page(printed: Printed, shape: str, pen_mm: float, *, shift_mm: fl
     row = page.rows[NAMED]
     nx, ny, nw, nh = row.name_mm
     px_, py, pw, ph = row.position_mm
-
-    def at(x: float, y: float) -> tuple[int, int]:
-        return round(x * PX * 16), round(y * PX * 16)
-
+    at = _at_mm
     strokes: list[list[tuple[float, float]]] = []
     if shape == "tick":  # beside the name, past its end
         strokes = [[(nx + nw - 12, ny + nh / 2), (nx + nw - 10, ny + nh / 2 + 2), (nx + nw - 6, ny + nh / 2 - 3)]]
@@ -1784,10 +1786,7 @@ def _struck_page(printed: Printed, *, marked: bool, overshoot_mm: float = 0.0) -
     page = printed.page
     cover = np.zeros(printed.shape, np.float32)
     pen = round(0.4 * PX)
-
-    def at(x: float, y: float) -> tuple[int, int]:
-        return round(x * PX * 16), round(y * PX * 16)
-
+    at = _at_mm
     if marked:
         for i, row in enumerate(page.rows):
             x, y, w, h = row.boxes_mm[LEVELS[i % 3]]
