@@ -1853,6 +1853,8 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
     bottom) and upright lines longer than a box (the rules between the columns) are left out and a stroke's
     crossing of them bridged, as :func:`_runs_across` does. Most pages hold no ink crossing the rules between
     the columns, and are told by that alone."""
+    if not page.rows:
+        return set()
     area = level_area(page)
     row = page.rows[0]
     columns = [_px(row.cells_mm[level][0]) - area.c0 for level in LEVELS[1:]]

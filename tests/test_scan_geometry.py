@@ -1840,3 +1840,13 @@ def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) 
     for where, (x, y) in {"title": (170.0, 40.0), "foot": (40.0, 285.0)}.items():
         light = pipeline.ink_maps(_darken(moved, _word_at(printed, x, y), PEN), S).light
         assert pipeline.writing_elsewhere(light, page, printed.print, size, S, photo=True), where
+
+
+def test_a_page_without_rows_is_inspected_without_error(printed: Printed) -> None:
+    """A layout page holding no person's row (only free areas) has nothing for the row checks to look at: they
+    find nothing rather than fail on the level columns' missing area."""
+    page = replace(printed.page, rows=())
+    maps = pipeline.ink_maps(printed.grey, S)
+    assert pipeline.strokes_across_columns(maps.light, page) == set()
+    row_reasons, _ = pipeline.inspect(maps.light, page, [], S, maps.trace, maps.ink, printed.print)
+    assert row_reasons == {}
