@@ -9,7 +9,7 @@ orientation, CMYK, 16-bit, palette, WebP, HEIC, a Letter-size cut, a dark border
 ballot small in a photo), what printers and hands do to the sheet (printed "fit to page"
 or off centre, a sticker over a marker, crumpled), and what light, lens and paper do to
 the image (a dark, washed or auto-enhanced scan, gamma, tinted paper, a shadow, a lamp's glare, a steep
-photo, motion blur, defocus, noise, a sheet that is not flat).
+photo, motion blur, defocus, noise, a contact-image scanner's colour fringes, a sheet that is not flat).
 The variants are scanned into a fresh copy of the deck's printed workspace and scored
 against the deck's truth, variant by variant.
 
@@ -161,6 +161,18 @@ def _salt_and_pepper(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fringed(img: np.ndarray, shift_px: float) -> np.ndarray:
+    """A contact-image scanner's colour fringes: its red, green and blue lamps light each line in turn
+    while the sheet moves, so the red plane lies ``shift_px`` down the feed and the blue one as far up
+    (sub-pixel, interpolated); every dark edge across the feed gets a coloured rim."""
+    out = img.copy()
+    for channel, dy in ((2, shift_px), (0, -shift_px)):
+        out[:, :, channel] = cv2.warpAffine(img[:, :, channel], np.float32([[1, 0, 0], [0, 1, dy]]),
+                                            (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def _bordered(img: np.ndarray, px: int) -> np.ndarray:
     """The scanner's dark lid around the sheet, ``px`` wide on every side."""
     return np.asarray(cv2.copyMakeBorder(img, px, px, px, px, cv2.BORDER_CONSTANT, value=(20, 20, 20)))
@@ -277,6 +289,8 @@ VARIANTS: dict[str, tuple[str, Make]] = {
     "motion-0.6mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
     "motion-0.9mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
     "defocus": ("jpg", lambda a, k: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
+    "colour-fringes": ("jpg", lambda a, k: _jpeg(_fringed(a, 0.5))),
+    "colour-fringes-1px": ("png", lambda a, k: _png(_fringed(a, 1.0))),
     "salt-and-pepper": ("png", lambda a, k: _png(_salt_and_pepper(a))),
     "not-flat-1mm": ("png", lambda a, k: _png(_not_flat(a, k, 1.0))),
     "not-flat-2mm": ("png", lambda a, k: _png(_not_flat(a, k, 2.0))),

@@ -1668,6 +1668,7 @@ class NameCells:
     strip: Rect  # from the number cell's left to the position cell's right (page mm)
     open_strip: np.ndarray  # (H, W) uint8 over ``strip``: 1 in a cell, off its print
     cells: tuple[tuple[Rect, np.ndarray, np.ndarray], ...]  # each cell's rect, its print (bool), off it (bool)
+    texts: tuple[Rect, ...] = ()  # each printed cell's text, widened by NAME_COLOUR_NEAR_MM within its cell (page mm)
 
 
 _NAME_CELLS: dict[tuple[int, int], tuple[np.ndarray, list[NameCells]]] = {}
@@ -1688,14 +1689,21 @@ def _name_cells(page: PageLayout, printed: np.ndarray) -> list[NameCells]:
         x0, y0 = rects[0][0], rects[0][1]
         strip = (x0, y0, rects[-1][0] + rects[-1][2] - x0, rects[-1][3])
         open_strip = np.zeros(_region(printed, strip).shape, np.uint8)
-        cells = []
+        cells, texts = [], []
         for rect in rects:
             print_ = _region(printed, rect) > PRINTED_DARKNESS
             open_ = _off_print(print_)
             cells.append((rect, print_, open_))
+            if print_.any():
+                tx, ty, tw, th = cv2.boundingRect(print_.view(np.uint8))
+                near = NAME_COLOUR_NEAR_MM
+                left, top = max(rect[0], rect[0] + tx / PX - near), max(rect[1], rect[1] + ty / PX - near)
+                right = min(rect[0] + rect[2], rect[0] + (tx + tw) / PX + near)
+                bottom = min(rect[1] + rect[3], rect[1] + (ty + th) / PX + near)
+                texts.append((left, top, right - left, bottom - top))
             view = _region(open_strip, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
             view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
-        rows.append(NameCells(strip, open_strip, tuple(cells)))
+        rows.append(NameCells(strip, open_strip, tuple(cells), tuple(texts)))
     _NAME_CELLS[key] = (printed, rows)
     return rows
 
@@ -1738,6 +1746,99 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
         if sum(areas) >= s.name_ink_mm2:
             found_persons.add(row.person)
     return found_persons
+
+
+NAME_COLOUR_NEAR_MM = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
+NAME_COLOUR_CONTRAST = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
+NAME_COLOUR_EDGE_PX = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
+NAME_COLOUR_USUAL = 0.25  # a row is weighed against this quantile of the page's rows: fringes wider than the edge
+#                            left out colour every row's print alike, a pen the rows it wrote on
+NAME_COLOUR_FRINGE = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
+NAME_COLOUR_STEP_MM = 0.15  # looked at on pixels about this far apart (a pen's stroke is twice as wide)
+
+
+def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, printed: np.ndarray,
+                        s: ScanSettings) -> set[int]:
+    """Persons whose number, name or position text has ``name_colour_mm2`` of a blue or violet pen's ink on
+    it or within :data:`NAME_COLOUR_NEAR_MM` of it: a small X over a name's first letters, a fine wave
+    through its first words, loops written over a position. In grey such ink lies on the letters or within
+    their reach (:func:`name_cell_ink` looks :data:`NAME_HALO_MM` off them), and the name was counted as
+    left alone; the print is black, so on a colour scan a blue pen's ink shows where it leaves the letters.
+
+    Judged on the colour source image, against the paper's tint over the texts. A contact-image
+    scanner's red, green and blue lines do not fall on one place: every dark edge across the feed gets a
+    coloured rim. Colour within :data:`NAME_COLOUR_EDGE_PX` source pixels of neutral dark (print) is left
+    out, and a row must hold ``name_colour_mm2`` more than the page's usual row (:data:`NAME_COLOUR_USUAL`).
+    Wider fringes (a quarter of a pixel's misregistration on a sharp 150 dpi scan) leave colour beside every
+    letter, more in some rows than in others: they are looked for on the table's heading, printed like the
+    names and written on by no one, and where its print shows :data:`NAME_COLOUR_FRINGE` of colour the page
+    is not judged by colour at all (as a grey scan is not). A black pen or a pencil shows no colour: nothing
+    is found for it here."""
+    if image.ndim != 3 or not page.rows:
+        return set()
+    named = _name_cells(page, printed)
+    tx, ty, tw, _ = page.table_mm
+    texts = [text for cells in named for text in cells.texts]
+    if not texts:
+        return set()
+    # the table's heading above the same columns as the texts
+    left, right = max(tx + RULE_CLEAR_MM, min(t[0] for t in texts)), max(t[0] + t[2] for t in texts)
+    heading = (left, ty + RULE_CLEAR_MM, right - left, page.rows[0].row_mm[1] - ty - 2 * RULE_CLEAR_MM)
+    rects = [heading, *texts]
+    px_per_mm = scale_of(hom)
+    step = max(1, int(px_per_mm * NAME_COLOUR_STEP_MM))
+
+    # every rect's corners at once (page mm -> source pixels), and each rect's bounding box there, clipped
+    at = np.array(rects, np.float64)
+    corners = np.stack([at[:, :2], at[:, :2] + at[:, 2:] * (1, 0), at[:, :2] + at[:, 2:], at[:, :2] + at[:, 2:] * (0, 1)],
+                       axis=1)
+    found = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
+    limit = np.array(image.shape[1::-1])
+    lows = np.clip(np.floor(found.min(axis=1)).astype(int), 0, limit)
+    highs = np.clip(np.ceil(found.max(axis=1)).astype(int), 0, limit)
+    boxes = np.hstack([lows, highs])  # (c0, r0, c1, r1) per rect
+    c0, r0 = lows.min(axis=0)
+    c1, r1 = highs.max(axis=0)
+    coarse = max(step, int(px_per_mm * HIDDEN_STEP_MM))
+    if (r1 - r0) // coarse < 3 or (c1 - c0) // coarse < 3:
+        return set()
+
+    def blue_over_tint(every: int) -> tuple[np.ndarray, ...]:
+        """The strip's pixels ``every`` apart (nearest neighbour at a whole factor, as hidden_ink samples):
+        where it is bluer than the paper's tint (255), and its blue, green and red, the lesser of green and red."""
+        crop = image[r0:r1, c0:c1]
+        if every > 1:
+            crop = cv2.resize(crop, ((c1 - c0) // every, (r1 - r0) // every), interpolation=cv2.INTER_NEAREST)
+        b, g, r = cv2.split(crop)
+        least = cv2.min(g, r)
+        blue = cv2.subtract(b, least)
+        _, mask = cv2.threshold(blue, min(254.0, median_u8(blue[::2, ::2]) + NAME_COLOUR_CONTRAST), 255,
+                                cv2.THRESH_BINARY)
+        return mask, b, g, r, least
+
+    # a first look at the pixels hidden_ink samples: most pages hold no such colour by their texts at all
+    if not cv2.countNonZero(blue_over_tint(coarse)[0]):
+        return set()
+    mask, b, g, r, least = blue_over_tint(step)
+    most = cv2.max(b, cv2.max(g, r))
+    neutral = (most < 0.6 * median_u8(most[::2, ::2])) & (cv2.subtract(most, cv2.min(b, least)) < NAME_COLOUR_CONTRAST)
+    edge = max(1, -(-NAME_COLOUR_EDGE_PX // step))
+    mask[cv2.dilate(neutral.view(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0] = 0
+
+    def coloured_mm2(k: int) -> float:
+        bc0, br0, bc1, br1 = boxes[k]
+        part = mask[(br0 - r0) // step : (br1 - r0) // step, (bc0 - c0) // step : (bc1 - c0) // step]
+        return cv2.countNonZero(part) * (step / px_per_mm) ** 2 if part.size else 0.0
+
+    heading_print = np.count_nonzero(_region(printed, heading) > PRINTED_DARKNESS) / PX**2
+    if heading_print > 1.0 and coloured_mm2(0) >= NAME_COLOUR_FRINGE * heading_print:
+        return set()  # the scanner colours the print itself: colour cannot tell a pen here
+    areas, k = {}, 1
+    for row, cells in zip(page.rows, named, strict=False):
+        areas[row.person] = sum(coloured_mm2(k + i) for i in range(len(cells.texts)))
+        k += len(cells.texts)
+    usual = float(np.percentile(list(areas.values()), NAME_COLOUR_USUAL * 100)) if areas else 0.0
+    return {person for person, area in areas.items() if area >= max(0.0, usual) + s.name_colour_mm2}
 
 
 SLIVER_PX = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
@@ -2664,6 +2765,10 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_RED)
     if hidden_writing and R.R_WRITING not in page_reasons:
         page_reasons.append(R.R_WRITING)
+    if len(printed) >= page.page:
+        for person in pen_colour_on_names(image, hom, page, printed[page.page - 1], s):
+            if R.R_CROSSED not in row_extra.get(person, ()):
+                row_extra.setdefault(person, []).append(R.R_NAME_INK)
     for person in rows_crossed(lines, page, explained=False):
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:

@@ -76,6 +76,7 @@ class ScanSettings:
     name_cross_steep_light: float = 0.3  # ... or under light-ink strokes across it (a pencil zigzag)
     name_cross_ink_ratio: float = 2.0  # a name with this many times the page's usual ink for its print: crossed out
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
+    name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
     name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
@@ -134,8 +135,8 @@ class ScanSettings:
                             " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
-        if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2:
-            problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2 and 0 < name_ink_mm2")
+        if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
+            problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
         if self.max_pixels < 1_000_000:
             problems.append("max_pixels >= 1000000")
         if not 200 <= self.detect_max_side <= 4000:

@@ -598,9 +598,14 @@ def _draw_x(colour: np.ndarray, hom: np.ndarray, rect_mm: tuple[float, float, fl
     cv2.line(colour, c, d, bgr, thickness)
 
 
-def _read_colour(colour: np.ndarray, fixture_ws: Workspace, tmp_path: Path, name: str = "colour.png") -> PageResult:
+def _read_colour(colour: np.ndarray, fixture_ws: Workspace, tmp_path: Path, name: str = "colour.png", *,
+                 blank: bool = False) -> PageResult:
+    """Read ``colour`` as a scan in a workspace at ``tmp_path``; with ``blank``, one that has the session's blank
+    pages (its reference PDF), as a real workspace does: the name cells' checks need them."""
     scans = tmp_path / "scans"
     scans.mkdir(parents=True)
+    if blank:
+        shutil.copy(fixture_ws.reference_pdf, tmp_path / REFERENCE_PDF)
     cv2.imwrite(str(scans / name), colour)
     return read_page(next(tasks_for(describe(scans / name, scans))), _ctx(fixture_ws, workspace=str(tmp_path)))
 
@@ -660,6 +665,65 @@ def test_writing_in_an_ink_the_dropout_hides_is_found_in_the_free_areas(
         a, b = _image_points([(x + 10 + 12 * k, y + h - 12), (x + 19 + 12 * k, y + h - 14)], hom)
         cv2.line(colour, a, b, HIDDEN_INKS["pink gel pen"], 2)
     assert hidden_ink(colour, hom, page, S) == (set(), True)
+
+
+BLUE_PEN = (175, 85, 40)  # a blue ballpoint, BGR
+
+
+def _fringed(colour: np.ndarray, shift_px: float) -> np.ndarray:
+    """A contact-image scanner's colour fringes: the red plane ``shift_px`` down the feed, the blue one as far up."""
+    out = colour.copy()
+    for channel, dy in ((2, shift_px), (0, -shift_px)):
+        out[:, :, channel] = cv2.warpAffine(colour[:, :, channel], np.float32([[1, 0, 0], [0, 1, dy]]),
+                                            colour.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def _ink_on_letters(colour: np.ndarray, hom: np.ndarray, layout: Layout, bgr: tuple[int, int, int]) -> None:
+    """A small X over person 6's first letters, 3.6 mm wide; four loops over person 8's position."""
+    rows = layout.pages[0].rows
+    x, y, w, h = rows[5].name_mm
+    cx, cy = x + 2.5, y + h / 2
+    for a, b in ((-1.8, -1.8), (-1.8, 1.8)):
+        p, q = _image_points([(cx + a, cy + b), (cx - a, cy - b)], hom)
+        cv2.line(colour, p, q, bgr, 2, cv2.LINE_AA)
+    x, y, w, h = rows[7].position_mm
+    loops = [(x + 3 + 0.9 * t + 1.0 * np.cos(t * 2.0), y + h / 2 + 1.1 * np.sin(t * 2.0)) for t in np.linspace(0, 12, 120)]
+    cv2.polylines(colour, [np.array(_image_points(loops, hom), np.int32)], False, bgr, 2, cv2.LINE_AA)
+
+
+def test_a_blue_pen_on_a_names_letters_is_seen_by_its_colour(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
+    """A small X over a name's first letters and loops written over a position stay on the letters or within
+    their reach: in grey nothing is left off the print, and the rows were counted with no doubt (a name
+    crossed out spoils the ballot under QĐ 96). The print is black; a blue pen's ink shows by its colour
+    where it leaves the letters, and those two rows go to review as ``name_cell_ink``. The same ink in a
+    black pen is not seen (what this test holds first)."""
+    black = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    _ink_on_letters(black, hom, layout, (40, 40, 40))
+    rows = {r.person: r for r in _read_colour(black, fixture_ws, tmp_path / "black", blank=True).rows}
+    assert (rows[6].marks, rows[6].reasons, rows[8].reasons) == ("one", (), ())
+    blue = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    _ink_on_letters(blue, hom, layout, BLUE_PEN)
+    rows = {r.person: r for r in _read_colour(blue, fixture_ws, tmp_path / "blue", blank=True).rows}
+    assert [p for p, r in rows.items() if R.R_NAME_INK in r.reasons] == [6, 8]
+
+
+@pytest.mark.parametrize("shift_px", [0.25, 0.5, 1.0])
+def test_a_scanners_colour_fringes_are_not_a_pen_on_the_names(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, shift_px: float) -> None:
+    """A contact-image scanner lights each line red, green and blue in turn while the sheet moves: every
+    letter's edge across the feed gets a blue rim on one side, more in one row than in another. That is no
+    one's pen: the table's heading shows the same rims, and such a page is not judged by colour (it reads as
+    its grey scan does). Without that look, 0.5 px of fringes on this sharp 150 dpi scan sent 7 rows of 12
+    to review."""
+    plain = {r.person: r for r in _read_colour(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), fixture_ws, tmp_path / "plain",
+                                               blank=True).rows}
+    fringed = _fringed(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), shift_px)
+    assert np.count_nonzero(cv2.subtract(fringed[:, :, 0], fringed[:, :, 2]) >= 40) > 1000  # blue rims on every row
+    rows = {r.person: r for r in _read_colour(fringed, fixture_ws, tmp_path / "fringed", blank=True).rows}
+    assert rows == plain
 
 
 def test_a_warm_light_or_cream_paper_is_not_hidden_ink_but_a_pink_mark_on_it_is(
@@ -725,3 +789,4 @@ def test_the_framed_views_move_an_image_as_shifted_does() -> None:
     for dy in range(-3, 4):
         for dx in range(-3, 4):
             np.testing.assert_array_equal(moved(dy, dx), shifted(image, dy, dx))
+
