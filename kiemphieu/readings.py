@@ -69,6 +69,7 @@ R_FOLD = "fold_line"
 R_BITONAL = "bitonal"
 R_FADED = "faded_print"
 R_GLARE = "glare"
+R_LOW_RES = "low_resolution"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -123,6 +124,10 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_GLARE: ("Vùng lóa sáng trên ô đánh dấu: giấy và nét bút ở đó bị xoá trắng, dấu có thể đã mất; hãy chụp hoặc quét lại",
               "Glare over a box: the paper and any pen stroke there are washed to white, a mark may be lost; "
               "photograph or scan again"),
+    R_LOW_RES: ("Ảnh có độ phân giải quá thấp (dưới 90 điểm ảnh mỗi inch trên tờ phiếu): nét bút mảnh, bút chì nhạt "
+                "có thể không còn thấy; hãy quét lại từ 150 dpi trở lên, hoặc chụp gần hơn",
+                "Image resolution too low (under 90 pixels per inch on the sheet): a fine pen or a light pencil may "
+                "not show; rescan at 150 dpi or more, or photograph closer"),
     R_BITONAL: ("Ảnh quét đen trắng (1 bit, hoặc máy quét tăng tương phản đến mức giấy trắng hẳn, mực đen hẳn): nét bút "
                 "chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu, tắt chế độ tự tăng tương phản/xoá nền",
                 "Black-and-white scan (1-bit, or contrast stretched until the paper is pure white and the ink pure "

@@ -2778,8 +2778,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)
     faded = printed_darkness(maps, page, reg.missing) < s.faded_print_darkness
     # every reading of such a page needs a human: what the scanner's threshold dropped is not there; a
-    # print no darker than a pencil is not told from one
-    for whole_page, reason in ((bitonal, R.R_BITONAL), (faded, R.R_FADED)):
+    # print no darker than a pencil is not told from one; at under 90 dpi a light stroke is under a pixel
+    low_res = reg.px_per_mm < s.min_px_per_mm
+    for whole_page, reason in ((bitonal, R.R_BITONAL), (faded, R.R_FADED), (low_res, R.R_LOW_RES)):
         if whole_page:
             for line in page.rows:
                 row_extra.setdefault(line.person, []).append(reason)
@@ -2805,7 +2806,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     return PageResult(
         task, ident.kind, "review" if needs_review else "auto", token=ident.token, layout_page=ident.layout_page,
         reasons=reasons, transform=transform, image=image_path, timings=t, boxes=tuple(boxes), rows=tuple(final_rows),
-        detail=" ".join(d for d, on in ((FADED_DETAIL, faded), (BITONAL_DETAIL, bitonal)) if on),
+        detail=" ".join(d for d, on in ((FADED_DETAIL, faded), (BITONAL_DETAIL, bitonal), (LOW_RES_DETAIL, low_res))
+                        if on),
     )
 
 
@@ -2885,6 +2887,9 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
 
 FADED_DETAIL = ("The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot "
                 "tell the print from pen strokes. Look at the whole page; print or scan darker.")
+LOW_RES_DETAIL = ("The page is read at under 90 pixels per inch of the sheet (a small photo, a scanner set to 75 "
+                  "dpi): a fine pen's stroke is under a pixel wide and a light pencil's mark is lost in it. Every line "
+                  "of this page goes to review; scan at 150 dpi or more, or photograph the sheet closer.")
 BITONAL_DETAIL = ("Black-and-white scan (1-bit, or its contrast stretched until the paper is pure white and the ink "
                   "pure black, as a scanner's auto-enhancement or background removal does): a pencil mark or light "
                   "ink below the scanner's threshold is lost. Every line of this page goes to review; scan the "
