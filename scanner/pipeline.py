@@ -611,6 +611,7 @@ class BoxInk:
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
     big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
     thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
+    round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
 
 
 @cache
@@ -710,6 +711,24 @@ BLOT_WIDTH_RATIO = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is
 #                         strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are wide
 #                         (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on a page
 #                         marked with a 0.3-0.6 mm pen, 3.8-4.8
+
+
+BLOT_ROUND = 0.9  # a blot whose outline encloses this share of what a circle of its length would: a drop of ink.
+#                   A digitised disc 3.6-4.4 mm across: 0.96-0.98; a marker's asterisk or X drawn into one blob: at
+#                   most 0.83 (the 300-voter field deck's 144 marked blots, /tmp/kp/s27/blotdeck.py)
+
+
+def _round_blot(mask: np.ndarray) -> bool:
+    """Whether the largest piece of ``mask`` (light ink, grain bridged as :func:`_piece_shapes` does) is as round
+    as a disc: 4 pi area / perimeter^2 at least :data:`BLOT_ROUND`. A hand draws a mark in strokes, which leave
+    corners and arms on even a thick marker's blob; a drop of ink spreads round."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(_closed(mask, 3), connectivity=8)
+    if n < 2:
+        return False
+    piece = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).view(np.uint8)
+    outline, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    perimeter = sum(cv2.arcLength(c, True) for c in outline)
+    return perimeter > 0 and 4.0 * np.pi * cv2.countNonZero(piece) / perimeter**2 >= BLOT_ROUND
 
 
 def _has_arms(piece: np.ndarray) -> bool:
@@ -815,7 +834,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
-                  thick)
+                  thick, big_blot and _round_blot(light))
 
 
 CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
@@ -884,7 +903,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     strokes are at least 1/``BLOT_WIDTH_RATIO`` as wide as the blot is thick
     (``pen_width_mm``, the median :func:`stroke_width_mm` of its clear strokes): a thick
     marker's X or asterisk is such a blob, no thicker than a few of its strokes crossing,
-    but on a page marked in ballpoint, or with no typical mark, it is a drop of ink. Dots
+    but on a page marked in ballpoint, or with no typical mark, it is a drop of ink; and so is a
+    blot as round as a disc (``round_blot``) on any page, a felt pen's too. Dots
     close together, which the
     smoothed trace map joins into one stroke, are not a mark (hesitation dots, a
     marker's dots): marginal.
@@ -898,9 +918,9 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
-    if drawn and ink.big_blot and (pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light or pen_width_mm is None
-                                   or ink.thick_mm > BLOT_WIDTH_RATIO * pen_width_mm):
-        drawn = False  # a large blot (a drop of ink) on a page whose marks are lighter or thinner: not this pen's mark
+    if drawn and ink.big_blot and (ink.round_blot or pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light
+                                   or pen_width_mm is None or ink.thick_mm > BLOT_WIDTH_RATIO * pen_width_mm):
+        drawn = False  # a large blot (a drop of ink) on a page whose marks are lighter or thinner, or a disc: not a mark
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
     if (stroke_light < s.empty_ink and ink.light < s.speck_ink and ink.trace < s.empty_trace
