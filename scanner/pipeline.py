@@ -1771,8 +1771,8 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
 NAME_COLOUR_NEAR_MM = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
 NAME_COLOUR_CONTRAST = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
 NAME_COLOUR_EDGE_PX = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
-NAME_COLOUR_USUAL = 0.25  # a row is weighed against this quantile of the page's rows: fringes wider than the edge
-#                            left out colour every row's print alike, a pen the rows it wrote on
+NAME_COLOUR_USUAL = 0.25  # a row is weighed against this quantile of the page's rows: what colours every row's
+#                            print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
 NAME_COLOUR_FRINGE = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
 NAME_COLOUR_STEP_MM = 0.15  # looked at on pixels about this far apart (a pen's stroke is twice as wide)
 
