@@ -1768,6 +1768,29 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
     return found_persons
 
 
+def _image_boxes(rects_mm: list[Rect], hom: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Each page-mm rect's bounding box in the image ``hom`` maps the page to, (N, 4) ints ``c0, r0, c1, r1``:
+    its four corners in one transform, rounded outwards, clipped to an image of ``shape``."""
+    at = np.array(rects_mm, np.float64).reshape(-1, 4)
+    corners = np.stack([at[:, :2], at[:, :2] + at[:, 2:] * (1, 0), at[:, :2] + at[:, 2:], at[:, :2] + at[:, 2:] * (0, 1)],
+                       axis=1)
+    found = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
+    limit = np.array(shape[1::-1])
+    lows = np.clip(np.floor(found.min(axis=1)).astype(int), 0, limit)
+    highs = np.clip(np.ceil(found.max(axis=1)).astype(int), 0, limit)
+    return np.hstack([lows, highs])
+
+
+def _sampled(image: np.ndarray, box: np.ndarray, step: int) -> np.ndarray:
+    """The image's pixels in ``box`` (c0, r0, c1, r1), every ``step``-th: nearest neighbour at a whole factor,
+    which OpenCV picks much faster than a numpy copy."""
+    c0, r0, c1, r1 = (int(v) for v in box)
+    crop = image[r0:r1, c0:c1]
+    if step > 1:
+        crop = cv2.resize(crop, ((c1 - c0) // step, (r1 - r0) // step), interpolation=cv2.INTER_NEAREST)
+    return crop
+
+
 NAME_COLOUR_NEAR_MM = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
 NAME_COLOUR_CONTRAST = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
 NAME_COLOUR_EDGE_PX = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
@@ -1808,28 +1831,17 @@ def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, pr
     px_per_mm = scale_of(hom)
     step = max(1, int(px_per_mm * NAME_COLOUR_STEP_MM))
 
-    # every rect's corners at once (page mm -> source pixels), and each rect's bounding box there, clipped
-    at = np.array(rects, np.float64)
-    corners = np.stack([at[:, :2], at[:, :2] + at[:, 2:] * (1, 0), at[:, :2] + at[:, 2:], at[:, :2] + at[:, 2:] * (0, 1)],
-                       axis=1)
-    found = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
-    limit = np.array(image.shape[1::-1])
-    lows = np.clip(np.floor(found.min(axis=1)).astype(int), 0, limit)
-    highs = np.clip(np.ceil(found.max(axis=1)).astype(int), 0, limit)
-    boxes = np.hstack([lows, highs])  # (c0, r0, c1, r1) per rect
-    c0, r0 = lows.min(axis=0)
-    c1, r1 = highs.max(axis=0)
+    boxes = _image_boxes(rects, hom, image.shape)
+    strip = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])  # all of them: c0, r0, c1, r1
+    c0, r0, c1, r1 = (int(v) for v in strip)
     coarse = max(step, int(px_per_mm * HIDDEN_STEP_MM))
     if (r1 - r0) // coarse < 3 or (c1 - c0) // coarse < 3:
         return set()
 
     def blue_over_tint(every: int) -> tuple[np.ndarray, ...]:
-        """The strip's pixels ``every`` apart (nearest neighbour at a whole factor, as hidden_ink samples):
-        where it is bluer than the paper's tint (255), and its blue, green and red, the lesser of green and red."""
-        crop = image[r0:r1, c0:c1]
-        if every > 1:
-            crop = cv2.resize(crop, ((c1 - c0) // every, (r1 - r0) // every), interpolation=cv2.INTER_NEAREST)
-        b, g, r = cv2.split(crop)
+        """The strip's pixels ``every`` apart (:func:`_sampled`, as hidden_ink samples): where it is bluer than
+        the paper's tint (255), and its blue, green and red, the lesser of green and red."""
+        b, g, r = cv2.split(_sampled(image, strip, every))
         least = cv2.min(g, r)
         blue = cv2.subtract(b, least)
         _, mask = cv2.threshold(blue, min(254.0, median_u8(blue[::2, ::2]) + NAME_COLOUR_CONTRAST), 255,
@@ -2536,19 +2548,14 @@ def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSett
     areas = [page.table_mm, *page.free_mm]
     x0, y0 = min(a[0] for a in areas), min(a[1] for a in areas)
     x1, y1 = max(a[0] + a[2] for a in areas), max(a[1] + a[3] for a in areas)
-    corners = np.array([[[x0, y0]], [[x1, y0]], [[x1, y1]], [[x0, y1]]], np.float64)
-    found = cv2.perspectiveTransform(corners, hom).reshape(-1, 2)
-    h_img, w_img = image.shape[:2]
-    c0, r0 = np.clip(np.floor(found.min(axis=0)).astype(int), 0, [w_img, h_img])
-    c1, r1 = np.clip(np.ceil(found.max(axis=0)).astype(int), 0, [w_img, h_img])
+    box = _image_boxes([(x0, y0, x1 - x0, y1 - y0)], hom, image.shape)[0]
+    c0, r0, c1, r1 = (int(v) for v in box)
     if c1 - c0 < 2 or r1 - r0 < 2:
         return set(), False
     # every step-th pixel, about HIDDEN_STEP_MM apart: a pen's stroke is wider, and a scan's colour is coarser
     px_per_mm = scale_of(hom)
     step = max(1, int(px_per_mm * HIDDEN_STEP_MM))
-    crop = image[r0:r1, c0:c1]
-    if step > 1:  # nearest neighbour at a whole factor: OpenCV picks the pixels much faster than a numpy copy
-        crop = cv2.resize(crop, ((c1 - c0) // step, (r1 - r0) // step), interpolation=cv2.INTER_NEAREST)
+    crop = _sampled(image, box, step)
     measure = hidden_by_dropout(crop)
     tint = median_u8(measure[::2, ::2])
     _, mask = cv2.threshold(measure, min(254.0, tint + HIDDEN_CONTRAST), 255, cv2.THRESH_BINARY)
