@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from calibration.effects import colour_fringes  # noqa: E402
 from calibration.evaluate import evaluate  # noqa: E402
 from calibration.truth import PageTruth, load_truth  # noqa: E402
 from kiemphieu import db  # noqa: E402
@@ -158,18 +159,6 @@ def _salt_and_pepper(img: np.ndarray) -> np.ndarray:
     u = rng.random(img.shape[:2])
     out[u < 0.003] = 0
     out[u > 0.997] = 255
-    return out
-
-
-def _fringed(img: np.ndarray, shift_px: float) -> np.ndarray:
-    """A contact-image scanner's colour fringes: its red, green and blue lamps light each line in turn
-    while the sheet moves, so the red plane lies ``shift_px`` down the feed and the blue one as far up
-    (sub-pixel, interpolated); every dark edge across the feed gets a coloured rim."""
-    out = img.copy()
-    for channel, dy in ((2, shift_px), (0, -shift_px)):
-        out[:, :, channel] = cv2.warpAffine(img[:, :, channel], np.float32([[1, 0, 0], [0, 1, dy]]),
-                                            (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
@@ -289,8 +278,8 @@ VARIANTS: dict[str, tuple[str, Make]] = {
     "motion-0.6mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
     "motion-0.9mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
     "defocus": ("jpg", lambda a, k: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
-    "colour-fringes": ("jpg", lambda a, k: _jpeg(_fringed(a, 0.5))),
-    "colour-fringes-1px": ("png", lambda a, k: _png(_fringed(a, 1.0))),
+    "colour-fringes": ("jpg", lambda a, k: _jpeg(colour_fringes(a, 0.5))),
+    "colour-fringes-1px": ("png", lambda a, k: _png(colour_fringes(a, 1.0))),
     "salt-and-pepper": ("png", lambda a, k: _png(_salt_and_pepper(a))),
     "not-flat-1mm": ("png", lambda a, k: _png(_not_flat(a, k, 1.0))),
     "not-flat-2mm": ("png", lambda a, k: _png(_not_flat(a, k, 2.0))),

@@ -196,6 +196,18 @@ def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generat
     return out
 
 
+def colour_fringes(img: np.ndarray, shift_px: float) -> np.ndarray:
+    """A contact-image scanner's colour fringes on a BGR scan: its red, green and blue lamps light each line
+    in turn while the sheet moves, so the red plane lies ``shift_px`` down the feed and the blue one as far
+    up (sub-pixel, interpolated); every dark edge across the feed gets a coloured rim."""
+    out = img.copy()
+    for channel, dy in ((2, shift_px), (0, -shift_px)):
+        out[:, :, channel] = cv2.warpAffine(img[:, :, channel], np.array([[1, 0, 0], [0, 1, dy]], np.float32),
+                                            (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """JPEG compression artefacts, in memory."""
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, make_workspace
 
+from calibration.effects import colour_fringes
 from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
@@ -670,16 +671,6 @@ def test_writing_in_an_ink_the_dropout_hides_is_found_in_the_free_areas(
 BLUE_PEN = (175, 85, 40)  # a blue ballpoint, BGR
 
 
-def _fringed(colour: np.ndarray, shift_px: float) -> np.ndarray:
-    """A contact-image scanner's colour fringes: the red plane ``shift_px`` down the feed, the blue one as far up."""
-    out = colour.copy()
-    for channel, dy in ((2, shift_px), (0, -shift_px)):
-        out[:, :, channel] = cv2.warpAffine(colour[:, :, channel], np.float32([[1, 0, 0], [0, 1, dy]]),
-                                            colour.shape[1::-1], flags=cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_REPLICATE)
-    return out
-
-
 def _ink_on_letters(colour: np.ndarray, hom: np.ndarray, layout: Layout, bgr: tuple[int, int, int]) -> None:
     """A small X over person 6's first letters, 3.6 mm wide; four loops over person 8's position."""
     rows = layout.pages[0].rows
@@ -720,7 +711,7 @@ def test_a_scanners_colour_fringes_are_not_a_pen_on_the_names(
     to review."""
     plain = {r.person: r for r in _read_colour(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), fixture_ws, tmp_path / "plain",
                                                blank=True).rows}
-    fringed = _fringed(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), shift_px)
+    fringed = colour_fringes(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), shift_px)
     assert np.count_nonzero(cv2.subtract(fringed[:, :, 0], fringed[:, :, 2]) >= 40) > 1000  # blue rims on every row
     rows = {r.person: r for r in _read_colour(fringed, fixture_ws, tmp_path / "fringed", blank=True).rows}
     assert rows == plain
