@@ -342,11 +342,13 @@ def _residual_mm(hom: np.ndarray, src_mm: np.ndarray, dst_px: np.ndarray) -> flo
 
 
 def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[float, float], px_per_mm: float = PX,
-               *, grid: GridFit | None = None) -> np.ndarray:
+               *, grid: GridFit | None = None, part: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Warp ``image`` to the canonical page grid (rows = y mm * px_per_mm).
 
     With a truthy ``grid`` (at :data:`PX` only), the table's displacement field is
-    followed in the same resampling (see :func:`scanner.grid.source_maps`).
+    followed in the same resampling (see :func:`scanner.grid.source_maps`). With
+    ``part`` (rows ``r0, r1``, columns ``c0, c1`` of the canonical page), only that
+    part of the straightened page is made.
     """
     # first shrink by an integer factor with area averaging, so thin strokes are not aliased away
     scale = scale_of(hom_mm_to_img)
@@ -358,9 +360,14 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
     canon_to_img = hom_mm_to_img @ np.diag([1.0 / px_per_mm, 1.0 / px_per_mm, 1.0])
     canon_to_img = canon_to_img / canon_to_img[2, 2]
     width, height = round(size_mm[0] * px_per_mm), round(size_mm[1] * px_per_mm)
+    r0, r1, c0, c1 = part if part else (0, height, 0, width)
     if grid:
         map_x, map_y = source_maps(grid, canon_to_img, (height, width))
-        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(image, map_x[r0:r1, c0:c1], map_y[r0:r1, c0:c1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    if part:
+        canon_to_img = canon_to_img @ np.array([[1.0, 0.0, c0], [0.0, 1.0, r0], [0.0, 0.0, 1.0]])
+        width, height = c1 - c0, r1 - r0
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     tiles = _affine_tiles(canon_to_img, width, height)
     if tiles is None:  # strong perspective (a phone photo): one exact warp
@@ -411,6 +418,21 @@ def _affine_tiles(hom: np.ndarray, width: int, height: int) -> list[tuple[int, i
             mid = (c0 + c1) // 2
             todo += [(r0, r1, c0, mid), (r0, r1, mid, c1)]
     return tiles
+
+
+def straighten_part(image: np.ndarray, hom: np.ndarray, size_mm: tuple[float, float], part: tuple[int, int, int, int],
+                    *, channel: int | None = None, grid: GridFit | None = None, reach_mm: float = 6.0) -> np.ndarray:
+    """``straighten(image, hom, size_mm, grid=grid, part=part)`` (of colour channel ``channel``, if given), read
+    from the source pixels the part shows and ``reach_mm`` around it only (a bent sheet's shifts, the
+    interpolation): a part of a large photo costs what that part of it does."""
+    r0, r1, c0, c1 = part
+    x, y, w, h = c0 / PX - reach_mm, r0 / PX - reach_mm, (c1 - c0) / PX + 2 * reach_mm, (r1 - r0) / PX + 2 * reach_mm
+    sc0, sr0, sc1, sr1 = (int(v) for v in _image_boxes([(x, y, w, h)], hom, image.shape)[0])
+    crop = image[sr0:sr1, sc0:sc1]
+    if channel is not None:
+        crop = cv2.extractChannel(crop, channel)
+    moved = np.array([[1.0, 0.0, -sc0], [0.0, 1.0, -sr0], [0.0, 0.0, 1.0]]) @ hom
+    return straighten(crop, moved, size_mm, grid=grid, part=part)
 
 
 # --- stage 4: identify ---------------------------------------------------------
@@ -2769,6 +2791,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             maps = unbled
             boxes, distorted = score_boxes(maps, page, s)
     boxes, distorted, maps = _explain_local_creases(maps, page, boxes, distorted, s)
+    boxes = faint_in_headroom(image, hom, grid, maps, page, boxes, ctx.layout.page_size_mm, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
@@ -2910,6 +2933,85 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
     maps = explain_folds(maps, creases if maps.explained is None else maps.explained | creases)
     boxes, distorted = score_boxes(maps, page, s)
     return boxes, distorted, maps
+
+
+HEADROOM_CEILING = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
+HEADROOM_LEVELS = 5.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
+HEADROOM_LINE_MIN = 0.013  # there, a faint stroke this much darker than the paper both sides of it (faint_line_min in red)
+HEADROOM_PATCH_PX = 2  # the paper's level is taken from source patches of 2 x HEADROOM_PATCH_PX + 1 pixels a side
+HEADROOM_SIDE_MM = 2.5  # at each box's centre and this far left and right of the box
+HEADROOM_MARGIN_MM = 6.0  # the other channel is straightened this far around the boxes' strips (the paper's level)
+
+
+def paper_channels(image: np.ndarray, hom: np.ndarray, page: PageLayout) -> np.ndarray | None:
+    """The paper's level in each channel (B, G, R) of the colour source ``image`` by the boxes: the 75th
+    percentile of small patch means at every box's centre and beside it (a mark, a printed line or a shadow
+    darkens a patch; most are paper). None for a grey image or a page without boxes in the picture."""
+    if image.ndim != 3:
+        return None
+    points = [(x + dx, y + h / 2) for row in page.rows for x, y, w, h in row.boxes_mm.values()
+              for dx in (w / 2, -HEADROOM_SIDE_MM, w + HEADROOM_SIDE_MM)]
+    if not points:
+        return None
+    at = np.rint(cv2.perspectiveTransform(np.array(points, np.float64).reshape(-1, 1, 2), hom).reshape(-1, 2))
+    r = HEADROOM_PATCH_PX
+    height, width = image.shape[:2]
+    inside = (at[:, 0] >= r) & (at[:, 0] < width - r) & (at[:, 1] >= r) & (at[:, 1] < height - r)
+    if not inside.any():
+        return None
+    xs, ys = at[inside].astype(np.intp).T
+    steps = np.arange(-r, r + 1)
+    patches = image[ys[:, None, None] + steps[None, :, None], xs[:, None, None] + steps[None, None, :]]
+    return np.percentile(patches.reshape(len(xs), -1, 3).mean(axis=1), 75, axis=0)
+
+
+def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, maps: InkMaps, page: PageLayout,
+                      boxes: list[BoxResult], size_mm: tuple[float, float], s: ScanSettings) -> list[BoxResult]:
+    """``boxes``, with an empty box that shows a faint mark in the colour channel with the most headroom made
+    marginal.
+
+    Everything else is read in the red channel (:func:`dropout`), which drops the seal. A photo taken in warm
+    light, or overexposed, pins that channel's white paper at 255: a faint pencil mark lighter than the
+    overexposure is clipped away with the paper, while the blue channel, which warm light dims, keeps it.
+    On the field deck's phone photos such a mark showed 0.6-1.7 levels in red and 5-6.5 in blue. So where the
+    red paper by the boxes is within :data:`HEADROOM_CEILING` of the top and another channel's paper lies
+    :data:`HEADROOM_LEVELS` below it, :func:`faint_lines` is measured again on that channel, straightened the
+    same way, against the page's own clutter there and a floor of :data:`HEADROOM_LINE_MIN`: that channel is
+    noisier than the red one (a JPEG keeps colour at half resolution), and the mean darkness of a box
+    (:func:`box_shades`) is not asked of it, as the print's colour bleeds into the box there. Pencil is
+    neutral, so a mark shows in every channel its clipping leaves it; what the red channel has judged (dots,
+    specks, a stroke's tip from outside, creases, the back's print) is left out as before, unless it is ink
+    of a colour the red channel barely sees (a red pen's dots). This only sends boxes to review: it never
+    makes a mark count.
+    """
+    levels = paper_channels(image, hom, page)
+    if levels is None:
+        return boxes
+    channel = int(np.argmin(levels))
+    if levels[2] < HEADROOM_CEILING or levels[channel] > levels[2] - HEADROOM_LEVELS:
+        return boxes
+    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
+    rects = []
+    for b in boxes:
+        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
+        rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
+    # only the part of the page box_regions looks at, and around it what the paper's level is taken from; read
+    # from the source pixels it shows, and more, for a bent sheet's shifts
+    far, margin = SHADE_STRIP_MM[1] + 1.0 + HEADROOM_MARGIN_MM, HEADROOM_MARGIN_MM
+    x0, y0 = min(r[0] for r in rects) - far, min(r[1] for r in rects) - 1.0 - margin
+    x1, y1 = max(r[0] + r[2] for r in rects) + far, max(r[1] + r[3] for r in rects) + 1.0 + margin
+    shape = maps.grey.shape
+    r0, r1 = max(0, _px(y0)), min(shape[0], _px(y1))
+    c0, c1 = max(0, _px(x0)), min(shape[1], _px(x1))
+    grey = straighten_part(image, hom, size_mm, (r0, r1, c0, c1), channel=channel, grid=grid, reach_mm=margin)
+    smooth, paper = np.full(shape, 255, np.uint8), np.full(shape, 255, np.uint8)
+    smooth[r0:r1, c0:c1] = cv2.GaussianBlur(grey, (9, 9), 1.5)
+    paper[r0:r1, c0:c1] = paper_level(grey)
+    alt = replace(maps, smooth=smooth, paper=paper)
+    inside, beside = faint_lines(box_regions(alt, rects, s, [b.dots or b.state == "empty" for b in boxes]))
+    limit = max(HEADROOM_LINE_MIN, s.faint_line_ratio * float(np.median(beside)))
+    return [replace(b, state="marginal") if b.state == "empty" and line >= limit else b
+            for b, line in zip(boxes, inside, strict=True)]
 
 
 FADED_DETAIL = ("The print is too faint (a printer low on toner, or the scanner set too light): the machine cannot "

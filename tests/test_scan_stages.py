@@ -50,6 +50,7 @@ from scanner.pipeline import (
     register,
     score_boxes,
     straighten,
+    straighten_part,
     streak_lines_mm,
     streak_rows,
     strike_coverage,
@@ -283,6 +284,21 @@ def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layo
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     diff = np.abs(tiled.astype(int) - exact.astype(int))
     assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 8  # sub-pixel resampling differences only
+
+
+def test_a_part_of_the_page_straightened_from_a_crop_of_the_source_is_that_part_of_the_page(
+        image: np.ndarray, layout: Layout, hom: np.ndarray) -> None:
+    """``straighten_part`` reads the source pixels around the part only (as ``faint_in_headroom`` reads another
+    colour channel), and gives the straightened page's pixels there; of one colour channel, that channel's."""
+    whole = straighten(image, hom, layout.page_size_mm)
+    r0, r1, c0, c1 = 300, 900, 700, 1200
+    part = straighten_part(image, hom, layout.page_size_mm, (r0, r1, c0, c1))
+    assert part.shape == (r1 - r0, c1 - c0)
+    diff = np.abs(part.astype(int) - whole[r0:r1, c0:c1].astype(int))
+    assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 8  # sub-pixel resampling differences only
+    colour = np.dstack([255 - image, image // 2, image])
+    blue = straighten_part(colour, hom, layout.page_size_mm, (r0, r1, c0, c1), channel=0)
+    assert np.abs(blue.astype(int) - (255 - part).astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
@@ -729,6 +745,47 @@ def test_a_warm_light_or_cream_paper_is_not_hidden_ink_but_a_pink_mark_on_it_is(
     _draw_x(warm, hom, layout.pages[0].rows[2].boxes_mm["medium"], HIDDEN_INKS["pink gel pen"])
     rows = {r.person: r for r in _read_colour(warm, fixture_ws, tmp_path / "pink").rows}
     assert [p for p, r in rows.items() if R.R_RED in r.reasons] == [3]
+
+
+def _photographed(image: np.ndarray, gains_bgr: tuple[float, float, float], pencil: np.ndarray) -> np.ndarray:
+    """``image`` (grey) with ``pencil`` (0..1 darkening, neutral) drawn on it, taken as a camera would: each
+    channel's light times its gain, sensor noise, then clipped at 255."""
+    page = image.astype(np.float32) * (1.0 - pencil)
+    noise = np.random.default_rng(5).normal(0.0, 2.0, image.shape + (3,)).astype(np.float32)
+    return np.clip(page[:, :, None] * np.array(gains_bgr, np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_blue(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
+    """A photo taken in warm light and overexposed pins the red channel's white paper at 255: a faint pencil
+    X (6 % darker than the paper) in person 5's and person 7's empty boxes is clipped away there, and the
+    rows, each with its voter's clear mark, were counted with no doubt, though a human must look at a faint
+    second mark. The blue channel, which the warm light dims, keeps the X: both rows go to review as
+    ``faint`` (:func:`scanner.pipeline.faint_in_headroom`). Held first: overexposed in every channel, the X
+    is gone from the picture, and there is nothing to look for; and the warm photo without the X reads as
+    the plain scan does."""
+    page = layout.pages[0]
+    pencil = np.zeros(image.shape, np.float32)
+    for person, level in ((5, "high"), (7, "low")):
+        x, y, w, h = page.rows[person - 1].boxes_mm[level]
+        for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
+            p, q = _image_points([a, b], hom)
+            cv2.line(pencil, p, q, 0.06, 2, cv2.LINE_AA)
+    plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
+
+    def faint(name: str, gains: tuple[float, float, float], marks: np.ndarray) -> list[int]:
+        """The rows whose reasons differ from the plain scan's (10 and 11, under the fixture's streak, aside)."""
+        read = _read_colour(_photographed(image, gains, marks), fixture_ws, tmp_path / name).rows
+        rows = {r.person: r for r in read if r.person not in (10, 11)}
+        assert {p: (r.marks, r.choice) for p, r in rows.items()} == {p: (plain[p].marks, plain[p].choice) for p in rows}
+        return [p for p, r in rows.items() if r.reasons != plain[p].reasons]
+
+    assert faint("white", (1.2, 1.2, 1.2), pencil) == []
+    warm = (0.95, 1.1, 1.2)
+    assert faint("warm", warm, np.zeros_like(pencil)) == []
+    assert faint("warm-pencil", warm, pencil) == [5, 7]
+    rows = {r.person: r for r in _read_colour(_photographed(image, warm, pencil), fixture_ws, tmp_path / "again").rows}
+    assert R.R_FAINT in rows[5].reasons and R.R_FAINT in rows[7].reasons
 
 
 def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
