@@ -2936,7 +2936,7 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
 
 
 HEADROOM_CEILING = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
-HEADROOM_LEVELS = 5.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
+HEADROOM_LEVELS = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
 HEADROOM_LINE_MIN = 0.013  # there, a faint stroke this much darker than the paper both sides of it (faint_line_min in red)
 HEADROOM_PATCH_PX = 2  # the paper's level is taken from source patches of 2 x HEADROOM_PATCH_PX + 1 pixels a side
 HEADROOM_SIDE_MM = 2.5  # at each box's centre and this far left and right of the box
