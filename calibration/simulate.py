@@ -10,7 +10,8 @@ Two levels:
   (never inside) the scan folder.
 
 Profiles: ``adf`` a clean office scanner; ``adf-rough`` worn scanners, folds, streaks,
-not-marks, ambiguous marks, duplicates and foreign ballots; ``phone`` phone photos.
+not-marks, ambiguous marks, duplicates and foreign ballots; ``phone`` phone photos, with
+the same share of not-marks and ambiguous marks as ``adf-rough``.
 ``field`` is held out from tuning: conditions no other profile produces, to check
 that thresholds tuned on the first three generalise. Page by page about 35 % phone
 photos with barrel lens distortion (``lens_k1``) and a sheet that is not flat
@@ -489,14 +490,19 @@ def _row_marks(profile: str, rng: np.random.Generator) -> tuple[MarkSpec, ...]:
     else:
         marks = [MarkSpec(_weighted(rng, LEVEL_WEIGHTS), _weighted(rng, styles))]
     if profile == "adf-rough":
-        used = {m.level for m in marks}
-        free = [lv for lv in LEVELS if lv not in used]
-        v = rng.random()
-        if free and v < 0.12:
-            marks.append(MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(NOT_MARK_STYLES))))
-        elif free and v < 0.18:
-            marks.append(MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(AMBIGUOUS_STYLES))))
+        return _with_doubt(tuple(marks), rng)
     return tuple(marks)
+
+
+def _with_doubt(marks: tuple[MarkSpec, ...], rng: np.random.Generator) -> tuple[MarkSpec, ...]:
+    """``marks`` and, in a free box, a not-mark (12 % of rows) or an ambiguous style (6 %)."""
+    free = [lv for lv in LEVELS if lv not in {m.level for m in marks}]
+    v = rng.random()
+    if free and v < 0.12:
+        return (*marks, MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(NOT_MARK_STYLES))))
+    if free and v < 0.18:
+        return (*marks, MarkSpec(free[int(rng.integers(0, len(free)))], str(rng.choice(AMBIGUOUS_STYLES))))
+    return marks
 
 
 def _scan_spec(profile: str, rng: np.random.Generator, *, fmt: str) -> ScanSpec:
@@ -619,10 +625,11 @@ WARM_PEN_SHARE = 0.04
 
 def _ballot_pages(
     layout: Layout, profile: str, token: str, rng: np.random.Generator, *, session_id: str | None = None,
-    warm: np.random.Generator | None = None,
+    warm: np.random.Generator | None = None, doubt: np.random.Generator | None = None,
 ) -> list[PageSpec]:
-    """One voter's pages. ``warm``: the field profile's own stream for the warm pens, kept apart from
-    ``rng`` so that choosing them leaves every other draw of the deck as it was."""
+    """One voter's pages. ``warm``: the field profile's own stream for the warm pens; ``doubt``: the phone
+    profile's own stream for its not-marks and ambiguous marks (:func:`_with_doubt`). Both are kept apart
+    from ``rng`` so that choosing them leaves every other draw of the deck as it was."""
     rough = profile in ("adf-rough", "field")
     crossed_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.04 else 0
     writing_page = int(rng.integers(1, layout.pages_per_ballot + 1)) if rough and rng.random() < 0.06 else 0
@@ -633,6 +640,8 @@ def _ballot_pages(
     specs = []
     for page in layout.pages:
         marks = {row.person: _row_marks(profile, rng) for row in page.rows}
+        if doubt is not None:
+            marks = {person: _with_doubt(row_marks, doubt) for person, row_marks in marks.items()}
         crossed: tuple[int, ...] = ()
         if page.page == crossed_page:
             crossed = (page.rows[int(rng.integers(0, len(page.rows)))].person,)
@@ -655,13 +664,16 @@ def _plan(layout: Layout, tokens: list[str], profile: str, seed: int) -> list[Fi
     """Which pages go into which files, with every random choice of the deck made here."""
     rng = np.random.default_rng([seed, 0x5EED])
     warm = np.random.default_rng([seed, 0xC0102]) if profile == "field" else None
+    # the phone profile's not-marks and ambiguous marks, from a stream of their own (added later than the
+    # rest: every other draw of a phone deck, its clear marks among them, stays as it was before)
+    doubt = np.random.default_rng([seed, 0xD0B7]) if profile == "phone" else None
 
     def seed_() -> int:
         return int(rng.integers(0, 2**63 - 1))
 
     ballots: list[tuple[int, list[PageSpec]]] = []
     for voter, token in enumerate(tokens, start=1):
-        ballots.append((voter, _ballot_pages(layout, profile, token, rng, warm=warm)))
+        ballots.append((voter, _ballot_pages(layout, profile, token, rng, warm=warm, doubt=doubt)))
     extras: list[tuple[str, int | None, list[PageSpec]]] = []
     if profile == "adf-rough" and ballots:
         copied_voter, copied = ballots[int(rng.integers(0, len(ballots)))]
