@@ -2937,7 +2937,6 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
 
 HEADROOM_CEILING = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
 HEADROOM_LEVELS = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
-HEADROOM_LINE_MIN = 0.013  # there, a faint stroke this much darker than the paper both sides of it (faint_line_min in red)
 HEADROOM_PATCH_PX = 2  # the paper's level is taken from source patches of 2 x HEADROOM_PATCH_PX + 1 pixels a side
 HEADROOM_SIDE_MM = 2.5  # at each box's centre and this far left and right of the box
 HEADROOM_MARGIN_MM = 6.0  # the other channel is straightened this far around the boxes' strips (the paper's level)
@@ -2974,9 +2973,9 @@ def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, 
     light, or overexposed, pins that channel's white paper at 255: a faint pencil mark lighter than the
     overexposure is clipped away with the paper, while the blue channel, which warm light dims, keeps it.
     On the field deck's phone photos such a mark showed 0.6-1.7 levels in red and 5-6.5 in blue. So where the
-    red paper by the boxes is within :data:`HEADROOM_CEILING` of the top and another channel's paper lies
+    red paper by the boxes is at :data:`HEADROOM_CEILING` or brighter and another channel's paper lies
     :data:`HEADROOM_LEVELS` below it, :func:`faint_lines` is measured again on that channel, straightened the
-    same way, against the page's own clutter there and a floor of :data:`HEADROOM_LINE_MIN`: that channel is
+    same way, against the page's own clutter there and a floor of ``headroom_line_min``: that channel is
     noisier than the red one (a JPEG keeps colour at half resolution), and the mean darkness of a box
     (:func:`box_shades`) is not asked of it, as the print's colour bleeds into the box there. Pencil is
     neutral, so a mark shows in every channel its clipping leaves it; what the red channel has judged (dots,
@@ -3009,7 +3008,7 @@ def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, 
     paper[r0:r1, c0:c1] = paper_level(grey)
     alt = replace(maps, smooth=smooth, paper=paper)
     inside, beside = faint_lines(box_regions(alt, rects, s, [b.dots or b.state == "empty" for b in boxes]))
-    limit = max(HEADROOM_LINE_MIN, s.faint_line_ratio * float(np.median(beside)))
+    limit = max(s.headroom_line_min, s.faint_line_ratio * float(np.median(beside)))
     return [replace(b, state="marginal") if b.state == "empty" and line >= limit else b
             for b, line in zip(boxes, inside, strict=True)]
 
