@@ -272,6 +272,9 @@ VARIANTS: dict[str, tuple[str, Make]] = {
     "gamma-2.2": ("png", lambda a, k: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
     "washed-out": ("png", lambda a, k: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
     "yellow-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),
+    "pink-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.92, 0.84, 1.0]), 0, 255).astype(np.uint8))),
+    # a photo in warm light, overexposed: red and green pinned at 255 on the paper, blue not
+    "overexposed-warm": ("jpg", lambda a, k: _jpeg(np.clip(a * np.array([0.97, 1.12, 1.25]), 0, 255).astype(np.uint8))),
     "shadow": ("jpg", lambda a, k: _jpeg(_shadow(a))),
     "glare": ("jpg", lambda a, k: _jpeg(_glare(a, k))),
     "steep-photo": ("jpg", lambda a, k: _jpeg(_steep_photo(a))),
