@@ -70,6 +70,7 @@ R_BITONAL = "bitonal"
 R_FADED = "faded_print"
 R_GLARE = "glare"
 R_LOW_RES = "low_resolution"
+R_OVEREXPOSED = "overexposed"
 
 REASON_TEXT: dict[str, tuple[str, str]] = {
     R_BLANK: ("Trang trắng (mặt sau)", "Blank page (back side)"),
@@ -128,6 +129,11 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
                 "có thể không còn thấy; hãy quét lại từ 150 dpi trở lên, hoặc chụp gần hơn",
                 "Image resolution too low (under 90 pixels per inch on the sheet): a fine pen or a light pencil may "
                 "not show; rescan at 150 dpi or more, or photograph closer"),
+    R_OVEREXPOSED: ("Giấy trong ô bị cháy sáng (trắng tuyệt đối ở mọi màu, ảnh hoặc bản quét quá sáng): nét bút chì, "
+                    "mực nhạt ở đó có thể đã mất; hãy xem phiếu giấy, hoặc chụp, quét lại tối hơn",
+                    "Overexposed: the paper in a box is pure white in every colour (the photo or scan is too bright), "
+                    "a light pencil or ink mark there may be lost; look at the paper ballot, or photograph or scan "
+                    "again darker"),
     R_BITONAL: ("Ảnh quét đen trắng (1 bit, hoặc máy quét tăng tương phản đến mức giấy trắng hẳn, mực đen hẳn): nét bút "
                 "chì, mực nhạt có thể đã mất; nên quét lại ở chế độ xám hoặc màu, tắt chế độ tự tăng tương phản/xoá nền",
                 "Black-and-white scan (1-bit, or contrast stretched until the paper is pure white and the ink pure "

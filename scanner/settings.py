@@ -96,6 +96,7 @@ class ScanSettings:
     # scanner streaks and blank pages
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
+    clipped_box_share: float = 0.3  # an empty box this much clipped white in every channel: a light mark lost? review
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
@@ -109,8 +110,8 @@ class ScanSettings:
             problems.append("0 < trace_darkness < light_darkness <= ink_darkness < 1")
         if not 0 < self.thresholded_white <= 1 or not 0 < self.thresholded_black <= 1:
             problems.append("0 < thresholded_white <= 1 and 0 < thresholded_black <= 1")
-        if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm:
-            problems.append("0 <= faded_print_darkness < 1 and 0 < min_px_per_mm")
+        if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm or not 0 < self.clipped_box_share <= 1:
+            problems.append("0 <= faded_print_darkness < 1, 0 < min_px_per_mm and 0 < clipped_box_share <= 1")
         if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1 or not 0 < self.heavy_trace <= 1:
             problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1 and 0 < heavy_trace <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:

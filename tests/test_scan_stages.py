@@ -755,22 +755,27 @@ def _photographed(image: np.ndarray, gains_bgr: tuple[float, float, float], penc
     return np.clip(page[:, :, None] * np.array(gains_bgr, np.float32) + noise, 0, 255).astype(np.uint8)
 
 
+def _faint_pencil_xs(layout: Layout, hom: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A faint pencil X (0.06 darkening) in person 5's "high" and person 7's "low" box, each an empty box
+    beside its voter's clear mark, as a darkening map of the fixture scan's ``shape``."""
+    pencil = np.zeros(shape, np.float32)
+    for person, level in ((5, "high"), (7, "low")):
+        x, y, w, h = layout.pages[0].rows[person - 1].boxes_mm[level]
+        for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
+            p, q = _image_points([a, b], hom)
+            cv2.line(pencil, p, q, 0.06, 2, cv2.LINE_AA)
+    return pencil
+
+
 def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_blue(
         fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
     """A photo taken in warm light and overexposed pins the red channel's white paper at 255: a faint pencil
     X (6 % darker than the paper) in person 5's and person 7's empty boxes is clipped away there, and the
     rows, each with its voter's clear mark, were counted with no doubt, though a human must look at a faint
     second mark. The blue channel, which the warm light dims, keeps the X: both rows go to review as
-    ``faint`` (:func:`scanner.pipeline.faint_in_headroom`). Held first: overexposed in every channel, the X
-    is gone from the picture, and there is nothing to look for; and the warm photo without the X reads as
-    the plain scan does."""
-    page = layout.pages[0]
-    pencil = np.zeros(image.shape, np.float32)
-    for person, level in ((5, "high"), (7, "low")):
-        x, y, w, h = page.rows[person - 1].boxes_mm[level]
-        for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
-            p, q = _image_points([a, b], hom)
-            cv2.line(pencil, p, q, 0.06, 2, cv2.LINE_AA)
+    ``faint`` (:func:`scanner.pipeline.faint_in_headroom`). Held first: the warm photo without the X reads
+    as the plain scan does. (Overexposed in every channel, the X is gone from the picture: the next test.)"""
+    pencil = _faint_pencil_xs(layout, hom, image.shape)
     plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
 
     def faint(name: str, gains: tuple[float, float, float], marks: np.ndarray) -> list[int]:
@@ -780,12 +785,47 @@ def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_b
         assert {p: (r.marks, r.choice) for p, r in rows.items()} == {p: (plain[p].marks, plain[p].choice) for p in rows}
         return [p for p, r in rows.items() if r.reasons != plain[p].reasons]
 
-    assert faint("white", (1.2, 1.2, 1.2), pencil) == []
     warm = (0.95, 1.1, 1.2)
     assert faint("warm", warm, np.zeros_like(pencil)) == []
     assert faint("warm-pencil", warm, pencil) == [5, 7]
     rows = {r.person: r for r in _read_colour(_photographed(image, warm, pencil), fixture_ws, tmp_path / "again").rows}
     assert R.R_FAINT in rows[5].reasons and R.R_FAINT in rows[7].reasons
+
+
+def test_a_box_whose_paper_is_clipped_white_in_every_channel_goes_to_review(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
+    """Overexposed in every channel (a photo 20 % too bright), the faint pencil X in person 5's and person
+    7's empty boxes is clipped away with the paper: nothing in the picture shows it, and the rows, each with
+    its voter's clear mark, were counted with no doubt (a silent error on the simulator's phone deck).
+    Every row with a box read as empty on paper clipped white in all three channels goes to review as
+    ``overexposed``, its reading unchanged; so does a grey scan as bright. Only the rows under a bright
+    patch do when the rest of the page keeps its grain; the plain scan, a warm photo whose blue channel
+    keeps headroom, and a grey scan 5 % brighter (paper at 250) send none."""
+    plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
+    pencil = _faint_pencil_xs(layout, hom, image.shape)
+
+    def overexposed(name: str, picture: np.ndarray) -> set[int]:
+        rows = _read_colour(picture, fixture_ws, tmp_path / name).rows
+        assert {r.person: (r.marks, r.choice) for r in rows if r.person not in (10, 11)} == {
+            p: (r.marks, r.choice) for p, r in plain.items() if p not in (10, 11)}
+        return {r.person for r in rows if R.R_OVEREXPOSED in r.reasons}
+
+    everyone = {row.person for row in layout.pages[0].rows} - {9}  # 9 marked all three boxes: none is empty
+    assert not any(R.R_OVEREXPOSED in r.reasons for r in plain.values())
+    assert overexposed("white", _photographed(image, (1.2, 1.2, 1.2), pencil)) == everyone
+    assert overexposed("warm", _photographed(image, (0.95, 1.1, 1.2), pencil)) == set()
+    assert overexposed("grey", cv2.convertScaleAbs(image, alpha=1.2)) == everyone
+    assert overexposed("grey-bright", cv2.convertScaleAbs(image, alpha=1.05)) == set()
+    # a bright patch over the boxes of persons 2 to 4 only: a lamp's hot spot that keeps the print dark
+    rows = layout.pages[0].rows
+    x0 = min(x for x, _, _, _ in rows[1].boxes_mm.values()) - 2
+    x1 = max(x + w for x, _, w, _ in rows[1].boxes_mm.values()) + 2
+    y0, y1 = rows[1].boxes_mm["high"][1] - 1, rows[3].boxes_mm["high"][1] + rows[3].boxes_mm["high"][3] + 1
+    cols, rows_px = zip(*_image_points([(x0, y0), (x1, y1)], hom), strict=True)  # the scan is turned
+    patch = np.ones(image.shape, np.float32)
+    patch[min(rows_px):max(rows_px), min(cols):max(cols)] = 1.2
+    spot = np.clip(image.astype(np.float32) * patch, 0, 255).astype(np.uint8)
+    assert overexposed("spot", cv2.cvtColor(spot, cv2.COLOR_GRAY2BGR)) == {2, 3, 4}
 
 
 def test_a_faint_strike_past_a_names_end_is_found_where_nothing_is_printed(
