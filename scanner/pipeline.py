@@ -3022,8 +3022,8 @@ def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, 
     On the field deck's phone photos such a mark showed 0.6-1.7 levels in red and 5-6.5 in blue. So where the
     red paper by the boxes is at :data:`HEADROOM_CEILING` or brighter and another channel's paper lies
     :data:`HEADROOM_LEVELS` below it, :func:`faint_lines` is measured again on that channel, straightened the
-    same way, against the page's own clutter there and a floor of ``headroom_line_min``: that channel is
-    noisier than the red one (a JPEG keeps colour at half resolution), and the mean darkness of a box
+    same way, against the page's own clutter there (that channel is noisier than the red one: a JPEG keeps
+    colour at half resolution) and a floor of ``headroom_line_min``, and the mean darkness of a box
     (:func:`box_shades`) is not asked of it, as the print's colour bleeds into the box there. Pencil is
     neutral, so a mark shows in every channel its clipping leaves it; what the red channel has judged (dots,
     specks, a stroke's tip from outside, creases, the back's print) is left out as before, unless it is ink

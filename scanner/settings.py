@@ -49,7 +49,7 @@ class ScanSettings:
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     faint_line_min: float = 0.010  # an empty box with a straight stroke this much darker than the paper both sides of it (averaged along 2 mm) ...
     faint_line_ratio: float = 1.75  # ... and this many times the page's paper clutter beside its boxes: review
-    headroom_line_min: float = 0.013  # the same, on the colour channel with headroom of an overexposed colour picture
+    headroom_line_min: float = 0.010  # the same, on the colour channel with headroom of an overexposed colour picture
     #                                  (faint_in_headroom: a noisier channel, a JPEG keeps colour at half resolution)
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
