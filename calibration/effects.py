@@ -182,6 +182,8 @@ def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generat
 
     The noise is mostly luminance (one field for all channels), as in scanners, and
     comes from OpenCV's generator seeded from ``rng`` (many times faster than numpy's).
+    A float image (the light on a camera's sensor, :func:`phone_photo`) gets its noise before it is
+    clipped to 0..255 and rounded to uint8, as a camera's sensor clips; a uint8 one is saturated as it goes.
     """
     out = img
     if blur > 0:
@@ -192,7 +194,9 @@ def sensor(img: np.ndarray, *, noise: float, blur: float, rng: np.random.Generat
         cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
         cv2.randn(n, 0.0, float(noise))  # type: ignore[call-overload]
         field_ = np.asarray(cv2.cvtColor(n, cv2.COLOR_GRAY2BGR)) if out.ndim == 3 else n
-        out = cv2.add(out, field_, dtype=cv2.CV_8U)
+        out = cv2.add(out, field_, dtype=cv2.CV_8U if out.dtype == np.uint8 else cv2.CV_32F)
+    if out.dtype != np.uint8:
+        out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out
 
 
@@ -219,8 +223,11 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 def phone_photo(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A phone photo of ``page`` lying on a desk: perspective, background, uneven light, shadow.
 
-    Returns a 4000 x 3000 (portrait) or 3000 x 4000 (landscape) BGR image in which the
-    page's long side spans 60-85 % of the frame's long side.
+    Returns a 4000 x 3000 (portrait) or 3000 x 4000 (landscape) BGR float32 image in which the
+    page's long side spans 60-85 % of the frame's long side: the light on the sensor, which may exceed 255
+    where the photo is overexposed; :func:`sensor` adds the sensor's noise to it and then clips, so an
+    overexposed paper comes out flat 255, as a camera's does (clipping first, then adding noise, made it 253
+    with the noise's grain, like a scan's unclipped paper, until 2026-11-24).
     """
     landscape = rng.random() < 0.3
     fh, fw = (3000, 4000) if landscape else (4000, 3000)
@@ -278,8 +285,8 @@ def phone_photo(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     light *= 1.0 - shadow * rng.uniform(0.3, 0.5)
     light = cv2.resize(light.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
     warm = np.array([rng.uniform(0.88, 0.97), rng.uniform(0.95, 1.0), 1.0], np.float32)
-    out = photo.astype(np.float32) * light[:, :, None] * warm[None, None, :]
-    return np.clip(out, 0, 255).astype(np.uint8)
+    # the light the sensor sees, not yet clipped: :func:`sensor` adds its noise and then clips, as a camera does
+    return np.asarray(photo.astype(np.float32) * light[:, :, None] * warm[None, None, :], np.float32)
 
 
 # --- field conditions (the ``field`` profile only) -----------------------------
