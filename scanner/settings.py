@@ -96,7 +96,7 @@ class ScanSettings:
     # scanner streaks and blank pages
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
-    clipped_box_share: float = 0.5  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
+    clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
