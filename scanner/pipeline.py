@@ -1356,6 +1356,17 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
 # --- stage 7: inspect the rest of the ballot ------------------------------------------
 
 
+def found_rects(page: PageLayout, boxes: list[BoxResult]) -> list[Rect]:
+    """Each box's rectangle (x, y, w, h) in mm where it was found on the page: the layout's box moved by the
+    local shift measured for it (:func:`score_boxes`: :func:`refine_box`, or its row's median)."""
+    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
+    rects = []
+    for b in boxes:
+        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
+        rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
+    return rects
+
+
 def _region(mask: np.ndarray, rect_mm: tuple[float, float, float, float]) -> np.ndarray:
     x, y, w, h = rect_mm
     return mask[max(0, _px(y)) : _px(y + h), max(0, _px(x)) : _px(x + w)]
@@ -1917,13 +1928,7 @@ def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: Sca
     empty boxes' usual rim (the printed outline as this scan shows it: the median) and than the leaner of the
     row's two other boxes' rims sends the row to review. A box
     read as marginal sends its row to review already (a fill, a scribble, a thick pen's ring reaching in)."""
-    shift = {(b.person, b.level): (b.dx_mm, b.dy_mm) for b in boxes}
-    rims: dict[tuple[int, str], float] = {}
-    for row in page.rows:
-        for level in LEVELS:
-            x, y, w, h = row.boxes_mm[level]
-            dx, dy = shift[(row.person, level)]
-            rims[(row.person, level)] = rim_ink_mm2(ink, (x + dx, y + dy, w, h))
+    rims = {(b.person, b.level): rim_ink_mm2(ink, rect) for b, rect in zip(boxes, found_rects(page, boxes), strict=True)}
     usual = [rims[(b.person, b.level)] for b in boxes if b.state == "empty"]
     if not usual:
         return set()
@@ -2920,16 +2925,12 @@ def overexposed_rows(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, p
     Half the box, the paper's median at the ceiling, was asked first: on the 2,000-page phone deck a box
     the edge of the clipped light ran through, 0.35 of it at 255, hid a faint mark that way. A marked box
     is left alone (its own mark is seen), as is a glare (:func:`glare_rows`)."""
-    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
     empty = [b for b in boxes if b.state == "empty"]
     if not empty:
         return set()
     steps = CLIPPED_INSET + (1 - 2 * CLIPPED_INSET) * np.linspace(0.0, 1.0, CLIPPED_SAMPLES)
     fx, fy = (a.ravel() for a in np.meshgrid(steps, steps))
-    points = []
-    for b in empty:
-        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
-        points.append(np.stack([x + b.dx_mm + w * fx, y + b.dy_mm + h * fy], axis=-1))
+    points = [np.stack([x + w * fx, y + h * fy], axis=-1) for x, y, w, h in found_rects(page, empty)]
     mm = np.concatenate(points)
     if grid:  # a point of the straightened page shows the source at its place plus the table's shift
         dx, dy = grid.shift(mm[:, 0], mm[:, 1])
@@ -2975,12 +2976,7 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
     faint = [b for b in boxes if traces_only(b, s)]
     if not faint:
         return boxes, distorted, maps
-    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
-    rects = []
-    for b in faint:
-        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
-        rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
-    creases = local_creases(maps.smooth, maps.paper, rects, s)
+    creases = local_creases(maps.smooth, maps.paper, found_rects(page, faint), s)
     if creases is None:
         return boxes, distorted, maps
     maps = explain_folds(maps, creases if maps.explained is None else maps.explained | creases)
@@ -3042,11 +3038,7 @@ def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, 
     channel = int(np.argmin(levels))
     if levels[2] < HEADROOM_CEILING or levels[channel] > levels[2] - HEADROOM_LEVELS:
         return boxes
-    where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
-    rects = []
-    for b in boxes:
-        x, y, w, h = where[(b.person, b.level)]  # type: ignore[index]
-        rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
+    rects = found_rects(page, boxes)
     # only the part of the page box_regions looks at, and around it what the paper's level is taken from; read
     # from the source pixels it shows, and more, for a bent sheet's shifts
     far, margin = SHADE_STRIP_MM[1] + 1.0 + HEADROOM_MARGIN_MM, HEADROOM_MARGIN_MM
