@@ -23,6 +23,7 @@ reason code (see :mod:`kiemphieu.readings`) that sends the row or page to review
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -83,6 +84,7 @@ class BoxResult:
     dy_mm: float
     shade: float = 0.0  # mean darkness of the interior above the paper beside the box
     dots: bool = False  # marginal for dots only (no drawn stroke, nothing faint beyond them): see classify_rows
+    open_mm: float = math.inf  # the largest open disc of paper among its traces (BoxInk.open_mm): see is_heavy
 
 
 @dataclass(frozen=True)
@@ -634,6 +636,7 @@ class BoxInk:
     big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
     thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
     round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
+    open_mm: float = math.inf  # radius of the largest disc of paper its traces leave open (open_paper_mm), mm
 
 
 @cache
@@ -854,9 +857,18 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
-    return BoxInk(share, light_span, float(strokes.mean()), _longest_span_mm(strokes),
+    covered = float(strokes.mean())
+    return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
-                  thick, big_blot and _round_blot(light))
+                  thick, big_blot and _round_blot(light), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf)
+
+
+def open_paper_mm(traces: np.ndarray) -> float:
+    """The radius (mm) of the largest disc of paper that ``traces`` (a box interior's) leave open, within the
+    interior: an X, a tick, a circle, however thick their lines, leave open the paper between their arms;
+    a box scribbled over, hatched densely or filled leaves none."""
+    edged = cv2.copyMakeBorder((~traces).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    return float(cv2.distanceTransform(edged, cv2.DIST_L2, 5).max()) / PX
 
 
 CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
@@ -935,7 +947,7 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
     """
     stroke_light = max(0.0, ink.light - ink.speck_light)
-    heavy = is_heavy(ink.light, ink.trace, s)
+    heavy = is_heavy(ink.light, ink.trace, s, ink.open_mm)
     if heavy and pen_light is not None and pen_light >= s.heavy_ink * s.thick_pen_share:
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
@@ -957,10 +969,13 @@ def is_crease(ink: BoxInk, s: ScanSettings) -> bool:
     return ink.line >= s.line_share and ink.dark < s.crease_dark_share * ink.light
 
 
-def is_heavy(light: float, trace: float, s: ScanSettings) -> bool:
+def is_heavy(light: float, trace: float, s: ScanSettings, open_mm: float = math.inf) -> bool:
     """A box covered as a scribbled-over (cancelled) mark may be: much light ink, most of it darkened at
-    all, or most of it shaded faintly (a pencil scribble: traces four times the light ink)."""
-    return light >= s.heavy_ink or trace >= s.heavy_trace or (trace >= s.shaded_trace and light < 0.25 * trace)
+    all, or most of it shaded (``shaded_trace``) faintly (a pencil scribble: traces four times the light
+    ink) or with no open paper between its strokes (``open_mm``, :func:`open_paper_mm`, at most
+    ``scribble_open_mm``)."""
+    return (light >= s.heavy_ink or trace >= s.heavy_trace
+            or (trace >= s.shaded_trace and (light < 0.25 * trace or open_mm <= s.scribble_open_mm)))
 
 
 def clear_strokes(inks: list[BoxInk], s: ScanSettings) -> list[int]:
@@ -1199,7 +1214,7 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
         results.append(BoxResult(person, level, round(ink.light, 4), round(ink.trace, 4),
                                  round(max(ink.light_span_mm, ink.trace_span_mm), 2),
                                  classify_box(ink, s, pen_light=pen_light, pen_width_mm=pen_width), round(dx, 3),
-                                 round(dy, 3)))
+                                 round(dy, 3), open_mm=ink.open_mm))
     # a mark too faint to leave a trace still darkens its box a little (against the paper beside it),
     # and shows as a faint straight stroke above the page's own clutter beside its boxes
     dots = [m[4].dots for m in measured]
@@ -1225,7 +1240,7 @@ def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
     """Whether a box left marginal holds what a light pen's mark would: a stroke as long as a mark in light
     ink (:func:`light_pen_marks` asks the same length of every box's traces), not a box covered as a
     cancelled mark is, not a crease, not dots."""
-    return (ink.light_span_mm >= s.mark_span_mm and not is_heavy(ink.light, ink.trace, s) and not ink.dots
+    return (ink.light_span_mm >= s.mark_span_mm and not is_heavy(ink.light, ink.trace, s, ink.open_mm) and not ink.dots
             and not is_crease(ink, s))
 
 
@@ -1279,7 +1294,7 @@ def _soft_stroke(ink: BoxInk, s: ScanSettings) -> bool:
     """Whether a box holds what a soft pencil's mark leaves on a soft scan: a mark-long stroke in traces,
     with too little light ink for a mark; not a box covered as a cancelled mark is, not dots, and not
     one straight horizontal or vertical line (a crease)."""
-    return (ink.light < s.mark_ink and not is_heavy(ink.light, ink.trace, s) and not ink.dots
+    return (ink.light < s.mark_ink and not is_heavy(ink.light, ink.trace, s, ink.open_mm) and not ink.dots
             and ink.trace_line < s.line_share)
 
 
@@ -1342,7 +1357,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         # dots beside the row's one clear mark (hesitation dots) do not make it doubtful; dots alone do
         doubtful = [b for b in bs if b.state == "marginal" and not (b.dots and len(marked) == 1)]
         if doubtful:
-            heavy = any(is_heavy(b.score, b.faint, s) for b in bs)
+            heavy = any(is_heavy(b.score, b.faint, s, b.open_mm) for b in bs)
             faint_only = any(traces_only(b, s) for b in doubtful)
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:

@@ -54,7 +54,9 @@ class ScanSettings:
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
-    shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading)
+    shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading) ...
+    scribble_open_mm: float = 0.55  # ... or with no disc of paper left open between its traces wider than this
+    #                                 radius (pipeline.open_paper_mm: a scribble, a dense hatch, a fill)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
     heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark;

@@ -1261,6 +1261,56 @@ def test_a_mark_scribbled_over_short_of_heavy_is_not_taken_for_the_soft_pencils_
     _assert_the_voters_marks(maps, page, "marginal")
 
 
+def _scribbled_over(grey: np.ndarray, row: RowLayout, level: str) -> np.ndarray:
+    """A mark cancelled in pencil in one box of ``row``: an X (4 x 3.6 mm) under a zigzag of five passes across
+    the whole box, a 0.3 mm line of which half the pixels hold graphite, 0.3 dark, softened by a 0.8 px blur."""
+    at = _from_centre(row, level)
+    x, y, w, h = row.boxes_mm[level]
+    cover = np.zeros(grey.shape, np.float32)
+    for sign in (1, -1):
+        cv2.line(cover, at(-2.0, -1.8 * sign), at(2.0, 1.8 * sign), 1.0, round(0.3 * PX), cv2.LINE_AA, 4)
+    zigzag = [at(sign * (w / 2 - 0.9), -h / 2 + 0.9 + i * (h - 1.8) / 4) for i, sign in enumerate([-1, 1, -1, 1, -1])]
+    cv2.polylines(cover, [np.array(zigzag, np.int32)], False, 1.0, round(0.3 * PX), cv2.LINE_AA, 4)
+    cover *= np.random.default_rng(7).random(cover.shape) < 0.5
+    return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.8), 0.3)
+
+
+def test_a_pencil_scribble_that_leaves_no_paper_open_in_the_box_is_a_cancelled_mark(printed: Printed) -> None:
+    """A mark scribbled over in pencil was read as a vote with no doubt (the adf-rough deck of 100 voters,
+    seed 2, ``scan-0053`` person 9, a 150-dpi JPEG): its traces covered 0.84 of the box, short of
+    ``heavy_trace``, and its light ink was 0.26 of it, over a quarter of its traces, so not shaded faintly
+    either. Drawn here the same way: a grainy pencil X under a zigzag across the box. Between its strokes no
+    disc of paper is left open over ``scribble_open_mm`` in radius (:func:`pipeline.open_paper_mm`), where an
+    X leaves the paper between its arms open: heavy, and a human looks. The page's pencil X's in the other
+    rows are still marks."""
+    page = printed.page
+    last = page.rows[-1]
+    grey = _scribbled_over(_pencil_page(printed, len(page.rows) - 1), last, "medium")
+    maps = pipeline.ink_maps(grey, S)
+    ink = pipeline.measure_box(maps, last.boxes_mm["medium"], S)
+    assert S.shaded_trace <= ink.trace < S.heavy_trace and 0.25 * ink.trace <= ink.light < S.heavy_ink, ink
+    assert ink.open_mm <= S.scribble_open_mm, ink
+    _assert_the_voters_marks(maps, page, "marginal")
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    assert pipeline.classify_rows(boxes, S)[last.person].reasons == (R.R_SCRIBBLE,)
+
+
+@pytest.mark.parametrize("width_mm", [0.45, 0.6, 0.7])
+def test_a_pens_x_leaves_the_paper_between_its_arms_open(printed: Printed, width_mm: float) -> None:
+    """X's in pen, 0.45 to 0.8 mm wide (a ballpoint to a felt pen): their traces cover much of a box, but
+    each leaves paper open between its arms (:func:`pipeline.open_paper_mm` over ``scribble_open_mm``):
+    every one is a mark, counted without a reason."""
+    page = printed.page
+    maps = pipeline.ink_maps(_pen_page(printed, len(page.rows), width_mm=width_mm), S)
+    inks = [pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows)]
+    assert min(i.open_mm for i in inks) > S.scribble_open_mm, inks
+    assert width_mm < 0.6 or min(i.trace for i in inks) >= S.shaded_trace, inks  # the rule is asked of them
+    boxes, _ = pipeline.score_boxes(maps, page, S)
+    rows = pipeline.classify_rows(boxes, S)
+    assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
+               for i, row in enumerate(page.rows))
+
+
 def _smudge(grey: np.ndarray, row: RowLayout, level: str, kind: str) -> np.ndarray:
     """A blot in one box of ``row``: a drop of ink 2.5, 3.5, 3.7, 4 or 4.4 mm across (``drop``, ``big_drop``,
     ``wide_drop``, ``large_drop``, ``felt_drop``), or a graphite
