@@ -317,7 +317,9 @@ def run(deck: Path, out: Path, *, pages: int, jobs: int, names: list[str]) -> in
             px_per_mm = float(src.scan["dpi"]) / 25.4
             target = f"{name}-{k:02d}.{ext}"
             (scans / target).write_bytes(make(img, px_per_mm))
-            made.setdefault(name, []).append(replace(src, source=target, page=1))
+            # the variant is the front alone: a back written on, in the deck's next file, is not scanned with
+            # it, so nothing links it to a written back (the scan flags the page before one, writing_on_back)
+            made.setdefault(name, []).append(replace(src, source=target, page=1, back_writing=False))
     ws = open_workspace(out / "run")
     print(f"scanning {sum(len(v) for v in made.values())} pages of {len(made)} variants with {jobs} job(s) ...",
           flush=True)
