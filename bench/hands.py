@@ -3,11 +3,12 @@
 The accuracy decks (``bench/accuracy.py``) are voted with the simulator's strokes, and the
 scanner's thresholds were fitted on them. Here every mark and every crossed-out name is drawn
 by another pen (:mod:`calibration.hands`: its own stroke shapes, widths and inks, never used
-to fit a threshold), then goes through the simulator's printer, seal, folds and scanner or
+to fit a threshold), and so is every mark cancelled by going over it, then goes through the simulator's printer, seal, folds and scanner or
 camera (``--profile``), is scanned into a fresh copy of a printed workspace, and is scored
 with :func:`calibration.evaluate.evaluate`, as the accuracy decks are. It also counts the
-crossed names not flagged by the way they were crossed out and the ink, and the clear rows
-sent to review by their reasons.
+crossed names not flagged by the way they were crossed out and the ink, the cancelled marks
+not sent to review by the way they were cancelled and the ink, and the clear rows sent to
+review by their reasons.
 
 Exit status: 0 without silent errors, 1 with any, 2 for bad arguments.
 
@@ -57,16 +58,22 @@ def run(out: Path, *, profile: str, pages: int, seed: int, jobs: int, persons: P
     inks = {name: plan["ink"] for name, plan in plans.items()}
     missed_crossings = Counter(f"{crossings[(m.source, m.person)]} in {inks[m.source]}" for m in ev.misses
                                if m.category == "crossed_not_flagged" and (m.source, m.person) in crossings)
+    cancels = {(name, person): f"{how} in {plan['ink']}" for name, plan in plans.items()
+               for person, _, _, how, _ in plan["cancelled"]}
+    missed_cancels = Counter(cancels[(m.source, m.person)] for m in ev.misses
+                             if m.category == "ambiguous_not_reviewed" and (m.source, m.person) in cancels)
     reasons = Counter(m.detail[m.detail.rfind(" [") + 1 :] for m in ev.misses if m.category == "clear_row_reviewed")
     print("\n".join(line for line in ev.report().splitlines() if not line.lstrip().startswith("MISS")))
     print(f"crossed names: {len(crossings)}, not flagged: {sum(missed_crossings.values())} {dict(missed_crossings)}")
+    print(f"cancelled marks: {len(cancels)}, not sent to review: {sum(missed_cancels.values())} {dict(missed_cancels)}")
     print("clear rows to review by reasons:", ", ".join(f"{k} {v}" for k, v in reasons.most_common(8)))
     for m in ev.misses:
         if m.category in ev.SILENT:
             print(f"  SILENT {m.category}: {m.source} person {m.person}: {m.detail}")
     summary = {"profile": profile, "pages": pages, "seed": seed, "silent_errors": ev.silent_errors,
                "counts": dict(ev.counts), "clear_rows": ev.clear_rows, "crossed_names": len(crossings),
-               "crossed_missed": dict(missed_crossings)}
+               "crossed_missed": dict(missed_crossings), "cancelled_marks": len(cancels),
+               "cancelled_missed": dict(missed_cancels)}
     (out / "hands.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return 1 if ev.silent_errors else 0
 

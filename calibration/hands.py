@@ -10,7 +10,11 @@ written for a held-out check alone, never used to fit a threshold:
 - marks: X (usual, big over the box's edges, small, drawn twice), check, V, slash, plus,
   asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %);
 - a crossed-out name on 30 % of the pages: a line, two lines, a wavy line, a zigzag, loops, an X
-  over the name.
+  over the name;
+- a mark cancelled on 6 % of the rows (truth: a human must look): a mark drawn, then gone over with
+  this hand's own cancelling (back-and-forth strokes at a slant, loops, a cross-hatch, or ink blotted
+  out in a few heavy strokes), in a box the row's other mark does not use. Drawn from a random stream
+  of their own, so the rest of a deck is the same page for page as without them.
 
 :func:`hand_deck` draws such ballots through the simulator's printer, seal, folds and scanner
 or camera (a profile's scan settings) and returns their truth, for
@@ -48,6 +52,9 @@ INK_SHARES = (0.4, 0.2, 0.1, 0.1, 0.1, 0.1)
 MARKS = ("x", "x-big", "x-small", "x-twice", "check", "v", "slash", "plus", "asterisk", "circle")
 MARK_SHARES = (0.35, 0.08, 0.08, 0.07, 0.14, 0.07, 0.06, 0.05, 0.05, 0.05)
 CROSSINGS = ("line", "two-lines", "wavy", "zigzag", "loops", "x-over")
+CANCELS = ("back-and-forth", "loops", "cross-hatch", "blotted")
+CANCEL_SHARE = 0.06  # of the rows with fewer than two marks
+CANCEL_STREAM = 0xCA4C  # the cancelled marks' own random stream: default_rng([seed, CANCEL_STREAM])
 
 
 def _curve(p0: tuple[float, float], p1: tuple[float, float], bow: float, n: int = 24) -> np.ndarray:
@@ -122,6 +129,39 @@ def crossing(style: str, name: tuple[float, float, float, float], rng: np.random
     raise ValueError(f"unknown crossing {style!r}")
 
 
+def cancel(style: str, box: tuple[float, float, float, float], rng: np.random.Generator) -> Strokes:
+    """The strokes that go over a mark in ``box`` (page mm) to cancel it, in ``style``."""
+    x, y, w, h = box
+    x0, y0 = x + rng.uniform(-0.4, 0.8), y + rng.uniform(-0.4, 0.8)  # about the box's edge: inside it or a little over
+    x1, y1 = x + w - rng.uniform(-0.4, 0.8), y + h - rng.uniform(-0.4, 0.8)
+    if style == "back-and-forth":  # one stroke going back and forth across the box
+        ys = np.linspace(y0, y1, int(rng.integers(5, 10))) + rng.normal(0, 0.2)
+        return [np.array([((x1 if i % 2 else x0) + rng.normal(0, 0.3), yy) for i, yy in enumerate(ys)])]
+    if style == "loops":  # a coil of small loops wandering down the box
+        t = np.linspace(0, 1, 600)
+        r = (y1 - y0) * rng.uniform(0.12, 0.18)
+        turns, sweeps = rng.uniform(10, 16), rng.uniform(1.2, 2.0)
+        cx = x0 + r + (x1 - x0 - 2 * r) * (0.5 + 0.5 * np.sin(2 * np.pi * sweeps * t + rng.uniform(0, np.pi)))
+        cy = y0 + r + (y1 - y0 - 2 * r) * t
+        return [np.column_stack([cx + r * np.cos(2 * np.pi * turns * t), cy + r * np.sin(2 * np.pi * turns * t)])]
+    if style == "cross-hatch":  # two sets of parallel lines, each line within the box
+        strokes = []
+        for turn in (rng.uniform(30, 60), rng.uniform(120, 150)):
+            along = np.array([math.cos(math.radians(turn)), math.sin(math.radians(turn))])
+            across = np.array([-along[1], along[0]])
+            for off in np.linspace(-0.4, 0.4, int(rng.integers(4, 7))) * (x1 - x0 + y1 - y0):
+                pts = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + off * across + np.linspace(-w, w, 80)[:, None] * along
+                inside = pts[(pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)]
+                if len(inside) >= 2:
+                    strokes.append(inside)
+        return strokes
+    if style == "blotted":  # a few heavy strokes laid side by side, up and down
+        n = int(rng.integers(6, 10))
+        return [_curve((xx, y0), (xx + rng.normal(0, 0.3), y1), float(rng.normal(0, 0.03)))
+                for xx in np.linspace(x0, x1, n)]
+    raise ValueError(f"unknown cancelling {style!r}")
+
+
 def draw(img: np.ndarray, strokes: Strokes, ink: str, px_per_mm: float, rng: np.random.Generator) -> None:
     """Draw ``strokes`` in ``ink`` on ``img`` (BGR, page mm * ``px_per_mm``) in place."""
     reflectance, (w0, w1), (o0, o1) = INKS[ink]
@@ -157,7 +197,18 @@ def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
     crossed = []
     if rng.random() < 0.3:
         crossed = [(int(rng.choice([r.person for r in page.rows])), str(rng.choice(CROSSINGS)))]
-    return {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES))}
+    return {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES)), "cancelled": []}
+
+
+def plan_cancels(plan: dict, rng: np.random.Generator) -> None:
+    """Add to ``plan`` the marks its voter cancels (``CANCEL_SHARE`` of the rows with fewer than two marks):
+    (person, level, the mark, how it is cancelled, a seed for the strokes), in a box no other mark uses."""
+    for person, marks in plan["marks"].items():
+        if rng.random() >= CANCEL_SHARE or len(marks) >= 2:
+            continue
+        free = [level for level in LEVELS if level not in {lv for lv, _ in marks}]
+        plan["cancelled"].append((person, str(rng.choice(free)), str(rng.choice(MARKS[:6])), str(rng.choice(CANCELS)),
+                                  int(rng.integers(2**31))))
 
 
 @contextmanager
@@ -173,6 +224,11 @@ def hand_of(plans: dict[str, dict]) -> Iterator[None]:
                 draw(img, mark(style, rows[person].boxes_mm[level], rng), plan["ink"], px_per_mm, rng)
         for person, style in plan["crossed"]:
             draw(img, crossing(style, rows[person].name_mm, rng), plan["ink"], px_per_mm, rng)
+        for person, level, style, how, seed in plan["cancelled"]:  # their own stream: the page's is left as it was
+            own = np.random.default_rng(seed)
+            box = rows[person].boxes_mm[level]
+            draw(img, mark(style, box, own), plan["ink"], px_per_mm, own)
+            draw(img, cancel(how, box, own), plan["ink"], px_per_mm, own)
 
     sim._voter_ink = ink
     try:
@@ -183,10 +239,14 @@ def hand_of(plans: dict[str, dict]) -> Iterator[None]:
 
 def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.ScanSpec) -> PageTruth:
     rows = []
+    cancelled = {person: (level, f"hand-{style}-cancelled-{how}") for person, level, style, how, _ in plan["cancelled"]}
     for person, marks in plan["marks"].items():
         styles = {level: "empty" for level in LEVELS} | {level: f"hand-{style}" for level, style in marks}
         expect = ("none", "one", "multiple")[len(marks)]
-        rows.append(RowTruth(person, expect, marks[0][0] if len(marks) == 1 else None, styles))
+        if person in cancelled:  # a mark cancelled: a human must look
+            level, style = cancelled[person]
+            styles[level], expect = style, "review"
+        rows.append(RowTruth(person, expect, marks[0][0] if len(marks) == 1 and expect != "review" else None, styles))
     return PageTruth(source=source, page=1, kind="ballot", token=token, session_id=layout.session_id, layout_page=1,
                      voter=None, rows=tuple(rows), crossed=tuple(p for p, _ in plan["crossed"]), writing=False,
                      signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "ink": plan["ink"]})
@@ -206,6 +266,9 @@ def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) 
         raise ValueError(f"the workspace has {len(tokens)} issued ballots, fewer than {pages}")
     rng = np.random.default_rng(seed)
     plans = {token: plan_page(layout, rng) for token in tokens}
+    cancels = np.random.default_rng([seed, CANCEL_STREAM])
+    for token in tokens:
+        plan_cancels(plans[token], cancels)
     out.mkdir(parents=True, exist_ok=True)
     truth_pages, by_file = [], {}
     with hand_of(plans):

@@ -61,11 +61,12 @@ HAND_RUNS = {"adf-rough": (24, 21), "phone": (12, 22)}
 
 @pytest.mark.parametrize("profile", sorted(HAND_RUNS))
 def test_no_silent_error_with_another_hand(tmp_path: Path, profile: str) -> None:
-    """Marks and crossed-out names drawn by a pen the thresholds were never fitted on."""
+    """Marks, crossed-out names and cancelled marks drawn by a pen the thresholds were never fitted on."""
     pages, seed = HAND_RUNS[profile]
     ws = make_workspace(tmp_path / "ws", copies=pages)
     truth, plans = hand_deck(ws, tmp_path / "scans", profile=profile, pages=pages, seed=seed)
     assert any(plan["crossed"] for plan in plans.values())  # the gate sees crossed names too
+    assert any(plan["cancelled"] for plan in plans.values())  # and marks cancelled by this hand
     scan_folder(ws, tmp_path / "scans", jobs=JOBS)
     conn = db.connect(ws.db_path)
     try:
