@@ -85,6 +85,7 @@ class BoxResult:
     shade: float = 0.0  # mean darkness of the interior above the paper beside the box
     dots: bool = False  # marginal for dots only (no drawn stroke, nothing faint beyond them): see classify_rows
     open_mm: float = math.inf  # the largest open disc of paper among its traces (BoxInk.open_mm): see is_heavy
+    heavier: bool = False  # near heavy and heavier than the page's marks (heavier_than_the_page): a scribble
 
 
 @dataclass(frozen=True)
@@ -1233,7 +1234,32 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
         return blotted(maps, rects[k], s)
 
     results = light_pen_marks(results, inks, s, blot_of)
-    return soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s), blot_of), distorted
+    results = soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s), blot_of)
+    return heavier_than_the_page(results, inks, s), distorted
+
+
+def heavier_than_the_page(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
+    """A marked box near heavy and heavier than the voter's own marks on the page is not taken as a mark.
+
+    A mark gone over with a cross-hatch or loops in ballpoint can stay short of every heavy rule
+    (:func:`is_heavy`): light ink 0.45-0.49 of the box, traces 0.75-0.85, paper left open between the
+    hatch's lines (the held-out hand of ``bench/hands.py``: 6 such marks read as votes in 500 pages). The
+    voter's other marks, in the same pen, show what a mark of theirs covers: a box whose traces cover
+    ``shaded_trace`` of it, which is near heavy (``near_heavy_ink`` in light ink, or ``near_heavy_trace`` in
+    traces), and whose traces cover over ``heavy_pen_ratio`` times the median of the page's marked boxes
+    (at least ``pen_rows`` of them) is marginal, ``heavier``: its row goes to review as ``scribble``. On a
+    page of a thick pen every mark is that heavy, and the median with them."""
+    marked = [k for k, b in enumerate(boxes) if b.state == "marked"]
+    if len(marked) < s.pen_rows:
+        return boxes
+    usual = float(np.median([inks[k].trace for k in marked]))
+    out = list(boxes)
+    for k in marked:
+        ink = inks[k]
+        if (ink.trace >= s.shaded_trace and (ink.light >= s.near_heavy_ink or ink.trace >= s.near_heavy_trace)
+                and ink.trace > s.heavy_pen_ratio * usual):
+            out[k] = replace(boxes[k], state="marginal", heavier=True)
+    return out
 
 
 def _pen_stroke(ink: BoxInk, s: ScanSettings) -> bool:
@@ -1357,7 +1383,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         # dots beside the row's one clear mark (hesitation dots) do not make it doubtful; dots alone do
         doubtful = [b for b in bs if b.state == "marginal" and not (b.dots and len(marked) == 1)]
         if doubtful:
-            heavy = any(is_heavy(b.score, b.faint, s, b.open_mm) for b in bs)
+            heavy = any(b.heavier or is_heavy(b.score, b.faint, s, b.open_mm) for b in bs)
             faint_only = any(traces_only(b, s) for b in doubtful)
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:

@@ -57,6 +57,9 @@ class ScanSettings:
     shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading) ...
     scribble_open_mm: float = 0.55  # ... or with no disc of paper left open between its traces wider than this
     #                                 radius (pipeline.open_paper_mm: a scribble, a dense hatch, a fill)
+    near_heavy_ink: float = 0.4  # a marked box this full in light ink, or ...
+    near_heavy_trace: float = 0.72  # ... this much darkened, heavier than heavy_pen_ratio times the page's marks:
+    #                                 a mark gone over, review (pipeline.heavier_than_the_page)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
     heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark;

