@@ -13,7 +13,7 @@ import numpy as np
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM as PX
 from kiemphieu.layout import PageLayout
-from scanner.pipeline import BoxResult, RowResult
+from scanner.pipeline import BoxResult, RowResult, found_rects
 from scanner.sources import PageTask
 
 COLOURS = {"marked": (0, 160, 0), "marginal": (0, 140, 255), "empty": (160, 160, 160)}
@@ -23,11 +23,9 @@ def draw_overlay(straight: np.ndarray, page: PageLayout, boxes: Sequence[BoxResu
                  reasons: Sequence[str]) -> np.ndarray:
     """A colour copy of ``straight`` with boxes, scores, markers and reasons drawn on it."""
     out = cv2.cvtColor(straight, cv2.COLOR_GRAY2BGR) if straight.ndim == 2 else straight.copy()
-    geometry = {(r.person, lv): rect for r in page.rows for lv, rect in r.boxes_mm.items()}
-    for b in boxes:
-        x, y, w, h = geometry[(b.person, b.level)]
-        p0 = (int((x + b.dx_mm) * PX), int((y + b.dy_mm) * PX))
-        p1 = (int((x + b.dx_mm + w) * PX), int((y + b.dy_mm + h) * PX))
+    for b, (x, y, w, h) in zip(boxes, found_rects(page, boxes), strict=True):
+        p0 = (int(x * PX), int(y * PX))
+        p1 = (int((x + w) * PX), int((y + h) * PX))
         cv2.rectangle(out, p0, p1, COLOURS[b.state], 2)
         cv2.putText(out, f"{b.score:.2f}", (p0[0], p1[1] + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35, COLOURS[b.state], 1)
     for rect in page.markers_mm.values():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -1397,7 +1397,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
 # --- stage 7: inspect the rest of the ballot ------------------------------------------
 
 
-def found_rects(page: PageLayout, boxes: list[BoxResult]) -> list[Rect]:
+def found_rects(page: PageLayout, boxes: Sequence[BoxResult]) -> list[Rect]:
     """Each box's rectangle (x, y, w, h) in mm where it was found on the page: the layout's box moved by the
     local shift measured for it (:func:`score_boxes`: :func:`refine_box`, or its row's median)."""
     where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
