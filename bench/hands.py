@@ -1,11 +1,12 @@
 """Hands benchmark: ballots voted by another hand than the simulator's, scanned by its scanner.
 
 The accuracy decks (``bench/accuracy.py``) are voted with the simulator's strokes, and the
-scanner's thresholds were fitted on them. Here every mark and every crossed-out name is drawn
-by another pen (:mod:`calibration.hands`: its own stroke shapes, widths and inks, never used
-to fit a threshold), and so is every mark cancelled by going over it, then goes through the simulator's printer, seal, folds and scanner or
-camera (``--profile``), is scanned into a fresh copy of a printed workspace, and is scored
-with :func:`calibration.evaluate.evaluate`, as the accuracy decks are. It also counts the
+scanner's thresholds were fitted on them. Here every mark, every crossed-out name and every
+mark cancelled by going over it is drawn by another pen (:mod:`calibration.hands`: its own
+stroke shapes, widths and inks, never used to fit a threshold), then goes through the
+simulator's printer, seal, folds and scanner or camera (``--profile``), is scanned into a
+fresh copy of a printed workspace, and is scored with :func:`calibration.evaluate.evaluate`,
+as the accuracy decks are. It also counts the
 crossed names not flagged by the way they were crossed out and the ink, the cancelled marks
 not sent to review by the way they were cancelled and the ink, and the clear rows sent to
 review by their reasons.
