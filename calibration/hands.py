@@ -14,7 +14,9 @@ written for a held-out check alone, never used to fit a threshold:
 - a mark cancelled on 6 % of the rows (truth: a human must look): a mark drawn, then gone over with
   this hand's own cancelling (back-and-forth strokes at a slant, loops, a cross-hatch, or ink blotted
   out in a few heavy strokes), in a box the row's other mark does not use. Drawn from a random stream
-  of their own, so the rest of a deck is the same page for page as without them.
+  of their own, so the rest of a deck is the same page for page as without them. Not unseen any more:
+  the six of them first read as votes were looked at when ``pipeline.heavier_than_the_page`` was
+  chosen (2026-11-24), so they no longer check that rule as a held-out hand would.
 
 :func:`hand_deck` draws such ballots through the simulator's printer, seal, folds and scanner
 or camera (a profile's scan settings) and returns their truth, for
