@@ -2539,14 +2539,11 @@ def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout
     return lines
 
 
-def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
-    """Persons whose boxes a streak (an image column or row, :func:`find_streak_lines`) passes through, or
-    whose name or position it runs along (a sheet fed sideways: the streak lies along the rows, where a
-    strike would, and :func:`without_streaks` takes out whatever lies under it). ``lines_mm``: the streaks
-    on the page (:func:`streak_lines_mm`)."""
-    hit: set[int] = set()
+def streak_boxes(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -> set[tuple[int, str]]:
+    """The boxes (person, level) a streak (an image column or row, :func:`find_streak_lines`) passes
+    through, or passes within 3 image pixels of."""
     if not streaks:
-        return hit
+        return set()
     # every box's four corners in the image, in one transform: (rows, levels, 4 corners, x y)
     boxes = np.array([[row.boxes_mm[level] for level in LEVELS] for row in page.rows], np.float64)
     bx, by, bw, bh = (boxes[..., k, None] for k in range(4))
@@ -2554,10 +2551,20 @@ def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, li
                        -1)
     img = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(corners.shape)
     low, high = img.min(axis=2) - 3, img.max(axis=2) + 3  # (rows, levels, x y): each box's extent, 3 px more
+    hit: set[tuple[int, str]] = set()
     for (x0, y0), (x1, _) in streaks:
         i, at = (1, y0) if x0 != x1 else (0, x0)  # a row (its y) or a column (its x)
-        through = ((low[..., i] <= at) & (at <= high[..., i])).any(axis=1)
-        hit |= {row.person for row, hit_row in zip(page.rows, through, strict=True) if hit_row}
+        through = (low[..., i] <= at) & (at <= high[..., i])
+        hit |= {(row.person, level) for row, row_hit in zip(page.rows, through, strict=True)
+                for level, box_hit in zip(LEVELS, row_hit, strict=True) if box_hit}
+    return hit
+
+
+def streak_names(lines_mm: list[np.ndarray], page: PageLayout) -> set[int]:
+    """Persons whose name or position a streak runs along (``lines_mm``: :func:`streak_lines_mm`): a sheet fed
+    sideways lays the streak along the rows, where a strike would be, and :func:`without_streaks` takes out
+    whatever lies under it."""
+    hit: set[int] = set()
     for line in lines_mm:
         if not _along_rows(line):  # down the page: it crosses names and positions, a strike runs along them
             continue
@@ -2569,6 +2576,21 @@ def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, li
     return hit
 
 
+def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
+    """Persons whose boxes a streak passes through (:func:`streak_boxes`), or whose name or position it runs
+    along (:func:`streak_names`)."""
+    return {person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(lines_mm, page)
+
+
+def streak_band(lines_mm: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) bool, the page's pixels: a band of :data:`STREAK_BAND_MM` either side of each streak's line."""
+    band = np.zeros(shape[:2], np.uint8)
+    for ends in lines_mm:
+        (c0, r0), (c1, r1) = np.round(ends * PX).astype(int)
+        cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 1, 2 * _px(STREAK_BAND_MM) + 1)
+    return band.view(bool)
+
+
 def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
     """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak's line on the page
     (:func:`streak_lines_mm`) cleared.
@@ -2576,18 +2598,65 @@ def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
     Through a level cell beside its box, through the free areas or across a name, a streak is the
     scanner's ink, not the voter's: this keeps it from reading as a mark outside a box, as writing, or
     as a strike. A 2 mm band leaves any real mark or word most of its length. What it could hide is in
-    review anyway: the boxes a streak crosses, and the names and positions it runs along
-    (:func:`streak_rows`). Drawn with the page transform alone: streaks come from scanners, whose
-    sheets lie flat.
+    review anyway: the boxes whose band holds ink beside the streak's line (:func:`streak_hides`), and the
+    names and positions it runs along (:func:`streak_names`). Drawn with the page transform alone: streaks
+    come from scanners, whose sheets lie flat.
     """
     if not lines_mm:
         return maps
-    band = np.zeros(maps.ink.shape, np.uint8)
-    for ends in lines_mm:
-        (c0, r0), (c1, r1) = np.round(ends * PX).astype(int)
-        cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 255, 2 * _px(STREAK_BAND_MM) + 1)
-    keep = band == 0
+    keep = ~streak_band(lines_mm, maps.ink.shape)
     return replace(maps, ink=maps.ink & keep, light=maps.light & keep, trace=maps.trace & keep)
+
+
+def _band_samples(mask: np.ndarray, line: np.ndarray, along: slice, across: slice | None = None) -> np.ndarray:
+    """``mask`` (page pixels) sampled along a streak's page line (mm): (positions along it, 2 * band + 1), each
+    row the band's pixels across the line at one position (a pixel row for a line down the page, a column
+    for one along the rows), centred on the line; only positions in ``along`` and, when given, pixels within
+    ``across`` (outside them: unset)."""
+    if _along_rows(line):
+        mask = mask.T
+    b = _px(STREAK_BAND_MM)
+    pos = np.arange(along.start, along.stop)
+    centre = np.round(_line_across(line, (pos + 0.5) / PX) * PX - 0.5).astype(int)
+    cols = centre[:, None] + np.arange(-b, b + 1)[None, :]
+    lo, hi = (0, mask.shape[1]) if across is None else (max(0, across.start), min(mask.shape[1], across.stop))
+    inside = (cols >= lo) & (cols < hi) & (pos[:, None] >= 0) & (pos[:, None] < mask.shape[0])
+    out = np.zeros(cols.shape, bool)
+    out[inside] = mask[np.broadcast_to(pos[:, None], cols.shape)[inside], cols[inside]]
+    return out
+
+
+def streak_hides(maps: InkMaps, lines_mm: list[np.ndarray], rects: dict[tuple[int, str], Rect],
+                 s: ScanSettings) -> set[tuple[int, str]]:
+    """The boxes of ``rects`` ((person, level) -> the box where it was found, mm) in which a streak's band holds
+    ink beside the streak's own line: ``streak_hidden_mm2`` or more of the light ink and traces of ``maps``
+    (the streak not yet taken out) in the box's interior, off the band's pixels the streak darkens along
+    most of its length (and one pixel either side).
+
+    The band (:data:`STREAK_BAND_MM` either side of the line) is taken out of what a box is read from, as a
+    crease's: a streak through an empty box read as a mark, or made it doubtful (``bench/accuracy.py``,
+    adf-rough). What the band held of a voter's stroke is then not read; where it held none, the box is read
+    as it would be without the streak, and its row needs no review for it. A stroke crossing the band leaves
+    ink beside the streak's line; a stroke lying under the line itself, as thin and as long, cannot be told
+    from it.
+    """
+    hidden: set[tuple[int, str]] = set()
+    if not rects:
+        return hidden
+    limit = s.streak_hidden_mm2 * PX * PX
+    seen = maps.light | maps.trace
+    for line in lines_mm:
+        n = seen.shape[1] if _along_rows(line) else seen.shape[0]
+        whole = _band_samples(seen, line, slice(0, n))
+        core = whole.mean(axis=0) >= 0.5  # the streak's own pixels, along the page
+        core = core | np.roll(core, 1) | np.roll(core, -1)
+        for key, rect in rects.items():
+            rows, cols = _interior_slices(rect, s.box_inset_mm)
+            along, across = (cols, rows) if _along_rows(line) else (rows, cols)
+            band = _band_samples(seen, line, along, across)
+            if band.any() and int(band[:, ~core].sum()) >= limit:
+                hidden.add(key)
+    return hidden
 
 
 HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid
@@ -2828,6 +2897,13 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         grid = verify(maps.ink, page, grid, s)
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
+    scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
+    streaks = find_streak_lines(grey, s, rows=scan)
+    streaks_mm = streak_lines_mm(streaks, hom, page)
+    seen = maps  # with the streaks: what their bands hold
+    if streaks_mm:  # the scanner's line, not the voter's: read the boxes without it, as a crease (streak_hides)
+        band = streak_band(streaks_mm, maps.grey.shape)
+        maps = explain_folds(maps, band if maps.explained is None else maps.explained | band)
     boxes, distorted = score_boxes(maps, page, s)
     # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
     printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
@@ -2841,9 +2917,6 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
-    streaks = find_streak_lines(grey, s, rows=scan)
-    streaks_mm = streak_lines_mm(streaks, hom, page)
     unstreaked = without_streaks(maps, streaks_mm)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None,
@@ -2854,7 +2927,10 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
             ctx.layout.page_size_mm, s, (hom, grey.shape), photo=not scan):
         page_reasons.append(R.R_WRITING)
-    for person in streak_rows(streaks, hom, page, streaks_mm):
+    crossed = streak_boxes(streaks, hom, page)
+    where = dict(zip(((b.person, b.level) for b in boxes), found_rects(page, boxes), strict=True)) if crossed else {}
+    hides = streak_hides(seen, streaks_mm, {key: where[key] for key in crossed}, s)
+    for person in sorted({person for person, _ in hides} | streak_names(streaks_mm, page)):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
     for person in hidden_rows:
