@@ -29,9 +29,12 @@ from calibration.simulate import MarkSpec, PageSpec, ScanSpec, render_page
 from kiemphieu import db
 from kiemphieu import readings as R
 from kiemphieu.cli import main
+from kiemphieu.cli_scan import print_summary
 from kiemphieu.errors import ExitCode
+from kiemphieu.i18n import set_lang
 from kiemphieu.layout import load_layout
 from kiemphieu.session import Workspace
+from scanner.run import Problem, ScanSummary
 from scanner.sources import _register_heif
 
 MARKS: dict[int, tuple[MarkSpec, ...]] = {1: (MarkSpec("high", "x"),), 2: (MarkSpec("low", "x"),)}
@@ -361,3 +364,27 @@ def test_huge_image_rejected_before_decoding(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(huge)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "too_large"
+
+
+def test_a_cause_on_many_pages_is_named_once_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    """A streak on three pages (dust on the scanner's glass) is told once after the list, with its remedy, in
+    the committee's language; a cause on fewer pages, or one the scanner does not cause, is not."""
+    def problem(name: str, *reasons: str) -> Problem:
+        return Problem(name, 1, "ballot", "review", reasons, "")
+
+    problems = (problem("a.jpg", R.R_STREAK, R.R_STREAK), problem("b.jpg", R.R_MULTIPLE, R.R_STREAK),
+                problem("c.jpg", R.R_STREAK), problem("d.jpg", R.R_BITONAL), problem("e.jpg", R.R_BITONAL),
+                *(problem(f"m{i}.jpg", R.R_MULTIPLE) for i in range(4)))
+    summary = ScanSummary(9, 9, 0, {"review": 9}, {"ballot": 9}, (), problems, 1.0)
+    assert summary.scanner_causes == {R.R_STREAK: 3}
+    print_summary(summary)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Trên 3 trang: Vệt dọc của máy quét" in out and "hãy lau kính máy quét" in out
+    assert "Trên 2 trang" not in out and "Trên 4 trang" not in out
+    set_lang("en")
+    try:
+        print_summary(summary)
+    finally:
+        set_lang("vi")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "On 3 pages: A scanner streak" in out and "clean the scanner's glass" in out
