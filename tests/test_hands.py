@@ -1,0 +1,55 @@
+"""The held-out pen (calibration.hands): its plans and strokes, without the scanner.
+
+Quick checks; the scanner's run on this pen is ``test_accuracy_short.py`` (slow) and ``bench/hands.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from conftest import make_workspace
+
+from calibration import hands
+from kiemphieu.layout import Layout, load_layout
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    ws = make_workspace(tmp_path_factory.mktemp("hands") / "ws", copies=1)
+    return load_layout(ws.layout_json)
+
+
+def _plans(layout: Layout, seed: int, pages: int) -> tuple[list[dict], np.random.Generator]:
+    """The plans of ``pages`` pages as :func:`calibration.hands.hand_deck` draws them, and its page stream after."""
+    rng = np.random.default_rng(seed)
+    plans = [hands.plan_page(layout, rng) for _ in range(pages)]
+    cancels = np.random.default_rng([seed, hands.CANCEL_STREAM])
+    for plan in plans:
+        hands.plan_cancels(plan, cancels)
+    return plans, rng
+
+
+def _marks(plan: dict) -> str:
+    return " ".join(f"{person}:" + "+".join(f"{level[0]}{style}" for level, style in marks)
+                    for person, marks in plan["marks"].items())
+
+
+def test_default_plans_unchanged(layout: Layout) -> None:
+    """Without the options, a deck is planned as before they existed (values recorded from that code, 2026-11-24):
+    the decks drawn before stay the same, byte for byte."""
+    plans, rng = _plans(layout, 2026, 40)
+    assert _marks(plans[0]) == ("1:hx-small 2:mx-big 3:lx 4:lx 5:lv+mx-twice 6: 7:mx 8:hx-twice 9:hcheck "
+                                "10:mx-big 11:mcheck 12:mx")
+    assert (plans[0]["crossed"], plans[0]["ink"]) == ([], "blue-gel")
+    assert _marks(plans[1]) == ("1:hx 2:masterisk+lx 3:mx 4:hx 5:lcheck 6:hx-twice 7:lx-big 8:lx-small "
+                                "9:mx-twice 10:lslash 11:hx 12:hasterisk")
+    assert (plans[4]["crossed"], plans[5]["crossed"]) == ([(6, "loops")], [(11, "x-over")])
+    assert plans[1]["cancelled"] == [(5, "high", "x-big", "cross-hatch", 1737975334)]
+    assert plans[11]["cancelled"] == [(8, "low", "x-small", "back-and-forth", 795561201),
+                                      (9, "high", "check", "back-and-forth", 1210270878)]
+    assert rng.random() == pytest.approx(0.014351223669649249, abs=0)  # as many draws as before
+    digest = hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest()
+    assert digest == "8e039d876885319ecea079b494893524191b51c737a81e64ebce0bb31ea0f0e0"
