@@ -11,6 +11,9 @@ crossed names not flagged by the way they were crossed out and the ink, the canc
 not sent to review by the way they were cancelled and the ink, and the clear rows sent to
 review by their reasons.
 
+``--steady``: each voter keeps one mark shape on their page instead of a new shape per mark (the
+same rows, levels, crossed names and inks as without it for a seed; only the shapes differ).
+
 Exit status: 0 without silent errors, 1 with any, 2 for bad arguments.
 
 Example::
@@ -41,13 +44,15 @@ from kiemphieu.session import open_workspace  # noqa: E402
 from scanner import scan_folder  # noqa: E402
 
 
-def run(out: Path, *, profile: str, pages: int, seed: int, jobs: int, persons: Path) -> int:
+def run(out: Path, *, profile: str, pages: int, seed: int, jobs: int, persons: Path,
+        steady: bool = False) -> int:
     if out.exists():
         shutil.rmtree(out)
     ws = printed_workspace(out / "printed", voters=pages, persons=persons)
     shutil.copytree(out / "printed", out / "run")
-    print(f"drawing {pages} pages voted by another hand ({profile}) ...", flush=True)
-    truth, plans = hand_deck(ws, out / "scans", profile=profile, pages=pages, seed=seed)
+    voters = "steady voters" if steady else "a shape per mark"
+    print(f"drawing {pages} pages voted by another hand ({profile}, {voters}) ...", flush=True)
+    truth, plans = hand_deck(ws, out / "scans", profile=profile, pages=pages, seed=seed, steady=steady)
     print(f"scanning with {jobs} job(s) ...", flush=True)
     scan_folder(open_workspace(out / "run"), out / "scans", jobs=jobs)
     conn = db.connect(out / "run" / "kiemphieu.sqlite")
@@ -71,7 +76,7 @@ def run(out: Path, *, profile: str, pages: int, seed: int, jobs: int, persons: P
     for m in ev.misses:
         if m.category in ev.SILENT:
             print(f"  SILENT {m.category}: {m.source} person {m.person}: {m.detail}")
-    summary = {"profile": profile, "pages": pages, "seed": seed, "silent_errors": ev.silent_errors,
+    summary = {"profile": profile, "pages": pages, "seed": seed, "steady": steady, "silent_errors": ev.silent_errors,
                "counts": dict(ev.counts), "clear_rows": ev.clear_rows, "crossed_names": len(crossings),
                "crossed_missed": dict(missed_crossings), "cancelled_marks": len(cancels),
                "cancelled_missed": dict(missed_cancels)}
@@ -88,12 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--persons", type=Path, default=EXAMPLE_PERSONS, help="persons list (default: the bundled example)")
+    parser.add_argument("--steady", action="store_true", help="each voter keeps one mark shape on their page")
     args = parser.parse_args(argv)
     if args.pages < 1 or not args.persons.is_file():
         parser.print_usage()
         print("--pages >= 1 and --persons an existing persons file")
         return 2
-    return run(args.out, profile=args.profile, pages=args.pages, seed=args.seed, jobs=args.jobs, persons=args.persons)
+    return run(args.out, profile=args.profile, pages=args.pages, seed=args.seed, jobs=args.jobs, persons=args.persons,
+               steady=args.steady)
 
 
 if __name__ == "__main__":

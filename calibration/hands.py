@@ -8,7 +8,9 @@ written for a held-out check alone, never used to fit a threshold:
   is subtractive, a reflectance per channel: blue, black and violet ballpoint, blue gel, a black
   felt pen (0.7-1.2 mm), and a pencil whose stroke is grained;
 - marks: X (usual, big over the box's edges, small, drawn twice), check, V, slash, plus,
-  asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %);
+  asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %). Each mark
+  takes a shape of its own unless the voters are steady (``steady=True``): then each voter keeps
+  one shape for all the marks on their page, as most real voters do;
 - a crossed-out name on 30 % of the pages: a line, two lines, a wavy line, a zigzag, loops, an X
   over the name;
 - a mark cancelled on 6 % of the rows (truth: a human must look): a mark drawn, then gone over with
@@ -187,8 +189,14 @@ def draw(img: np.ndarray, strokes: Strokes, ink: str, px_per_mm: float, rng: np.
     img[r0:r1, c0:c1] = np.clip(roi * (1 - alpha + alpha * np.asarray(reflectance, np.float32)), 0, 255).astype(np.uint8)
 
 
-def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
-    """What one voter does on the first layout page: marks per person, a crossed name or none, the ink."""
+def plan_page(layout: Layout, rng: np.random.Generator, *, steady: bool = False) -> dict:
+    """What one voter does on the first layout page: marks per person, a crossed name or none, the ink.
+
+    Each mark's shape is drawn on its own (``MARK_SHARES``); a ``steady`` voter keeps one shape for
+    the whole page: the first one drawn, put in every mark and in the plan as ``"shape"``. The draws
+    are the same either way, so a steady page has the rows, levels, crossed name and ink of the page
+    drawn from the same stream without it, and only the shapes differ.
+    """
     page = layout.pages[0]
     marks: dict[int, list[tuple[str, str]]] = {}
     for row in page.rows:
@@ -199,18 +207,26 @@ def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
     crossed = []
     if rng.random() < 0.3:
         crossed = [(int(rng.choice([r.person for r in page.rows])), str(rng.choice(CROSSINGS)))]
-    return {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES)), "cancelled": []}
+    plan: dict = {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES)), "cancelled": []}
+    if steady:
+        shape = next((style for row_marks in marks.values() for _, style in row_marks), None)
+        plan["marks"] = {person: [(level, shape) for level, _ in row_marks] for person, row_marks in marks.items()}
+        plan["shape"] = shape
+    return plan
 
 
 def plan_cancels(plan: dict, rng: np.random.Generator) -> None:
     """Add to ``plan`` the marks its voter cancels (``CANCEL_SHARE`` of the rows with fewer than two marks):
-    (person, level, the mark, how it is cancelled, a seed for the strokes), in a box no other mark uses."""
+    (person, level, the mark, how it is cancelled, a seed for the strokes), in a box no other mark uses.
+    The mark is one of ``MARKS[:6]``: a steady voter's own shape (``plan["shape"]``) when it is one of them."""
     for person, marks in plan["marks"].items():
         if rng.random() >= CANCEL_SHARE or len(marks) >= 2:
             continue
         free = [level for level in LEVELS if level not in {lv for lv, _ in marks}]
-        plan["cancelled"].append((person, str(rng.choice(free)), str(rng.choice(MARKS[:6])), str(rng.choice(CANCELS)),
-                                  int(rng.integers(2**31))))
+        level, style, how = str(rng.choice(free)), str(rng.choice(MARKS[:6])), str(rng.choice(CANCELS))
+        if plan.get("shape") in MARKS[:6]:
+            style = plan["shape"]
+        plan["cancelled"].append((person, level, style, how, int(rng.integers(2**31))))
 
 
 @contextmanager
@@ -254,10 +270,11 @@ def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.Sc
                      signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "ink": plan["ink"]})
 
 
-def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) -> tuple[Truth, dict[str, dict]]:
+def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int,
+              steady: bool = False) -> tuple[Truth, dict[str, dict]]:
     """Draw ``pages`` ballots voted by this hand into ``out`` (one file each), with the first ``pages``
     issued tokens of ``ws``, scanned as ``profile`` (adf, adf-rough, phone) does; their truth and their
-    plans by file name."""
+    plans by file name. ``steady``: each voter keeps one mark shape on their page (:func:`plan_page`)."""
     layout = load_layout(ws.layout_json)
     conn = db.connect(ws.db_path)
     try:
@@ -267,7 +284,7 @@ def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) 
     if len(tokens) < pages:
         raise ValueError(f"the workspace has {len(tokens)} issued ballots, fewer than {pages}")
     rng = np.random.default_rng(seed)
-    plans = {token: plan_page(layout, rng) for token in tokens}
+    plans = {token: plan_page(layout, rng, steady=steady) for token in tokens}
     cancels = np.random.default_rng([seed, CANCEL_STREAM])
     for token in tokens:
         plan_cancels(plans[token], cancels)

@@ -22,10 +22,10 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     return load_layout(ws.layout_json)
 
 
-def _plans(layout: Layout, seed: int, pages: int) -> tuple[list[dict], np.random.Generator]:
+def _plans(layout: Layout, seed: int, pages: int, *, steady: bool = False) -> tuple[list[dict], np.random.Generator]:
     """The plans of ``pages`` pages as :func:`calibration.hands.hand_deck` draws them, and its page stream after."""
     rng = np.random.default_rng(seed)
-    plans = [hands.plan_page(layout, rng) for _ in range(pages)]
+    plans = [hands.plan_page(layout, rng, steady=steady) for _ in range(pages)]
     cancels = np.random.default_rng([seed, hands.CANCEL_STREAM])
     for plan in plans:
         hands.plan_cancels(plan, cancels)
@@ -53,3 +53,20 @@ def test_default_plans_unchanged(layout: Layout) -> None:
     assert rng.random() == pytest.approx(0.014351223669649249, abs=0)  # as many draws as before
     digest = hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest()
     assert digest == "8e039d876885319ecea079b494893524191b51c737a81e64ebce0bb31ea0f0e0"
+
+
+def test_steady_voter_keeps_one_shape(layout: Layout) -> None:
+    """A steady voter draws every mark of their page, and the mark they cancel, in one shape."""
+    plans, _ = _plans(layout, 7, 60, steady=True)
+    varied, _ = _plans(layout, 7, 60)
+    shapes = [{style for marks in plan["marks"].values() for _, style in marks} for plan in plans]
+    assert all(shape == {plan["shape"]} for shape, plan in zip(shapes, plans, strict=True))
+    assert len({plan["shape"] for plan in plans}) >= 4  # the shape is drawn per page, not once for all
+    assert sum(len({s for m in p["marks"].values() for _, s in m}) > 1 for p in varied) > 50  # as it is without
+    for plan, other in zip(plans, varied, strict=True):  # the same rows, levels, crossed name and ink: only shapes
+        assert {k: [lv for lv, _ in m] for k, m in plan["marks"].items()} == \
+               {k: [lv for lv, _ in m] for k, m in other["marks"].items()}
+        assert (plan["crossed"], plan["ink"]) == (other["crossed"], other["ink"])
+        for _, _, style, _, _ in plan["cancelled"]:
+            assert style == plan["shape"] or plan["shape"] not in hands.MARKS[:6]
+    assert any(plan["cancelled"] and plan["shape"] in hands.MARKS[:6] for plan in plans)
