@@ -70,3 +70,58 @@ def test_steady_voter_keeps_one_shape(layout: Layout) -> None:
         for _, _, style, _, _ in plan["cancelled"]:
             assert style == plan["shape"] or plan["shape"] not in hands.MARKS[:6]
     assert any(plan["cancelled"] and plan["shape"] in hands.MARKS[:6] for plan in plans)
+
+
+PX_PER_MM = 6.0
+BOX = (10.0, 10.0, 8.0, 7.0)  # the size of a ballot's box, page mm
+
+
+def _inked(img: np.ndarray) -> np.ndarray:
+    return np.asarray(img.min(axis=2) < 200)
+
+
+@pytest.mark.parametrize("how", hands.CANCELS_B)
+def test_cancelling_b_goes_over_the_box(how: str) -> None:
+    """Each cancelling of set B inks the box, much more than the bare mark, and nothing further than
+    SPILL_MM over its edges (and the pen's width)."""
+    x, y, w, h = BOX
+    inside = np.s_[int(y * PX_PER_MM):int((y + h) * PX_PER_MM), int(x * PX_PER_MM):int((x + w) * PX_PER_MM)]
+    near = int((hands.SPILL_MM + 0.8) * PX_PER_MM)  # the spill and half the widest pen, with its edge
+    around = np.s_[inside[0].start - near:inside[0].stop + near, inside[1].start - near:inside[1].stop + near]
+    ratios = []
+    for seed in range(12):
+        ink = ("blue-ballpoint", "black-ballpoint", "black-felt", "pencil")[seed % 4]
+        style = hands.MARKS[seed % 6]
+        bare, cancelled, alone = (np.full((170, 170, 3), 255, np.uint8) for _ in range(3))
+        rng = np.random.default_rng(seed)
+        hands.draw(bare, hands.mark(style, BOX, rng), ink, PX_PER_MM, rng)
+        rng = np.random.default_rng(seed)  # the same mark, then gone over as hand_of draws it
+        hands.draw(cancelled, hands.mark(style, BOX, rng), ink, PX_PER_MM, rng)
+        passes = hands.cancel_passes(how, BOX, rng)
+        for strokes in passes:
+            hands.draw(cancelled, strokes, ink, PX_PER_MM, rng)
+            hands.draw(alone, strokes, ink, PX_PER_MM, rng)
+        assert all(((s >= (x - hands.SPILL_MM, y - hands.SPILL_MM)) & (s <= (x + w + hands.SPILL_MM, y + h + hands.SPILL_MM))).all()
+                   for strokes in passes for s in strokes)
+        outside = _inked(alone)
+        outside[around] = False
+        assert not outside.any(), (how, seed)
+        assert _inked(alone)[inside].mean() > 0.08, (how, seed)
+        ratios.append(_inked(cancelled)[inside].mean() / _inked(bare)[inside].mean())
+    assert min(ratios) > 1.4 and np.median(ratios) > 2.5, (how, ratios)
+
+
+def test_cancels_b_planned(layout: Layout) -> None:
+    """Set B is used when asked for, from its own stream; set A stays the default; other sets are refused."""
+    rng = np.random.default_rng(3)
+    plans = [hands.plan_page(layout, rng) for _ in range(40)]
+    b = np.random.default_rng([3, hands.CANCEL_STREAM_B])
+    for plan in plans:
+        hands.plan_cancels(plan, b, cancels="b")
+    ways = [how for plan in plans for _, _, _, how, _ in plan["cancelled"]]
+    assert ways and set(ways) <= set(hands.CANCELS_B) and len(set(ways)) >= 3
+    assert not set(hands.CANCELS) & set(hands.CANCELS_B)
+    with pytest.raises(ValueError):
+        hands.plan_cancels(plans[0], b, cancels="c")
+    with pytest.raises(ValueError):
+        hands.cancel_passes("smudged", BOX, b)
