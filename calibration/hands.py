@@ -8,7 +8,9 @@ written for a held-out check alone, never used to fit a threshold:
   is subtractive, a reflectance per channel: blue, black and violet ballpoint, blue gel, a black
   felt pen (0.7-1.2 mm), and a pencil whose stroke is grained;
 - marks: X (usual, big over the box's edges, small, drawn twice), check, V, slash, plus,
-  asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %);
+  asterisk, a circle in the box; rows with one mark (80 %), none (10 %) or two (10 %). Each mark
+  takes a shape of its own unless the voters are steady (``steady=True``): then each voter keeps
+  one shape for all the marks on their page, as most real voters do;
 - a crossed-out name on 30 % of the pages: a line, two lines, a wavy line, a zigzag, loops, an X
   over the name;
 - a mark cancelled on 6 % of the rows (truth: a human must look): a mark drawn, then gone over with
@@ -16,7 +18,17 @@ written for a held-out check alone, never used to fit a threshold:
   out in a few heavy strokes), in a box the row's other mark does not use. Drawn from a random stream
   of their own, so the rest of a deck is the same page for page as without them. Not unseen any more:
   the six of them first read as votes were looked at when ``pipeline.heavier_than_the_page`` was
-  chosen (2026-11-24), so they no longer check that rule as a held-out hand would.
+  chosen (2026-11-24), so they no longer check that rule as a held-out hand would. That is set A,
+  the default (``cancels="a"``);
+- set B (``cancels="b"``), other ways of going over a mark to cancel it, written blind to the
+  scanner on 2026-11-24: from how people cancel a mark on paper, without reading the scanner's
+  code or thresholds. A spiral scrubbed from the middle out (at times back in), a zigzag up and
+  down across the box, the mark struck out by 2-4 lines and a few more, the box blacked out by
+  many short strokes every way, a mesh of lines one way and then the other. Each stays in the
+  box or runs over its edges by up to 1 mm, may lean, and is drawn in one to three passes of the
+  pen, each with a width and pressure of its own. The cancelled rows are chosen from a stream of
+  their own, another than set A's, so the rest of the deck is the same as with set A. Until a
+  scanner rule is chosen after looking at them, they check that rule as a held-out hand would.
 
 :func:`hand_deck` draws such ballots through the simulator's printer, seal, folds and scanner
 or camera (a profile's scan settings) and returns their truth, for
@@ -28,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -57,6 +70,11 @@ CROSSINGS = ("line", "two-lines", "wavy", "zigzag", "loops", "x-over")
 CANCELS = ("back-and-forth", "loops", "cross-hatch", "blotted")
 CANCEL_SHARE = 0.06  # of the rows with fewer than two marks
 CANCEL_STREAM = 0xCA4C  # the cancelled marks' own random stream: default_rng([seed, CANCEL_STREAM])
+#: a second set of cancellings, written blind to the scanner (``cancels="b"``), and its own stream
+CANCELS_B = ("spiral", "zigzag", "struck-out", "scribbled", "mesh")
+CANCEL_STREAM_B = 0xCA4D
+CANCEL_SETS = {"a": (CANCELS, CANCEL_STREAM), "b": (CANCELS_B, CANCEL_STREAM_B)}
+SPILL_MM = 1.0  # how far a cancelling of set B may run over its box's edge
 
 
 def _curve(p0: tuple[float, float], p1: tuple[float, float], bow: float, n: int = 24) -> np.ndarray:
@@ -164,6 +182,93 @@ def cancel(style: str, box: tuple[float, float, float, float], rng: np.random.Ge
     raise ValueError(f"unknown cancelling {style!r}")
 
 
+def _through(points: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """One stroke through ``points`` (page mm) in turn, each leg a little bowed, ``n`` points a leg."""
+    return np.vstack([_curve((a[0], a[1]), (b[0], b[1]), float(rng.normal(0, 0.05)), n) for a, b in pairwise(points)])
+
+
+def _cancel_b(style: str, reach: tuple[float, float, float, float], rng: np.random.Generator) -> list[Strokes]:
+    """The pen passes of a set B cancelling over ``reach`` (x0, y0, x1, y1 page mm)."""
+    x0, y0, x1, y1 = reach
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    if style == "spiral":  # scrubbing round and round from the middle out, at times back in over it
+        def wander(t: np.ndarray, knots: int, sd: float) -> np.ndarray:  # a slow random wobble along t
+            return np.interp(t * (knots - 1), np.arange(knots), rng.normal(0, sd, knots))
+
+        def spiral(turns: float, inner: float, outward: bool) -> np.ndarray:
+            t = np.linspace(0, 1, int(90 * turns))
+            r = inner + (1 - inner) * (t if outward else 1 - t)
+            q = rng.choice((-1, 1)) * 2 * np.pi * turns * t + rng.uniform(0, 2 * np.pi)
+            k = int(2 * turns) + 2  # the hand's rounds are not round, and their middle wanders
+            return np.column_stack([cx + wander(t, k, 0.5) + rx * r * (1 + wander(t, k, 0.12)) * np.cos(q),
+                                    cy + wander(t, k, 0.5) + ry * r * (1 + wander(t, k, 0.12)) * np.sin(q)])
+        passes = [[spiral(rng.uniform(5, 10), rng.uniform(0.05, 0.25), True)]]
+        if rng.random() < 0.5:
+            passes.append([spiral(rng.uniform(3, 6), rng.uniform(0.1, 0.4), False)])
+        return passes
+    if style == "zigzag":  # one stroke up and down across the box, left to right, at times back again
+        def zigzag(peaks: int, backwards: bool, slant: float) -> np.ndarray:
+            xs = np.linspace(x0, x1, 2 * peaks + 1)[:: -1 if backwards else 1] + rng.normal(0, 0.15, 2 * peaks + 1)
+            ys = np.where(np.arange(2 * peaks + 1) % 2 == int(rng.integers(2)), y0, y1) + rng.normal(0, 0.3, 2 * peaks + 1)
+            return _through(np.column_stack([xs + slant * (ys - cy), ys]), rng, 8)
+        slant = rng.uniform(-0.3, 0.3)
+        passes = [[zigzag(int(rng.integers(6, 13)), False, slant)]]
+        if rng.random() < 0.4:
+            passes.append([zigzag(int(rng.integers(4, 9)), True, slant + rng.normal(0, 0.1))])
+        return passes
+    if style == "struck-out":  # 2-4 lines across the mark, then a few more, shorter and at a slant
+        n = int(rng.integers(2, 5))
+        ys = np.linspace(y0 + 0.2 * (y1 - y0), y1 - 0.2 * (y1 - y0), n) + rng.normal(0, 0.3, n)
+        first = [_curve((x0 + rng.normal(0, 0.3), yy), (x1 + rng.normal(0, 0.3), yy + rng.normal(0, 0.4)),
+                        float(rng.normal(0, 0.02))) for yy in ys]
+        more = [_curve((x0 + rng.uniform(0, 1.5), yy), (x1 - rng.uniform(0, 1.5), yy + rng.normal(0, 1.0)),
+                       float(rng.normal(0, 0.04))) for yy in rng.uniform(y0 + 0.5, y1 - 0.5, int(rng.integers(1, 4)))]
+        return [first, more]
+    if style == "scribbled":  # blacked out: many short strokes, back and forth, every way, in 1-3 goes
+        def scrawl() -> np.ndarray:
+            p = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
+            turn = rng.uniform(0, np.pi)
+            along, across = np.array([math.cos(turn), math.sin(turn)]), np.array([-math.sin(turn), math.cos(turn)])
+            legs, length, step = int(rng.integers(2, 5)), rng.uniform(1.5, 4.0), rng.uniform(0.2, 0.5)
+            pts = np.array([p + along * length * (i % 2) + across * step * i for i in range(legs + 1)])
+            if not ((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)).all():
+                pts = 2 * p - pts  # the other way from where it starts, back into the box
+            return _through(pts, rng, 6)
+        goes = int(rng.integers(1, 4))
+        return [[scrawl() for _ in range(int(rng.integers(25, 60)) // goes)] for _ in range(goes)]
+    if style == "mesh":  # a grid of lines over the mark, one way and then the other, each its own go
+        def lines(n: int, across: bool) -> Strokes:  # across the box (left to right) or down it
+            (a0, a1), (b0, b1) = ((x0, x1), (y0, y1)) if across else ((y0, y1), (x0, x1))
+            strokes = []
+            for off in b0 + (b1 - b0) * (np.linspace(0.15, 0.85, n) + rng.normal(0, 0.03, n)):
+                ends = np.array([[a0 + rng.normal(0, 0.3), off], [a1 + rng.normal(0, 0.3), off + rng.normal(0, 0.4)]])
+                strokes.append(_through(ends if across else ends[:, ::-1], rng, 24))
+            return strokes
+        across_first = bool(rng.random() < 0.5)
+        return [lines(int(rng.integers(3, 6)), across_first), lines(int(rng.integers(3, 6)), not across_first)]
+    raise ValueError(f"unknown cancelling {style!r}")
+
+
+def cancel_passes(style: str, box: tuple[float, float, float, float], rng: np.random.Generator) -> list[Strokes]:
+    """The strokes that go over a mark in ``box`` (page mm) to cancel it, in ``style`` of ``CANCELS``
+    or ``CANCELS_B``, by pen pass: each pass is drawn on its own, so with a width and a pressure of
+    its own. A cancelling of set A is one pass (:func:`cancel`). One of set B is drawn over the box
+    with each edge moved in by up to 0.8 mm or out by up to ``SPILL_MM``, may lean, and is kept
+    within ``SPILL_MM`` of the box."""
+    if style in CANCELS:
+        return [cancel(style, box, rng)]
+    if style not in CANCELS_B:
+        raise ValueError(f"unknown cancelling {style!r}")
+    x, y, w, h = box
+    inset = rng.uniform(-SPILL_MM, 0.8, 4)
+    passes = _cancel_b(style, (x + inset[0], y + inset[1], x + w - inset[2], y + h - inset[3]), rng)
+    turn = math.radians(rng.normal(0, 5))
+    rot = np.array([[math.cos(turn), math.sin(turn)], [-math.sin(turn), math.cos(turn)]])
+    centre = np.array([x + w / 2, y + h / 2])
+    lo, hi = np.array([x - SPILL_MM, y - SPILL_MM]), np.array([x + w + SPILL_MM, y + h + SPILL_MM])
+    return [[np.clip((s - centre) @ rot + centre, lo, hi) for s in strokes] for strokes in passes]
+
+
 def draw(img: np.ndarray, strokes: Strokes, ink: str, px_per_mm: float, rng: np.random.Generator) -> None:
     """Draw ``strokes`` in ``ink`` on ``img`` (BGR, page mm * ``px_per_mm``) in place."""
     reflectance, (w0, w1), (o0, o1) = INKS[ink]
@@ -187,8 +292,14 @@ def draw(img: np.ndarray, strokes: Strokes, ink: str, px_per_mm: float, rng: np.
     img[r0:r1, c0:c1] = np.clip(roi * (1 - alpha + alpha * np.asarray(reflectance, np.float32)), 0, 255).astype(np.uint8)
 
 
-def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
-    """What one voter does on the first layout page: marks per person, a crossed name or none, the ink."""
+def plan_page(layout: Layout, rng: np.random.Generator, *, steady: bool = False) -> dict:
+    """What one voter does on the first layout page: marks per person, a crossed name or none, the ink.
+
+    Each mark's shape is drawn on its own (``MARK_SHARES``); a ``steady`` voter keeps one shape for
+    the whole page: the first one drawn, put in every mark and in the plan as ``"shape"``. The draws
+    are the same either way, so a steady page has the rows, levels, crossed name and ink of the page
+    drawn from the same stream without it, and only the shapes differ.
+    """
     page = layout.pages[0]
     marks: dict[int, list[tuple[str, str]]] = {}
     for row in page.rows:
@@ -199,18 +310,30 @@ def plan_page(layout: Layout, rng: np.random.Generator) -> dict:
     crossed = []
     if rng.random() < 0.3:
         crossed = [(int(rng.choice([r.person for r in page.rows])), str(rng.choice(CROSSINGS)))]
-    return {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES)), "cancelled": []}
+    plan: dict = {"marks": marks, "crossed": crossed, "ink": str(rng.choice(list(INKS), p=INK_SHARES)), "cancelled": []}
+    if steady:
+        shape = next((style for row_marks in marks.values() for _, style in row_marks), None)
+        plan["marks"] = {person: [(level, shape) for level, _ in row_marks] for person, row_marks in marks.items()}
+        plan["shape"] = shape
+    return plan
 
 
-def plan_cancels(plan: dict, rng: np.random.Generator) -> None:
+def plan_cancels(plan: dict, rng: np.random.Generator, *, cancels: str = "a") -> None:
     """Add to ``plan`` the marks its voter cancels (``CANCEL_SHARE`` of the rows with fewer than two marks):
-    (person, level, the mark, how it is cancelled, a seed for the strokes), in a box no other mark uses."""
+    (person, level, the mark, how it is cancelled, a seed for the strokes), in a box no other mark uses.
+    The mark is one of ``MARKS[:6]``: a steady voter's own shape (``plan["shape"]``) when it is one of them;
+    it is cancelled in a way of set ``cancels``: "a" (``CANCELS``) or "b" (``CANCELS_B``)."""
+    if cancels not in CANCEL_SETS:
+        raise ValueError(f"cancels must be one of {sorted(CANCEL_SETS)}, not {cancels!r}")
+    ways = CANCEL_SETS[cancels][0]
     for person, marks in plan["marks"].items():
         if rng.random() >= CANCEL_SHARE or len(marks) >= 2:
             continue
         free = [level for level in LEVELS if level not in {lv for lv, _ in marks}]
-        plan["cancelled"].append((person, str(rng.choice(free)), str(rng.choice(MARKS[:6])), str(rng.choice(CANCELS)),
-                                  int(rng.integers(2**31))))
+        level, style, how = str(rng.choice(free)), str(rng.choice(MARKS[:6])), str(rng.choice(ways))
+        if plan.get("shape") in MARKS[:6]:
+            style = plan["shape"]
+        plan["cancelled"].append((person, level, style, how, int(rng.integers(2**31))))
 
 
 @contextmanager
@@ -230,7 +353,8 @@ def hand_of(plans: dict[str, dict]) -> Iterator[None]:
             own = np.random.default_rng(seed)
             box = rows[person].boxes_mm[level]
             draw(img, mark(style, box, own), plan["ink"], px_per_mm, own)
-            draw(img, cancel(how, box, own), plan["ink"], px_per_mm, own)
+            for strokes in cancel_passes(how, box, own):
+                draw(img, strokes, plan["ink"], px_per_mm, own)
 
     sim._voter_ink = ink
     try:
@@ -254,10 +378,15 @@ def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.Sc
                      signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "ink": plan["ink"]})
 
 
-def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) -> tuple[Truth, dict[str, dict]]:
+def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int, cancels: str = "a",
+              steady: bool = False) -> tuple[Truth, dict[str, dict]]:
     """Draw ``pages`` ballots voted by this hand into ``out`` (one file each), with the first ``pages``
     issued tokens of ``ws``, scanned as ``profile`` (adf, adf-rough, phone) does; their truth and their
-    plans by file name."""
+    plans by file name. ``cancels``: the set the cancelled marks are gone over with, "a" or "b"
+    (:func:`plan_cancels`), each from a stream of its own; ``steady``: each voter keeps one mark shape
+    on their page (:func:`plan_page`)."""
+    if cancels not in CANCEL_SETS:
+        raise ValueError(f"cancels must be one of {sorted(CANCEL_SETS)}, not {cancels!r}")
     layout = load_layout(ws.layout_json)
     conn = db.connect(ws.db_path)
     try:
@@ -267,10 +396,10 @@ def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int) 
     if len(tokens) < pages:
         raise ValueError(f"the workspace has {len(tokens)} issued ballots, fewer than {pages}")
     rng = np.random.default_rng(seed)
-    plans = {token: plan_page(layout, rng) for token in tokens}
-    cancels = np.random.default_rng([seed, CANCEL_STREAM])
+    plans = {token: plan_page(layout, rng, steady=steady) for token in tokens}
+    cancel_rng = np.random.default_rng([seed, CANCEL_SETS[cancels][1]])
     for token in tokens:
-        plan_cancels(plans[token], cancels)
+        plan_cancels(plans[token], cancel_rng, cancels=cancels)
     out.mkdir(parents=True, exist_ok=True)
     truth_pages, by_file = [], {}
     with hand_of(plans):
