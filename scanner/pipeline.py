@@ -2576,12 +2576,6 @@ def streak_names(lines_mm: list[np.ndarray], page: PageLayout) -> set[int]:
     return hit
 
 
-def streak_rows(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, lines_mm: list[np.ndarray]) -> set[int]:
-    """Persons whose boxes a streak passes through (:func:`streak_boxes`), or whose name or position it runs
-    along (:func:`streak_names`)."""
-    return {person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(lines_mm, page)
-
-
 def streak_band(lines_mm: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """(H, W) bool, the page's pixels: a band of :data:`STREAK_BAND_MM` either side of each streak's line."""
     band = np.zeros(shape[:2], np.uint8)

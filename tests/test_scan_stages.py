@@ -52,9 +52,10 @@ from scanner.pipeline import (
     score_boxes,
     straighten,
     straighten_part,
+    streak_boxes,
     streak_hides,
     streak_lines_mm,
-    streak_rows,
+    streak_names,
     strike_coverage,
 )
 from scanner.run import build_context
@@ -529,7 +530,8 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     lines = find_streak_lines(image, S)
     assert len(lines) == 1 and lines[0][0][0] == lines[0][1][0] == streaks[0]
     lines_mm = streak_lines_mm(lines, hom, layout.pages[0])
-    assert streak_rows(lines, hom, layout.pages[0], lines_mm) == {10, 11}
+    assert {p for p, _ in streak_boxes(lines, hom, layout.pages[0])} == {11}
+    assert streak_names(lines_mm, layout.pages[0]) == {10, 11}
     # the same scan turned a quarter by the scan software to set the page upright: the streak is an image row,
     # and still found, through the same boxes and along the same name
     turned = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)  # image (x, y) -> (h - 1 - y, x)
@@ -537,7 +539,8 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     (row,) = find_streak_lines(turned, S)
     assert row[0][1] == row[1][1] == pytest.approx(streaks[0], abs=1)
     turned_mm = streak_lines_mm([row], turn @ hom, layout.pages[0])
-    assert streak_rows([row], turn @ hom, layout.pages[0], turned_mm) == {10, 11}
+    assert {p for p, _ in streak_boxes([row], turn @ hom, layout.pages[0])} == {11}
+    assert streak_names(turned_mm, layout.pages[0]) == {10, 11}
     # rows are searched on scans only (a photo has no streak, and a curled sheet's rule can lie along a row):
     # a scanner's page map is affine, a photo's is not
     size = layout.page_size_mm
