@@ -2592,65 +2592,14 @@ def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
     Through a level cell beside its box, through the free areas or across a name, a streak is the
     scanner's ink, not the voter's: this keeps it from reading as a mark outside a box, as writing, or
     as a strike. A 2 mm band leaves any real mark or word most of its length. What it could hide is in
-    review anyway: the boxes whose band holds ink beside the streak's line (:func:`streak_hides`), and the
-    names and positions it runs along (:func:`streak_names`). Drawn with the page transform alone: streaks
-    come from scanners, whose sheets lie flat.
+    review anyway: the rows of the boxes it crosses (:func:`streak_boxes`), and the names and positions it
+    runs along (:func:`streak_names`). Drawn with the page transform alone: streaks come from scanners, whose
+    sheets lie flat.
     """
     if not lines_mm:
         return maps
     keep = ~streak_band(lines_mm, maps.ink.shape)
     return replace(maps, ink=maps.ink & keep, light=maps.light & keep, trace=maps.trace & keep)
-
-
-def _band_samples(mask: np.ndarray, line: np.ndarray, along: slice, across: slice | None = None) -> np.ndarray:
-    """``mask`` (page pixels) sampled along a streak's page line (mm): (positions along it, 2 * band + 1), each
-    row the band's pixels across the line at one position (a pixel row for a line down the page, a column
-    for one along the rows), centred on the line; only positions in ``along`` and, when given, pixels within
-    ``across`` (outside them: unset)."""
-    if _along_rows(line):
-        mask = mask.T
-    b = _px(STREAK_BAND_MM)
-    pos = np.arange(along.start, along.stop)
-    centre = np.round(_line_across(line, (pos + 0.5) / PX) * PX - 0.5).astype(int)
-    cols = centre[:, None] + np.arange(-b, b + 1)[None, :]
-    lo, hi = (0, mask.shape[1]) if across is None else (max(0, across.start), min(mask.shape[1], across.stop))
-    inside = (cols >= lo) & (cols < hi) & (pos[:, None] >= 0) & (pos[:, None] < mask.shape[0])
-    out = np.zeros(cols.shape, bool)
-    out[inside] = mask[np.broadcast_to(pos[:, None], cols.shape)[inside], cols[inside]]
-    return out
-
-
-def streak_hides(maps: InkMaps, lines_mm: list[np.ndarray], rects: dict[tuple[int, str], Rect],
-                 s: ScanSettings) -> set[tuple[int, str]]:
-    """The boxes of ``rects`` ((person, level) -> the box where it was found, mm) in which a streak's band holds
-    ink beside the streak's own line: ``streak_hidden_mm2`` or more of the light ink and traces of ``maps``
-    (the streak not yet taken out) in the box's interior, off the band's pixels the streak darkens along
-    most of its length (and one pixel either side).
-
-    The band (:data:`STREAK_BAND_MM` either side of the line) is taken out of what a box is read from, as a
-    crease's: a streak through an empty box read as a mark, or made it doubtful (``bench/accuracy.py``,
-    adf-rough). What the band held of a voter's stroke is then not read; where it held none, the box is read
-    as it would be without the streak, and its row needs no review for it. A stroke crossing the band leaves
-    ink beside the streak's line; a stroke lying under the line itself, as thin and as long, cannot be told
-    from it.
-    """
-    hidden: set[tuple[int, str]] = set()
-    if not rects:
-        return hidden
-    limit = s.streak_hidden_mm2 * PX * PX
-    seen = maps.light | maps.trace
-    for line in lines_mm:
-        n = seen.shape[1] if _along_rows(line) else seen.shape[0]
-        whole = _band_samples(seen, line, slice(0, n))
-        core = whole.mean(axis=0) >= 0.5  # the streak's own pixels, along the page
-        core = core | np.roll(core, 1) | np.roll(core, -1)
-        for key, rect in rects.items():
-            rows, cols = _interior_slices(rect, s.box_inset_mm)
-            along, across = (cols, rows) if _along_rows(line) else (rows, cols)
-            band = _band_samples(seen, line, along, across)
-            if band.any() and int(band[:, ~core].sum()) >= limit:
-                hidden.add(key)
-    return hidden
 
 
 HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid
@@ -2894,8 +2843,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
     streaks = find_streak_lines(grey, s, rows=scan)
     streaks_mm = streak_lines_mm(streaks, hom, page)
-    seen = maps  # with the streaks: what their bands hold
-    if streaks_mm:  # the scanner's line, not the voter's: read the boxes without it, as a crease (streak_hides)
+    if streaks_mm:  # the scanner's line, not the voter's: read the boxes without it, as a crease
         band = streak_band(streaks_mm, maps.grey.shape)
         maps = explain_folds(maps, band if maps.explained is None else maps.explained | band)
     boxes, distorted = score_boxes(maps, page, s)
@@ -2921,10 +2869,9 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             unstreaked.light, page, printed[page.page - 1] if len(printed) >= page.page else None,
             ctx.layout.page_size_mm, s, (hom, grey.shape), photo=not scan):
         page_reasons.append(R.R_WRITING)
-    crossed = streak_boxes(streaks, hom, page)
-    where = dict(zip(((b.person, b.level) for b in boxes), found_rects(page, boxes), strict=True)) if crossed else {}
-    hides = streak_hides(seen, streaks_mm, {key: where[key] for key in crossed}, s)
-    for person in sorted({person for person, _ in hides} | streak_names(streaks_mm, page)):
+    # a streak through a box sends its row to review, never to a count (issue 3): what its band took out of
+    # the box is not seen
+    for person in sorted({person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(streaks_mm, page)):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
     for person in hidden_rows:

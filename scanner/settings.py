@@ -105,8 +105,6 @@ class ScanSettings:
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
-    streak_hidden_mm2: float = 0.25  # ink this large in a streak's band inside a box, off the streak's own line:
-    #                                  the streak may hide part of a mark there, review
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
     # output
     review_jpeg_quality: int = 82

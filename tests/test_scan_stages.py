@@ -31,7 +31,6 @@ from scanner.pipeline import (
     STREAK_FLAT_MM,
     BoxInk,
     BoxResult,
-    InkMaps,
     PageResult,
     RunContext,
     _mover,
@@ -53,7 +52,6 @@ from scanner.pipeline import (
     straighten,
     straighten_part,
     streak_boxes,
-    streak_hides,
     streak_lines_mm,
     streak_names,
     strike_coverage,
@@ -571,31 +569,6 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     rule[200:600, 450] = 40
     assert find_streaks(rule.astype(np.uint8), S) == []
 
-
-
-def test_streak_hides_asks_for_ink_beside_the_streaks_line() -> None:
-    """A box a streak crosses is read without the streak's band (2 mm); its row needs no review only when the
-    band holds nothing beside the streak's own line: a stroke crossing the band, a short tick within it, or an
-    upright stroke along the streak 0.5 mm from it leave ink there. The streak is slanted (a skewed sheet)."""
-    shape = (round(60 * PX), round(40 * PX))
-    line = np.array([[20.0, 0.0], [21.5, 60.0]])  # mm: down the page, 1.5 mm across over its 60 mm
-    rect = (16.0, 25.0, 9.0, 8.0)  # a box the streak crosses
-
-    def hides(*strokes: tuple[tuple[float, float], tuple[float, float]]) -> bool:
-        ink = np.zeros(shape, np.uint8)
-        cv2.line(ink, (round(20.0 * PX), 0), (round(21.5 * PX), shape[0] - 1), 1, 2)  # the streak: 2 px wide
-        for (x0, y0), (x1, y1) in strokes:
-            cv2.line(ink, (round(x0 * PX), round(y0 * PX)), (round(x1 * PX), round(y1 * PX)), 1, 3)  # a pen: 0.5 mm
-        mask = ink.view(bool)
-        maps = InkMaps(mask, mask, mask, ink, ink, ink)
-        return streak_hides(maps, [line], {(1, "high"): rect}, S) == {(1, "high")}
-
-    assert not hides()  # the streak alone
-    assert not hides(((17.5, 26.5), (19.0, 31.5)))  # a stroke in the box beside the band
-    assert hides(((18.0, 26.5), (23.5, 31.5)))  # a stroke across the band
-    assert hides(((20.0, 28.0), (21.5, 29.5)))  # a short tick within the band
-    assert hides(((21.3, 26.5), (21.6, 31.5)))  # an upright stroke along the streak, 0.5 mm beside it
-    assert not hides(((30.0, 26.5), (33.0, 31.5)))  # ink in another box: not this one's
 
 
 # --- the whole page -----------------------------------------------------------------------
