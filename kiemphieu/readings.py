@@ -97,11 +97,10 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_MARGINAL: ("Dấu không rõ", "Unclear mark"),
     R_MULTIPLE: ("Đánh dấu nhiều ô", "More than one box marked"),
     R_CROSSED: ("Họ tên in sẵn có thể bị gạch", "Printed name may be crossed out"),
-    R_STREAK: ("Vệt dọc của máy quét (bụi, vết bẩn trên kính quét) đi qua ô có nét bút, hoặc dọc theo họ tên: vệt có "
-               "thể che một phần dấu; nếu vệt có trên nhiều trang, hãy lau kính máy quét rồi quét lại",
-               "A scanner streak (dust or a smudge on the scanner's glass) through a box with pen strokes in it, or "
-               "along the name: it may hide part of a mark; if it shows on many pages, clean the scanner's glass and "
-               "scan again"),
+    R_STREAK: ("Vệt dọc của máy quét (bụi, vết bẩn trên kính quét) đi qua ô hoặc dọc theo họ tên: vệt có thể che "
+               "một phần dấu; nếu vệt có trên nhiều trang, hãy lau kính máy quét rồi quét lại",
+               "A scanner streak (dust or a smudge on the scanner's glass) through a box or along the name: it may "
+               "hide part of a mark; if it shows on many pages, clean the scanner's glass and scan again"),
     R_RED: ("Mực đỏ, hồng, cam hoặc vàng (bị lọc cùng con dấu): cần xem bằng mắt",
             "Red, pink, orange or yellow ink (dropped with the seal): look at it"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
