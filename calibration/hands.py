@@ -375,7 +375,7 @@ def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.Sc
         rows.append(RowTruth(person, expect, marks[0][0] if len(marks) == 1 and expect != "review" else None, styles))
     return PageTruth(source=source, page=1, kind="ballot", token=token, session_id=layout.session_id, layout_page=1,
                      voter=None, rows=tuple(rows), crossed=tuple(p for p, _ in plan["crossed"]), writing=False,
-                     signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "ink": plan["ink"]})
+                     signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "streak_x_mm": scan.streak_x_mm, "ink": plan["ink"]})
 
 
 def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int, cancels: str = "a",

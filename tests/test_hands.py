@@ -13,6 +13,7 @@ import pytest
 from conftest import make_workspace
 
 from calibration import hands
+from calibration import simulate as sim
 from kiemphieu.layout import Layout, load_layout
 
 
@@ -125,3 +126,12 @@ def test_cancels_b_planned(layout: Layout) -> None:
         hands.plan_cancels(plans[0], b, cancels="c")
     with pytest.raises(ValueError):
         hands.cancel_passes("smudged", BOX, b)
+
+
+def test_page_truth_says_where_the_scanner_drew_a_streak(layout: Layout) -> None:
+    """The evaluation counts a row sent to review for a streak through its box as the rule's (issue 3), not as
+    a clear row sent to review, only when the truth says the scanner drew one: the other hand's pages too."""
+    plan = hands.plan_page(layout, np.random.default_rng(1))
+    for streak in (None, 42.5):
+        truth = hands.page_truth("hand-0000.jpg", "t", layout, plan, sim.ScanSpec(dpi=150, streak_x_mm=streak))
+        assert truth.scan["streak_x_mm"] == streak
