@@ -2585,6 +2585,15 @@ def streak_band(lines_mm: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarra
     return band.view(bool)
 
 
+def band_in_boxes(band: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> set[int]:
+    """Persons with a box whose interior, where the box was found (:func:`found_rects`), a streak's band
+    (:func:`streak_band`, taken out of what the box is read from) reaches: whatever :func:`streak_boxes` finds
+    from the layout's boxes, a box found a little off its place is not left out."""
+    inset = min(s.box_inset_mm, s.trace_inset_mm)
+    return {b.person for b, rect in zip(boxes, found_rects(page, boxes), strict=True)
+            if band[_interior_slices(rect, inset)].any()}
+
+
 def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
     """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak's line on the page
     (:func:`streak_lines_mm`) cleared.
@@ -2843,8 +2852,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
     streaks = find_streak_lines(grey, s, rows=scan)
     streaks_mm = streak_lines_mm(streaks, hom, page)
-    if streaks_mm:  # the scanner's line, not the voter's: read the boxes without it, as a crease
-        band = streak_band(streaks_mm, maps.grey.shape)
+    band = streak_band(streaks_mm, maps.grey.shape) if streaks_mm else None
+    if band is not None:  # the scanner's line, not the voter's: read the boxes without it, as a crease
         maps = explain_folds(maps, band if maps.explained is None else maps.explained | band)
     boxes, distorted = score_boxes(maps, page, s)
     # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
@@ -2871,7 +2880,8 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         page_reasons.append(R.R_WRITING)
     # a streak through a box sends its row to review, never to a count (issue 3): what its band took out of
     # the box is not seen
-    for person in sorted({person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(streaks_mm, page)):
+    streaked = {person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(streaks_mm, page)
+    for person in sorted(streaked | (band_in_boxes(band, page, boxes, s) if band is not None else set())):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
     for person in hidden_rows:

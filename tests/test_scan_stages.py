@@ -34,6 +34,7 @@ from scanner.pipeline import (
     PageResult,
     RunContext,
     _mover,
+    band_in_boxes,
     classify_box,
     classify_rows,
     dropout,
@@ -51,6 +52,7 @@ from scanner.pipeline import (
     score_boxes,
     straighten,
     straighten_part,
+    streak_band,
     streak_boxes,
     streak_lines_mm,
     streak_names,
@@ -569,6 +571,24 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     rule[200:600, 450] = 40
     assert find_streaks(rule.astype(np.uint8), S) == []
 
+
+
+
+def test_a_streaks_band_in_a_box_found_off_its_place_sends_the_row_to_review(layout: Layout) -> None:
+    """The band taken out of the boxes (1 mm either side of the streak's line) sends the row of every box whose
+    interior it reaches, where the box was found: a streak passing 0.5 mm right of a box's printed place
+    misses its interior, but reaches it in a box found 0.8 mm to the right."""
+    page = layout.pages[0]
+    x, y, w, h = page.rows[0].boxes_mm["low"]
+    shape = (round(layout.page_size_mm[1] * PX), round(layout.page_size_mm[0] * PX))
+    band = streak_band([np.array([[x + w + 0.5, 0.0], [x + w + 0.5, layout.page_size_mm[1]]])], shape)
+
+    def boxes(dx: float) -> list[BoxResult]:
+        return [BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", dx if row is page.rows[0] else 0.0, 0.0)
+                for row in page.rows for level in LEVELS]
+
+    assert band_in_boxes(band, page, boxes(0.0), S) == set()
+    assert band_in_boxes(band, page, boxes(0.8), S) == {page.rows[0].person}
 
 
 # --- the whole page -----------------------------------------------------------------------
