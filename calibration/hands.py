@@ -378,6 +378,18 @@ def page_truth(source: str, token: str, layout: Layout, plan: dict, scan: sim.Sc
                      signature=False, scan={"dpi": scan.dpi, "phone": scan.phone, "streak_x_mm": scan.streak_x_mm, "ink": plan["ink"]})
 
 
+def plan_deck(layout: Layout, tokens: list[str], rng: np.random.Generator, *, seed: int, cancels: str = "a",
+              steady: bool = False) -> dict[str, dict]:
+    """What the voter of each of ``tokens`` does (:func:`plan_page`, drawn from ``rng``, which
+    :func:`hand_deck` goes on using for the scans), with the marks they cancel (:func:`plan_cancels`, from the
+    set's own stream of ``seed``): a deck's plans, by token, again from its seed and tokens alone."""
+    plans = {token: plan_page(layout, rng, steady=steady) for token in tokens}
+    cancel_rng = np.random.default_rng([seed, CANCEL_SETS[cancels][1]])
+    for token in tokens:
+        plan_cancels(plans[token], cancel_rng, cancels=cancels)
+    return plans
+
+
 def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int, cancels: str = "a",
               steady: bool = False) -> tuple[Truth, dict[str, dict]]:
     """Draw ``pages`` ballots voted by this hand into ``out`` (one file each), with the first ``pages``
@@ -396,10 +408,7 @@ def hand_deck(ws: Workspace, out: Path, *, profile: str, pages: int, seed: int, 
     if len(tokens) < pages:
         raise ValueError(f"the workspace has {len(tokens)} issued ballots, fewer than {pages}")
     rng = np.random.default_rng(seed)
-    plans = {token: plan_page(layout, rng, steady=steady) for token in tokens}
-    cancel_rng = np.random.default_rng([seed, CANCEL_SETS[cancels][1]])
-    for token in tokens:
-        plan_cancels(plans[token], cancel_rng, cancels=cancels)
+    plans = plan_deck(layout, tokens, rng, seed=seed, cancels=cancels, steady=steady)
     out.mkdir(parents=True, exist_ok=True)
     truth_pages, by_file = [], {}
     with hand_of(plans):
