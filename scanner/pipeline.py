@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage.morphology import skeletonize
 
 from ballot_templates.markers import dictionary
 from kiemphieu import readings as R
@@ -85,7 +86,7 @@ class BoxResult:
     shade: float = 0.0  # mean darkness of the interior above the paper beside the box
     dots: bool = False  # marginal for dots only (no drawn stroke, nothing faint beyond them): see classify_rows
     open_mm: float = math.inf  # the largest open disc of paper among its traces (BoxInk.open_mm): see is_heavy
-    heavier: bool = False  # near heavy and heavier than the page's marks (heavier_than_the_page): a scribble
+    gone_over: bool = False  # a mark gone over (heavier_than_the_page, overdrawn): its row's reason is scribble
 
 
 @dataclass(frozen=True)
@@ -638,6 +639,7 @@ class BoxInk:
     thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
     round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
     open_mm: float = math.inf  # radius of the largest disc of paper its traces leave open (open_paper_mm), mm
+    travel_mm: float = 0.0  # how far the pen went in the box: the length of its traces' skeleton (pen_travel_mm)
 
 
 @cache
@@ -861,7 +863,18 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     covered = float(strokes.mean())
     return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
-                  thick, big_blot and _round_blot(light), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf)
+                  thick, big_blot and _round_blot(light), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
+                  pen_travel_mm(strokes))
+
+
+def pen_travel_mm(traces: np.ndarray) -> float:
+    """How far the pen went in a box: the length (mm) of the skeleton of its interior's ``traces`` (specks
+    left out), each skeleton pixel counted 1.1 px (a diagonal step is 1.41). However thick the pen, an X is
+    about two of the interior's diagonals long, a circle or an asterisk under two and a half; strokes
+    gone back and forth over a mark, or a hatch, much more."""
+    if not traces.any():
+        return 0.0
+    return float(np.count_nonzero(skeletonize(traces))) * 1.1 / PX
 
 
 def open_paper_mm(traces: np.ndarray) -> float:
@@ -1235,7 +1248,27 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
 
     results = light_pen_marks(results, inks, s, blot_of)
     results = soft_pen_marks(results, inks, s, lambda k: stroke_core(maps, rects[k], s), blot_of)
-    return heavier_than_the_page(results, inks, s), distorted
+    return overdrawn(heavier_than_the_page(results, inks, s), inks, rects, s), distorted
+
+
+def overdrawn(boxes: list[BoxResult], inks: list[BoxInk], rects: list[Rect], s: ScanSettings) -> list[BoxResult]:
+    """A marked box whose strokes run longer than ``pen_travel_diagonals`` times its interior's diagonal
+    (:func:`pen_travel_mm`) is not taken as a mark: marginal, ``gone_over``, its row to review as ``scribble``.
+
+    A voter's one mark crosses the box about twice (an X) or goes round it once (a circle): on the
+    simulator's decks and the other hand's, no X, tick, circle, plus or asterisk of 60,000 ran over 2.85
+    diagonals, a felt pen's neither (its skeleton is its middle line). A mark gone over with a few strokes
+    laid across it, in pencil, can stay light and leave paper open between them, short of every heavy
+    rule, and no heavier than the voter's own marks (:func:`heavier_than_the_page`): a pencil X under seven
+    light upright strokes ran 3.2 diagonals (``bench/hands.py --steady``, adf-rough; seen before this rule
+    was written). A hatched box goes the same way, as the filled-box policy has it.
+    """
+    out = list(boxes)
+    for k, (b, ink, (_, _, w, h)) in enumerate(zip(boxes, inks, rects, strict=True)):
+        inner = math.hypot(w - 2 * s.trace_inset_mm, h - 2 * s.trace_inset_mm)
+        if b.state == "marked" and ink.travel_mm > s.pen_travel_diagonals * inner:
+            out[k] = replace(b, state="marginal", gone_over=True)
+    return out
 
 
 def heavier_than_the_page(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings) -> list[BoxResult]:
@@ -1247,7 +1280,7 @@ def heavier_than_the_page(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSet
     voter's other marks, in the same pen, show what a mark of theirs covers: a box whose traces cover
     ``shaded_trace`` of it, which is near heavy (``near_heavy_ink`` in light ink, or ``near_heavy_trace`` in
     traces), and whose traces cover over ``heavy_pen_ratio`` times the median of the page's marked boxes
-    (at least ``pen_rows`` of them) is marginal, ``heavier``: its row goes to review as ``scribble``. On a
+    (at least ``pen_rows`` of them) is marginal, ``gone_over``: its row goes to review as ``scribble``. On a
     page of a thick pen every mark is that heavy, and the median with them."""
     marked = [k for k, b in enumerate(boxes) if b.state == "marked"]
     if len(marked) < s.pen_rows:
@@ -1258,7 +1291,7 @@ def heavier_than_the_page(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSet
         ink = inks[k]
         if (ink.trace >= s.shaded_trace and (ink.light >= s.near_heavy_ink or ink.trace >= s.near_heavy_trace)
                 and ink.trace > s.heavy_pen_ratio * usual):
-            out[k] = replace(boxes[k], state="marginal", heavier=True)
+            out[k] = replace(boxes[k], state="marginal", gone_over=True)
     return out
 
 
@@ -1383,7 +1416,7 @@ def classify_rows(boxes: list[BoxResult], s: ScanSettings) -> dict[int, RowResul
         # dots beside the row's one clear mark (hesitation dots) do not make it doubtful; dots alone do
         doubtful = [b for b in bs if b.state == "marginal" and not (b.dots and len(marked) == 1)]
         if doubtful:
-            heavy = any(b.heavier or is_heavy(b.score, b.faint, s, b.open_mm) for b in bs)
+            heavy = any(b.gone_over or is_heavy(b.score, b.faint, s, b.open_mm) for b in bs)
             faint_only = any(traces_only(b, s) for b in doubtful)
             reasons.append(R.R_SCRIBBLE if heavy else R.R_FAINT if faint_only else R.R_MARGINAL)
         if len(marked) >= 2:

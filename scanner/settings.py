@@ -60,6 +60,8 @@ class ScanSettings:
     near_heavy_ink: float = 0.4  # a marked box this full in light ink, or ...
     near_heavy_trace: float = 0.72  # ... this much darkened, heavier than heavy_pen_ratio times the page's marks:
     #                                 a mark gone over, review (pipeline.heavier_than_the_page)
+    pen_travel_diagonals: float = 3.0  # a marked box whose strokes run longer than this many times its interior's
+    #                                   diagonal: gone over (a hatch, strokes across a mark), review (pipeline.overdrawn)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
     heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark;

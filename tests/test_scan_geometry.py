@@ -9,6 +9,7 @@ clear X marks, and a sheet bent by a known smooth displacement field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -1358,6 +1359,58 @@ def _smudge(grey: np.ndarray, row: RowLayout, level: str, kind: str) -> np.ndarr
         return _darken(grey, np.clip((radius - r) * PX + 0.5, 0, 1).astype(np.float32), PEN)
     sigma, darkness = {"smudge": (1.0, 0.35), "faint_smudge": (0.8, 0.15), "soft_smudge": (1.0, 0.1)}[kind]
     return _darken(grey, np.exp(-(r**2) / (2 * sigma**2)).astype(np.float32), darkness)
+
+
+def test_pen_travel_tells_one_mark_from_strokes_laid_over_it() -> None:
+    """How far the pen went in a box's interior (5.5 x 4.5 mm; diagonal 7.1 mm), whatever its width: an X, a
+    circle, an asterisk of four strokes, a felt pen's X stay under three diagonals; an X under seven upright
+    strokes 0.85 mm apart, or a cross-hatch, run over. (Strokes laid closer than their traces' blur merge
+    into a filled box, which the heavy rules take.)"""
+    shape = (27, 33)  # a box's interior at 6 px/mm
+    diagonal = float(np.hypot(5.5, 4.5))
+
+    def travel(*lines: tuple[float, float, float, float], width_mm: float = 0.45, circle: bool = False) -> float:
+        mask = np.zeros(shape, np.uint8)
+        for x0, y0, x1, y1 in lines:
+            cv2.line(mask, (round(x0 * PX), round(y0 * PX)), (round(x1 * PX), round(y1 * PX)), 1, max(1, round(width_mm * PX)))
+        if circle:
+            cv2.ellipse(mask, (16, 13), (14, 11), 0, 0, 360, 1, round(width_mm * PX))
+        return pipeline.pen_travel_mm(mask.view(bool)) / diagonal
+
+    x = ((0.3, 0.3, 5.2, 4.2), (0.3, 4.2, 5.2, 0.3))
+    assert 1.2 < travel(*x) < 2.3
+    assert travel(*x, width_mm=1.2) < 2.3  # a felt pen: its skeleton is its middle line
+    assert travel(circle=True) < 2.6
+    assert travel(*x, (2.75, 0.2, 2.75, 4.3), (0.2, 2.25, 5.3, 2.25)) < S.pen_travel_diagonals  # an asterisk
+    upright = tuple((0.2 + k * 0.85, 0.2, 0.3 + k * 0.85, 4.3) for k in range(7))  # 0.85 mm apart, 0.3 mm wide
+    assert travel(*x, *upright, width_mm=0.3) > S.pen_travel_diagonals
+    hatch = tuple((0.2 + k * 0.9, 0.2, 0.2 + k * 0.9 + 1.5, 4.3) for k in range(-1, 6))
+    hatch += tuple((0.2 + k * 0.9 + 1.5, 0.2, 0.2 + k * 0.9, 4.3) for k in range(-1, 6))
+    assert travel(*hatch, width_mm=0.3) > S.pen_travel_diagonals
+    assert pipeline.pen_travel_mm(np.zeros(shape, bool)) == 0.0
+
+
+@pytest.mark.parametrize("limit", [3.0, 100.0])
+def test_a_mark_whose_strokes_run_over_three_diagonals_is_not_a_vote(limit: float) -> None:
+    """A pencil X gone over with seven light upright strokes about 1 mm apart was read as a vote with no doubt
+    (the other hand's steady adf-rough deck, ``bench/hands.py --steady``, ``hand-0202`` person 6): light ink
+    0.12 of the box, traces 0.57, paper open 0.67 mm between its strokes, short of every heavy rule, and no
+    heavier than the voter's own pencil X's (traces 0.44-0.55). Its strokes ran 22.9 mm, 3.2 of the box's
+    diagonals (:func:`pipeline.pen_travel_mm`), which no single mark does: a human looks (``scribble``). With
+    the rule off (a limit of 100 diagonals) it is read as a mark."""
+    traces = [0.44, 0.5, 0.45, 0.55, 0.37, 0.42, 0.54, 0.51, 0.54, 0.5, 0.57]
+    boxes = [pipeline.BoxResult(person, "medium", 0.15, trace, 7.0, "marked", 0.0, 0.0)
+             for person, trace in enumerate(traces, start=1)]
+    inks = [pipeline.BoxInk(0.15, 7.0, trace, 7.0, open_mm=math.inf, travel_mm=11.5) for trace in traces[:-1]]
+    inks.append(pipeline.BoxInk(0.12, 7.0, 0.57, 7.0, open_mm=0.67, travel_mm=22.9))
+    assert not pipeline.is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
+    assert pipeline.heavier_than_the_page(boxes, inks, S) == boxes
+    rects = [(163.0, 76.5 + 10.0 * k, 8.0, 7.0) for k in range(len(boxes))]  # the layout's 8 x 7 mm boxes
+    out = pipeline.overdrawn(boxes, inks, rects, replace(S, pen_travel_diagonals=limit))
+    rows = pipeline.classify_rows(out, S)
+    assert all(rows[person].choice == "medium" and not rows[person].reasons for person in range(1, len(traces)))
+    assert rows[len(traces)].reasons == ((R.R_SCRIBBLE,) if limit == 3.0 else ())
+    assert out[-1].state == ("marginal" if limit == 3.0 else "marked")
 
 
 def _pen_page(printed: Printed, rows: int, width_mm: float = 0.4) -> np.ndarray:
