@@ -2463,19 +2463,21 @@ def median_u8(values: np.ndarray) -> float:
     return (float(a) + float(b)) / 2
 
 
-def find_streaks(grey: np.ndarray, s: ScanSettings) -> list[float]:
+def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> list[float]:
     """Image x positions of thin dark vertical lines that run over the whole image height.
 
     A dark streak is 40 % darker than the paper. A thin one on a high-resolution scan read at reduced size
     (a 1 px line at 600 dpi is a quarter of a pixel at 150 dpi) is only a little darker, but darker than the
     columns on both sides of it in almost every row, which neither noise, nor a shadow's edge, nor a
-    printed rule that stops with the table is.
+    printed rule that stops with the table is. Without ``dark`` (a photo), only such thin lines are: a
+    photo's dark background above and below the sheet, with a shadow across it, is 40 % darker than its
+    brightest paper down whole columns (the other hand's phone deck, ``hand-0175``: three "streaks").
     """
     h, w = grey.shape
     step = max(1, h // 400)
     sample = grey[::step]
     paper = percentile_u8(sample[:, :: max(1, w // 200)], 90)
-    coverage = _column_share(sample < 0.6 * paper)
+    coverage = _column_share(sample < 0.6 * paper) if dark else np.zeros(w)
     k = STREAK_SIDE_PX
     if w > 2 * k:
         # darker than both sides by the contrast: (integers) a column + ceil(contrast) <= the lighter side
@@ -2514,11 +2516,13 @@ def find_streak_lines(grey: np.ndarray, s: ScanSettings, *, rows: bool = True) -
     a row, which was not looked for: a streak through a box then read as the voter's mark, counted with no
     reason (``bench/robustness.py`` on the 2,226-page deck). The rows are looked for on about 200 of the
     columns (the columns on about 400 rows): 1.3 ms a 300-dpi page. Without ``rows`` (a photo: no scanner,
-    no streak), only the columns are, as before: in a phone photo of a curled sheet, a printed rule can
-    lie along a row over 80 % of the width, bent off the rule's place at the table's ends.
+    no streak), only the columns are, and only thin ones (:func:`find_streaks` without ``dark``): in a
+    phone photo of a curled sheet, a printed rule can lie along a row over 80 % of the width, bent off the
+    rule's place at the table's ends, and a shadow with the background beyond the sheet can darken whole
+    columns. A flat scan taken for a photo still has its thin streaks found.
     """
     h, w = grey.shape
-    lines = [np.array([[x, 0.0], [x, float(h)]]) for x in find_streaks(grey, s)]
+    lines = [np.array([[x, 0.0], [x, float(h)]]) for x in find_streaks(grey, s, dark=rows)]
     if not rows:
         return lines
     k = max(1, w // 200)

@@ -570,6 +570,13 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     rule = noisy.copy()
     rule[200:600, 450] = 40
     assert find_streaks(rule.astype(np.uint8), S) == []
+    # a photo: the background above and below the sheet, and a shadow's band down it 15 px wide, darken whole
+    # columns; on a scan that is a wide dark streak, on a photo it is not one. A thin streak is one on both
+    photo = noisy.copy()
+    photo[:160], photo[640:], photo[:, 560:575] = 100, 100, 130
+    assert find_streaks(photo.astype(np.uint8), S) == [pytest.approx(567, abs=1)]
+    assert find_streaks(photo.astype(np.uint8), S, dark=False) == []
+    assert find_streaks(faint.astype(np.uint8), S, dark=False) == [pytest.approx(200, abs=1)]
 
 
 
