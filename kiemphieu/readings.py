@@ -97,10 +97,9 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
     R_MARGINAL: ("Dấu không rõ", "Unclear mark"),
     R_MULTIPLE: ("Đánh dấu nhiều ô", "More than one box marked"),
     R_CROSSED: ("Họ tên in sẵn có thể bị gạch", "Printed name may be crossed out"),
-    R_STREAK: ("Vệt dọc của máy quét (bụi, vết bẩn trên kính quét) đi qua ô hoặc dọc theo họ tên: vệt có thể che "
-               "một phần dấu; nếu vệt có trên nhiều trang, hãy lau kính máy quét rồi quét lại",
-               "A scanner streak (dust or a smudge on the scanner's glass) through a box or along the name: it may "
-               "hide part of a mark; if it shows on many pages, clean the scanner's glass and scan again"),
+    R_STREAK: ("Vệt dọc của máy quét (bụi trên kính quét) đi qua ô hoặc dọc theo họ tên: có thể che một phần dấu",
+               "A scanner streak (dust on the scanner's glass) through a box or along the name: it may hide part "
+               "of a mark"),
     R_RED: ("Mực đỏ, hồng, cam hoặc vàng (bị lọc cùng con dấu): cần xem bằng mắt",
             "Red, pink, orange or yellow ink (dropped with the seal): look at it"),
     R_OUTSIDE: ("Có nét ngoài ô đánh dấu", "Ink outside the boxes"),
@@ -142,6 +141,14 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
                 "Black-and-white scan (1-bit, or contrast stretched until the paper is pure white and the ink pure "
                 "black): pencil or light ink may be lost; rescan in greyscale or colour, without auto-enhancement or "
                 "background removal"),
+}
+
+#: what to do about a cause at the scanner seen on many pages, where its reason's text does not say it already
+CAUSE_REMEDY: dict[str, tuple[str, str]] = {
+    R_STREAK: ("Vệt dọc của máy quét đi qua ô hoặc dọc theo họ tên: kính quét (hoặc thanh quét của khay nạp giấy) "
+               "có bụi hay vết bẩn. Hãy lau kính rồi quét lại các trang này",
+               "A scanner streak through a box or along the name: dust or a smudge on the scanner's glass (or the "
+               "feeder's scan strip). Clean the glass and scan these pages again"),
 }
 
 

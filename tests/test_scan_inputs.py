@@ -379,7 +379,7 @@ def test_a_cause_on_many_pages_is_named_once_with_what_to_do(capsys: pytest.Capt
     assert summary.scanner_causes == {R.R_STREAK: 3}
     print_summary(summary)
     out = " ".join(capsys.readouterr().out.split())
-    assert "Trên 3 trang: Vệt dọc của máy quét" in out and "hãy lau kính máy quét" in out
+    assert "Trên 3 trang: Vệt dọc của máy quét" in out and "Hãy lau kính rồi quét lại các trang này" in out
     assert "Trên 2 trang" not in out and "Trên 4 trang" not in out
     set_lang("en")
     try:
@@ -387,4 +387,4 @@ def test_a_cause_on_many_pages_is_named_once_with_what_to_do(capsys: pytest.Capt
     finally:
         set_lang("vi")
     out = " ".join(capsys.readouterr().out.split())
-    assert "On 3 pages: A scanner streak" in out and "clean the scanner's glass" in out
+    assert "On 3 pages: A scanner streak" in out and "Clean the glass and scan these pages again" in out
