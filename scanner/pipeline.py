@@ -2427,11 +2427,13 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
 
 
 def explain_folds(maps: InkMaps, explained: np.ndarray) -> InkMaps:
-    """``maps`` with the explained fold pixels removed from the light and trace maps."""
+    """``maps`` with the ``explained`` pixels (a crease's band, a streak's) removed from the light and trace
+    maps, and added to the pixels ``maps`` has explained already."""
     if not explained.any():
         return maps
     keep = ~explained
-    return replace(maps, light=maps.light & keep, trace=maps.trace & keep, explained=explained)
+    return replace(maps, light=maps.light & keep, trace=maps.trace & keep,
+                   explained=explained if maps.explained is None else maps.explained | explained)
 
 
 STREAK_SIDE_PX = 3  # a faint streak is compared with the columns this far either side of it ...
@@ -2891,7 +2893,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     streaks_mm = streak_lines_mm(streaks, hom, page)
     band = streak_band(streaks_mm, maps.grey.shape) if streaks_mm else None
     if band is not None:  # the scanner's line, not the voter's: read the boxes without it, as a crease
-        maps = explain_folds(maps, band if maps.explained is None else maps.explained | band)
+        maps = explain_folds(maps, band)
     boxes, distorted = score_boxes(maps, page, s)
     # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
     printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
@@ -3084,7 +3086,7 @@ def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResul
     creases = local_creases(maps.smooth, maps.paper, found_rects(page, faint), s)
     if creases is None:
         return boxes, distorted, maps
-    maps = explain_folds(maps, creases if maps.explained is None else maps.explained | creases)
+    maps = explain_folds(maps, creases)
     boxes, distorted = score_boxes(maps, page, s)
     return boxes, distorted, maps
 
