@@ -2578,9 +2578,9 @@ def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout
     return lines
 
 
-def streak_boxes(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -> set[tuple[int, str]]:
-    """The boxes (person, level) a streak (an image column or row, :func:`find_streak_lines`) passes
-    through, or passes within 3 image pixels of."""
+def streak_boxes(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -> set[int]:
+    """Persons with a box a streak (an image column or row, :func:`find_streak_lines`) passes through, or
+    passes within 3 image pixels of."""
     if not streaks:
         return set()
     # every box's four corners in the image, in one transform: (rows, levels, 4 corners, x y)
@@ -2590,12 +2590,11 @@ def streak_boxes(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -
                        -1)
     img = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(corners.shape)
     low, high = img.min(axis=2) - 3, img.max(axis=2) + 3  # (rows, levels, x y): each box's extent, 3 px more
-    hit: set[tuple[int, str]] = set()
+    hit: set[int] = set()
     for (x0, y0), (x1, _) in streaks:
         i, at = (1, y0) if x0 != x1 else (0, x0)  # a row (its y) or a column (its x)
-        through = (low[..., i] <= at) & (at <= high[..., i])
-        hit |= {(row.person, level) for row, row_hit in zip(page.rows, through, strict=True)
-                for level, box_hit in zip(LEVELS, row_hit, strict=True) if box_hit}
+        through = ((low[..., i] <= at) & (at <= high[..., i])).any(axis=1)
+        hit |= {row.person for row, hit_row in zip(page.rows, through, strict=True) if hit_row}
     return hit
 
 
@@ -2919,7 +2918,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         page_reasons.append(R.R_WRITING)
     # a streak through a box sends its row to review, never to a count (issue 3): what its band took out of
     # the box is not seen
-    streaked = {person for person, _ in streak_boxes(streaks, hom, page)} | streak_names(streaks_mm, page)
+    streaked = streak_boxes(streaks, hom, page) | streak_names(streaks_mm, page)
     for person in sorted(streaked | (band_in_boxes(band, page, boxes, s) if band is not None else set())):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
