@@ -7,7 +7,7 @@ twice). The variants are things the simulator does not draw: files as other scan
 phones write them (rotations, a PDF that draws its image flipped or rotated, EXIF
 orientation, CMYK, 16-bit, palette, WebP, HEIC, a Letter-size cut, a dark border, a
 ballot small in a photo), what printers and hands do to the sheet (printed "fit to page"
-or off centre, a sticker over a marker, crumpled), and what light, lens and paper do to
+or off centre, a sticker over a marker, crumpled, folded in thirds or in eighths), and what light, lens and paper do to
 the image (a dark, washed or auto-enhanced scan, gamma, tinted paper, a shadow, a lamp's glare, a steep
 photo, motion blur, defocus, noise, a contact-image scanner's colour fringes, a sheet that is not flat).
 The variants are scanned into a fresh copy of the deck's printed workspace and scored
@@ -32,9 +32,10 @@ import json
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,14 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from calibration.effects import colour_fringes  # noqa: E402
+from calibration.effects import colour_fringes, crease  # noqa: E402
 from calibration.evaluate import evaluate  # noqa: E402
 from calibration.truth import PageTruth, load_truth  # noqa: E402
 from kiemphieu import db  # noqa: E402
 from kiemphieu.session import open_workspace  # noqa: E402
 from scanner import scan_folder  # noqa: E402
 
-Make = Callable[[np.ndarray, float], bytes]  # (BGR scan, its pixels per mm) -> file bytes
+Make = Callable[[np.ndarray, float, Mapping[str, Any]], bytes]  # (BGR scan, its pixels per mm, its scan record) -> file bytes
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -233,60 +234,85 @@ def _crumpled(img: np.ndarray, px_per_mm: float) -> np.ndarray:
     return np.clip(bent * cv2.resize(light, (w, h))[..., None], 0, 255).astype(np.uint8)
 
 
+def _folded(img: np.ndarray, px_per_mm: float, sheet: Mapping[str, Any], across: tuple[float, ...],
+            down: tuple[float, ...] = ()) -> np.ndarray:
+    """A sheet folded to go into the ballot box and flattened again: creases across the sheet at the shares
+    ``across`` of its height and down it at ``down`` of its width, each within 3 mm of its place, along the
+    sheet's own edges as it lies in the scan (``sheet``: the truth's scan record, its skew and quarter turns).
+    The simulator folds in half or in quarters only, at the middle. The shares are symmetric, so a sheet fed
+    upside down is creased at the same places."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng([h, w, len(across), len(down)])
+    tan = float(np.tan(np.radians(sheet.get("skew_deg", 0.0))))
+    turned = sheet.get("rotation", 0) in (90, 270)  # the sheet lies across the image: its height is the image's width
+    out = img.copy()
+    for shares, sheet_across in ((across, True), (down, False)):
+        image_across = sheet_across != turned
+        for share in shares:
+            pos = share * (h if image_across else w) + rng.normal(0, 3.0 * px_per_mm)
+            crease(out, "h" if image_across else "v", pos, px_per_mm=px_per_mm, rng=rng,
+                   tilt=-tan if image_across else tan)
+    return out
+
+
 def _scaled(img: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(cv2.resize(img, None, fx=factor, fy=factor,
                                  interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC))
 
 
-#: name -> (file extension, maker); each maker takes a BGR scan and its pixels per mm
+#: name -> (file extension, maker); each maker takes a BGR scan, its pixels per mm and its scan record
+#: (the truth's: dpi, skew, quarter turns), which only a change to the sheet itself needs
 VARIANTS: dict[str, tuple[str, Make]] = {
     # files as other scanners and phones write them
-    "rotated-90": ("png", lambda a, k: _png(cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE))),
-    "rotated-270": ("png", lambda a, k: _png(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE))),
-    "exif-rotated": ("jpg", lambda a, k: _exif_rotated(a)),
-    "pdf-flipped": ("pdf", lambda a, k: _pdf(a[::-1].copy(), "595 0 0 -842 0 842")),
-    "pdf-rotate-90": ("pdf", lambda a, k: _pdf(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE), "842 0 0 595 0 0",
+    "rotated-90": ("png", lambda a, k, _: _png(cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE))),
+    "rotated-270": ("png", lambda a, k, _: _png(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE))),
+    "exif-rotated": ("jpg", lambda a, k, _: _exif_rotated(a)),
+    "pdf-flipped": ("pdf", lambda a, k, _: _pdf(a[::-1].copy(), "595 0 0 -842 0 842")),
+    "pdf-rotate-90": ("pdf", lambda a, k, _: _pdf(cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE), "842 0 0 595 0 0",
                                                rotate=90, landscape=True)),
-    "cmyk-jpeg": ("jpg", lambda a, k: _pil_bytes(a, "JPEG", "CMYK", quality=92)),
-    "png-16-bit": ("png", lambda a, k: _png(a.astype(np.uint16) * 257)),
-    "png-palette": ("png", lambda a, k: _pil_bytes(a, "PNG", "P", palette=Image.Palette.ADAPTIVE, colors=64)),
-    "progressive-jpeg": ("jpg", lambda a, k: _pil_bytes(a, "JPEG", quality=85, progressive=True)),
-    "tiff-jpeg": ("tif", lambda a, k: _pil_bytes(a, "TIFF", compression="jpeg")),
-    "webp": ("webp", lambda a, k: bytes(cv2.imencode(".webp", a, [cv2.IMWRITE_WEBP_QUALITY, 90])[1].tobytes())),
-    "heic": ("heic", lambda a, k: _heic(a)),
-    "jpeg-q25": ("jpg", lambda a, k: _jpeg(a, 25)),
-    "100-dpi": ("png", lambda a, k: _png(_scaled(a, 100 / 25.4 / k))),
-    "600-dpi": ("jpg", lambda a, k: _jpeg(_scaled(a, 600 / 25.4 / k))),
-    "dark-border": ("png", lambda a, k: _png(_bordered(a, round(15 * k)))),
-    "small-in-photo": ("jpg", lambda a, k: _jpeg(_in_frame(a))),
-    "letter-cut": ("png", lambda a, k: _png(a[: round(279.4 * k)])),
+    "cmyk-jpeg": ("jpg", lambda a, k, _: _pil_bytes(a, "JPEG", "CMYK", quality=92)),
+    "png-16-bit": ("png", lambda a, k, _: _png(a.astype(np.uint16) * 257)),
+    "png-palette": ("png", lambda a, k, _: _pil_bytes(a, "PNG", "P", palette=Image.Palette.ADAPTIVE, colors=64)),
+    "progressive-jpeg": ("jpg", lambda a, k, _: _pil_bytes(a, "JPEG", quality=85, progressive=True)),
+    "tiff-jpeg": ("tif", lambda a, k, _: _pil_bytes(a, "TIFF", compression="jpeg")),
+    "webp": ("webp", lambda a, k, _: bytes(cv2.imencode(".webp", a, [cv2.IMWRITE_WEBP_QUALITY, 90])[1].tobytes())),
+    "heic": ("heic", lambda a, k, _: _heic(a)),
+    "jpeg-q25": ("jpg", lambda a, k, _: _jpeg(a, 25)),
+    "100-dpi": ("png", lambda a, k, _: _png(_scaled(a, 100 / 25.4 / k))),
+    "600-dpi": ("jpg", lambda a, k, _: _jpeg(_scaled(a, 600 / 25.4 / k))),
+    "dark-border": ("png", lambda a, k, _: _png(_bordered(a, round(15 * k)))),
+    "small-in-photo": ("jpg", lambda a, k, _: _jpeg(_in_frame(a))),
+    "letter-cut": ("png", lambda a, k, _: _png(a[: round(279.4 * k)])),
     # the sheet as printed and handled
-    "print-fit-to-page": ("png", lambda a, k: _png(_fit_to_page(a, k, 0.94))),
-    "print-offset": ("png", lambda a, k: _png(_printed_moved(a, k, np.array([[1.0, 0, 4.0], [0, 0.985, 3.0]])))),
-    "sticker-on-marker": ("png", lambda a, k: _png(_sticker(a, k))),
-    "crumpled": ("jpg", lambda a, k: _jpeg(_crumpled(a, k))),
+    "print-fit-to-page": ("png", lambda a, k, _: _png(_fit_to_page(a, k, 0.94))),
+    "print-offset": ("png", lambda a, k, _: _png(_printed_moved(a, k, np.array([[1.0, 0, 4.0], [0, 0.985, 3.0]])))),
+    "sticker-on-marker": ("png", lambda a, k, _: _png(_sticker(a, k))),
+    "crumpled": ("jpg", lambda a, k, _: _jpeg(_crumpled(a, k))),
     # light, lens and paper
-    "dark": ("png", lambda a, k: _png((a * 0.7).astype(np.uint8))),
-    "auto-enhanced": ("jpg", lambda a, k: _jpeg(np.clip((a.astype(np.float32) - 60) * (255 / 155), 0, 255)
+    "dark": ("png", lambda a, k, _: _png((a * 0.7).astype(np.uint8))),
+    "auto-enhanced": ("jpg", lambda a, k, _: _jpeg(np.clip((a.astype(np.float32) - 60) * (255 / 155), 0, 255)
                                                 .astype(np.uint8))),
-    "gamma-2.2": ("png", lambda a, k: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
-    "washed-out": ("png", lambda a, k: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
-    "yellow-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),
-    "pink-paper": ("png", lambda a, k: _png(np.clip(a * np.array([0.92, 0.84, 1.0]), 0, 255).astype(np.uint8))),
+    "gamma-2.2": ("png", lambda a, k, _: _png((255 * (a / 255.0) ** 2.2).astype(np.uint8))),
+    "washed-out": ("png", lambda a, k, _: _png((255 - (255 - a.astype(np.float32)) * 0.45).astype(np.uint8))),
+    "yellow-paper": ("png", lambda a, k, _: _png(np.clip(a * np.array([0.78, 0.97, 1.0]), 0, 255).astype(np.uint8))),
+    "pink-paper": ("png", lambda a, k, _: _png(np.clip(a * np.array([0.92, 0.84, 1.0]), 0, 255).astype(np.uint8))),
     # a photo in warm light, overexposed: red and green pinned at 255 on the paper, blue not
-    "overexposed-warm": ("jpg", lambda a, k: _jpeg(np.clip(a * np.array([0.97, 1.12, 1.25]), 0, 255).astype(np.uint8))),
-    "shadow": ("jpg", lambda a, k: _jpeg(_shadow(a))),
-    "glare": ("jpg", lambda a, k: _jpeg(_glare(a, k))),
-    "steep-photo": ("jpg", lambda a, k: _jpeg(_steep_photo(a))),
-    "motion-0.6mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
-    "motion-0.9mm": ("png", lambda a, k: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
-    "defocus": ("jpg", lambda a, k: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
-    "colour-fringes": ("jpg", lambda a, k: _jpeg(colour_fringes(a, 0.5))),
-    "colour-fringes-1px": ("png", lambda a, k: _png(colour_fringes(a, 1.0))),
-    "salt-and-pepper": ("png", lambda a, k: _png(_salt_and_pepper(a))),
-    "not-flat-1mm": ("png", lambda a, k: _png(_not_flat(a, k, 1.0))),
-    "not-flat-2mm": ("png", lambda a, k: _png(_not_flat(a, k, 2.0))),
-    "phone-low-res": ("jpg", lambda a, k: _jpeg(_scaled(a, 0.3), 60)),
+    "overexposed-warm": ("jpg", lambda a, k, _: _jpeg(np.clip(a * np.array([0.97, 1.12, 1.25]), 0, 255).astype(np.uint8))),
+    "shadow": ("jpg", lambda a, k, _: _jpeg(_shadow(a))),
+    "glare": ("jpg", lambda a, k, _: _jpeg(_glare(a, k))),
+    "steep-photo": ("jpg", lambda a, k, _: _jpeg(_steep_photo(a))),
+    "motion-0.6mm": ("png", lambda a, k, _: _png(_blurred(a, max(3, round(0.6 * k) | 1), vertical=False))),
+    "motion-0.9mm": ("png", lambda a, k, _: _png(_blurred(a, max(3, round(0.9 * k) | 1), vertical=True))),
+    "defocus": ("jpg", lambda a, k, _: _jpeg(cv2.GaussianBlur(a, (0, 0), 0.25 * k))),
+    "colour-fringes": ("jpg", lambda a, k, _: _jpeg(colour_fringes(a, 0.5))),
+    "colour-fringes-1px": ("png", lambda a, k, _: _png(colour_fringes(a, 1.0))),
+    "salt-and-pepper": ("png", lambda a, k, _: _png(_salt_and_pepper(a))),
+    "not-flat-1mm": ("png", lambda a, k, _: _png(_not_flat(a, k, 1.0))),
+    "not-flat-2mm": ("png", lambda a, k, _: _png(_not_flat(a, k, 2.0))),
+    "phone-low-res": ("jpg", lambda a, k, _: _jpeg(_scaled(a, 0.3), 60)),
+    # added later, last, so that every variant above keeps its pages: the sheet folded into the ballot box
+    "folded-thirds": ("jpg", lambda a, k, sheet: _jpeg(_folded(a, k, sheet, (1 / 3, 2 / 3)))),  # a letter fold
+    "folded-eighths": ("jpg", lambda a, k, sheet: _jpeg(_folded(a, k, sheet, (1 / 4, 1 / 2, 3 / 4), (1 / 2,)))),  # halved 3 times
 }
 
 
@@ -316,7 +342,7 @@ def run(deck: Path, out: Path, *, pages: int, jobs: int, names: list[str]) -> in
                 raise SystemExit(f"cannot read {src.source} of the deck")
             px_per_mm = float(src.scan["dpi"]) / 25.4
             target = f"{name}-{k:02d}.{ext}"
-            (scans / target).write_bytes(make(img, px_per_mm))
+            (scans / target).write_bytes(make(img, px_per_mm, src.scan))
             # the variant is the front alone: a back written on, in the deck's next file, is not scanned with
             # it, so nothing links it to a written back (the scan flags the page before one, writing_on_back)
             made.setdefault(name, []).append(replace(src, source=target, page=1, back_writing=False))

@@ -112,36 +112,46 @@ def _composite(img: np.ndarray, alpha: np.ndarray, r0: int, c0: int, colour_bgr:
 
 
 def fold(img: np.ndarray, kind: str, *, px_per_mm: float, rng: np.random.Generator) -> None:
-    """Crease lines (``"half"``: across the middle; ``"quarter"``: also down the middle), in place.
-
-    A crease is a thin darker line with a light edge beside it, and the paper on one
-    side is shaded a little, as the flattened sheet does not lie quite flat.
-    """
+    """Crease lines (``"half"``: across the middle; ``"quarter"``: also down the middle), in place (:func:`crease`)."""
     h, w = img.shape[:2]
     lines = [("h", h / 2 + rng.normal(0, 3.0 * px_per_mm))]
     if kind == "quarter":
         lines.append(("v", w / 2 + rng.normal(0, 3.0 * px_per_mm)))
     for orient, pos in lines:
-        length = w if orient == "h" else h
-        n = np.arange(length, dtype=np.float32)
-        slope = rng.normal(0.0, 0.004)
-        centre = pos + slope * (n - length / 2)
-        band = int(18 * px_per_mm)
-        lo = int(max(0, centre.min() - band))
-        hi = int(min(h if orient == "h" else w, centre.max() + band))
-        off = np.arange(lo, hi, dtype=np.float32)[:, None] - centre[None, :]  # (band, length)
-        line = np.exp(-(off / (0.18 * px_per_mm)) ** 2) * rng.uniform(0.12, 0.25)
-        light = np.exp(-((off - 0.5 * px_per_mm) / (0.3 * px_per_mm)) ** 2) * 0.05
-        side = 1.0 if rng.random() < 0.5 else -1.0
-        shade = np.clip(side * off / (15 * px_per_mm), 0.0, 1.0)
-        shade = np.where(side * off > 0, (1.0 - shade) * rng.uniform(0.03, 0.07), 0.0)
-        factor = (1.0 - line - shade + light).astype(np.float32)
-        if orient == "h":
-            roi = img[lo:hi].astype(np.float32) * factor[:, :, None]
-            img[lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
-        else:
-            roi = img[:, lo:hi].astype(np.float32) * factor.T[:, :, None]
-            img[:, lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
+        crease(img, orient, pos, px_per_mm=px_per_mm, rng=rng)
+
+
+def crease(img: np.ndarray, orient: str, pos: float, *, px_per_mm: float, rng: np.random.Generator,
+           tilt: float = 0.0) -> None:
+    """One crease across the image (``orient`` ``"h"``) or down it (``"v"``), through pixel ``pos``, in place.
+
+    Its line leaves the image's axis by ``tilt`` (pixels across per pixel along: a sheet that lies skewed in
+    the scan is creased along its own edges), and by a random slope of a few tenths of a degree.
+
+    A crease is a thin darker line with a light edge beside it, and the paper on one
+    side is shaded a little, as the flattened sheet does not lie quite flat.
+    """
+    h, w = img.shape[:2]
+    length = w if orient == "h" else h
+    n = np.arange(length, dtype=np.float32)
+    slope = rng.normal(0.0, 0.004) + tilt
+    centre = pos + slope * (n - length / 2)
+    band = int(18 * px_per_mm)
+    lo = int(max(0, centre.min() - band))
+    hi = int(min(h if orient == "h" else w, centre.max() + band))
+    off = np.arange(lo, hi, dtype=np.float32)[:, None] - centre[None, :]  # (band, length)
+    line = np.exp(-(off / (0.18 * px_per_mm)) ** 2) * rng.uniform(0.12, 0.25)
+    light = np.exp(-((off - 0.5 * px_per_mm) / (0.3 * px_per_mm)) ** 2) * 0.05
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    shade = np.clip(side * off / (15 * px_per_mm), 0.0, 1.0)
+    shade = np.where(side * off > 0, (1.0 - shade) * rng.uniform(0.03, 0.07), 0.0)
+    factor = (1.0 - line - shade + light).astype(np.float32)
+    if orient == "h":
+        roi = img[lo:hi].astype(np.float32) * factor[:, :, None]
+        img[lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
+    else:
+        roi = img[:, lo:hi].astype(np.float32) * factor.T[:, :, None]
+        img[:, lo:hi] = np.clip(roi, 0, 255).astype(np.uint8)
 
 
 def bleed_through(img: np.ndarray, back: np.ndarray, rng: np.random.Generator) -> np.ndarray:
