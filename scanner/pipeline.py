@@ -36,16 +36,7 @@ from skimage.morphology import skeletonize
 
 from ballot_templates.markers import dictionary
 from kiemphieu import readings as R
-from kiemphieu.layout import (
-    CANONICAL_PX_PER_MM,
-    LEVELS,
-    Layout,
-    Level,
-    PageLayout,
-    Rect,
-    RowLayout,
-    parse_qr_payload,
-)
+from kiemphieu.layout import LEVELS, Layout, Level, PageLayout, Rect, RowLayout, parse_qr_payload
 from kiemphieu.session import REFERENCE_PDF
 from scanner import bleed
 from scanner.folds import (
@@ -62,10 +53,23 @@ from scanner.folds import (
     runs_on_as_crease,
 )
 from scanner.grid import GridFit, register_grid, rule_columns, rule_rows, source_maps, verify
+from scanner.imaging import (
+    FLAT_ANGLES,
+    PX,
+    _blob_area_mm2,
+    _closed,
+    _image_boxes,
+    _px,
+    _region,
+    median_u8,
+    on_kernels,
+    on_lines,
+    percentile_u8,
+    scale_of,
+)
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 
-PX = CANONICAL_PX_PER_MM
 MIN_SHORT_SIDE = round(210 * PX * 0.98)  # JPEGs are decoded at 1/2, 1/4 size while the short side stays above this
 MIN_PX_PER_MM = 5.5  # below this after a reduced decode, decode the page in full
 
@@ -125,11 +129,6 @@ class RunContext:
     settings: ScanSettings
     workspace: str
     debug_dir: str | None = None
-
-
-def scale_of(hom: np.ndarray) -> float:
-    """Image pixels per page millimetre of the page map ``hom`` (page mm -> image), a geometric mean."""
-    return float(np.sqrt(abs(np.linalg.det(hom[:2, :2]))))
 
 
 @dataclass(frozen=True)
@@ -349,7 +348,7 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
                *, grid: GridFit | None = None, part: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Warp ``image`` to the canonical page grid (rows = y mm * px_per_mm).
 
-    With a truthy ``grid`` (at :data:`PX` only), the table's displacement field is
+    With a truthy ``grid`` (at :data:`scanner.imaging.PX` only), the table's displacement field is
     followed in the same resampling (see :func:`scanner.grid.source_maps`). With
     ``part`` (rows ``r0, r1``, columns ``c0, c1`` of the canonical page), only that
     part of the straightened page is made.
@@ -564,10 +563,6 @@ def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:
                    smooth <= limit(settings.trace_darkness), smooth, grey, paper)
 
 
-def _px(v_mm: float) -> int:
-    return int(round(v_mm * PX))
-
-
 def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float], band_mm: float) -> float:
     """How much of the printed box outline is where ``rect_mm`` puts it: for each of its four sides, the share
     of the side's length with light ink within ``band_mm`` of the printed line; the least of the four.
@@ -659,14 +654,9 @@ def _axis_line_share(mask: np.ndarray) -> float:
     return float(on_line.sum()) / total
 
 
-def _closed(mask: np.ndarray, close_px: int) -> np.ndarray:
-    """``mask`` (uint8) after a ``close_px`` square closing, which bridges pencil grain."""
-    return np.asarray(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((close_px, close_px), np.uint8)))
-
-
 def _pieces(mask: np.ndarray, close_px: int) -> np.ndarray:
     """Connected-component stats (one row per piece, background left out) of ``mask`` after a
-    :func:`_closed` closing; (0, 5) when there is no ink."""
+    :func:`scanner.imaging._closed` closing; (0, 5) when there is no ink."""
     if not mask.any():
         return np.zeros((0, 5), np.int32)
     return np.asarray(cv2.connectedComponentsWithStats(_closed(mask, close_px), connectivity=8)[2][1:])
@@ -1441,39 +1431,6 @@ def found_rects(page: PageLayout, boxes: Sequence[BoxResult]) -> list[Rect]:
     return rects
 
 
-def _region(mask: np.ndarray, rect_mm: tuple[float, float, float, float]) -> np.ndarray:
-    x, y, w, h = rect_mm
-    return mask[max(0, _px(y)) : _px(y + h), max(0, _px(x)) : _px(x + w)]
-
-
-def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2, *, allowed: np.ndarray | None = None) -> float:
-    """Area (mm²) of the ink components that are more than specks, long thin lines left out.
-
-    A thin component that runs across most of the region (85 % of its width or
-    height) is a fold or a scanner streak, not writing. With ``allowed`` (a bool
-    mask of the same shape), components that reach into it (a signature running
-    over the edge of its place) are left out too.
-    """
-    if not mask.any():
-        return 0.0
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    skip = np.zeros(n, bool)
-    if allowed is not None and allowed.any():
-        skip[np.unique(labels[allowed & mask])] = True
-    rh, rw = mask.shape
-    total = 0.0
-    for i in range(1, n):
-        w, h, area = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_AREA]
-        span = max(w, h) / PX
-        if span < min_span_mm or skip[i]:
-            continue
-        across = w >= 0.85 * rw or h >= 0.85 * rh or span > 80
-        if across and area / max(w, h) < 1.2 * PX:  # a fold or a streak across the area, not writing
-            continue
-        total += area / PX**2
-    return total
-
-
 def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
     """Ink (mm²) in the page's free areas: writing. A signature spilling out of its place is not counted."""
     total = 0.0
@@ -1498,39 +1455,7 @@ def _touching(a: tuple[float, float, float, float], b: tuple[float, float, float
             and a[1] - gap_mm <= b[1] + b[3] and b[1] - gap_mm <= a[1] + a[3])
 
 
-FLAT_ANGLES = (-30, -20, -10, 0, 10, 20, 30)  # degrees from the horizontal: a strike along a name
 STEEP_ANGLES = tuple(range(40, 141, 5))  # strokes across a name (a zigzag, a hatch): 5 degrees apart, for thin ones
-
-
-@cache
-def _line_kernels(length_px: int, angles: tuple[int, ...] = FLAT_ANGLES) -> tuple[np.ndarray, ...]:
-    """Thin straight-line structuring elements at ``angles`` (degrees from the horizontal)."""
-    kernels = []
-    for angle in angles:
-        a = np.deg2rad(angle)
-        dx, dy = np.cos(a) * (length_px - 1) / 2, np.sin(a) * (length_px - 1) / 2
-        size = length_px | 1
-        k = np.zeros((size, size), np.uint8)
-        c = size // 2
-        cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1, 1)
-        kernels.append(k)
-    return tuple(kernels)
-
-
-def on_lines(ink: np.ndarray, length_mm: float, angles: tuple[int, ...]) -> np.ndarray:
-    """The pixels of ``ink`` (bool) on straight lines ``length_mm`` long at one of ``angles`` (degrees from the
-    horizontal): an opening by each thin line kernel (:func:`_line_kernels`)."""
-    return on_kernels(ink, _line_kernels(_px(length_mm), angles))
-
-
-def on_kernels(ink: np.ndarray, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
-    """The pixels of ``ink`` (bool) that an opening by one of ``kernels`` keeps: those on its shapes."""
-    crop = ink.view(np.uint8)
-    found = np.zeros_like(crop)
-    if crop.size and crop.any():
-        for kernel in kernels:
-            found |= np.asarray(cv2.morphologyEx(crop, cv2.MORPH_OPEN, kernel), np.uint8)
-    return found.view(bool)
 
 
 def strikes(ink: np.ndarray, s: ScanSettings, *, steep: bool = False) -> np.ndarray:
@@ -1873,19 +1798,6 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
         if sum(areas) >= s.name_ink_mm2:
             found_persons.add(row.person)
     return found_persons
-
-
-def _image_boxes(rects_mm: list[Rect], hom: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Each page-mm rect's bounding box in the image ``hom`` maps the page to, (N, 4) ints ``c0, r0, c1, r1``:
-    its four corners in one transform, rounded outwards, clipped to an image of ``shape``."""
-    at = np.array(rects_mm, np.float64).reshape(-1, 4)
-    corners = np.stack([at[:, :2], at[:, :2] + at[:, 2:] * (1, 0), at[:, :2] + at[:, 2:], at[:, :2] + at[:, 2:] * (0, 1)],
-                       axis=1)
-    found = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), hom).reshape(-1, 4, 2)
-    limit = np.array(shape[1::-1])
-    lows = np.clip(np.floor(found.min(axis=1)).astype(int), 0, limit)
-    highs = np.clip(np.ceil(found.max(axis=1)).astype(int), 0, limit)
-    return np.hstack([lows, highs])
 
 
 def _sampled(image: np.ndarray, box: np.ndarray, step: int) -> np.ndarray:
@@ -2440,31 +2352,6 @@ STREAK_SIDE_PX = 3  # a faint streak is compared with the columns this far eithe
 STREAK_CONTRAST = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
 
 
-def percentile_u8(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)`` of a uint8 array, the same number, from its 256-bin histogram: a count
-    and two lookups instead of numpy's copy and partition of every value (a page's sample holds 80,000).
-    The same linear interpolation between the two neighbouring sorted values, in the same float steps."""
-    if values.size == 0:
-        return float(np.percentile(values, q))
-    cum = np.cumsum(np.bincount(values.ravel(), minlength=256))
-    n = int(cum[-1])
-    virtual = (n - 1) * (q / 100)
-    if virtual >= n - 1:
-        return float(np.searchsorted(cum, n - 1, side="right"))
-    lo = int(np.floor(virtual))
-    a, b = np.searchsorted(cum, [lo, lo + 1], side="right")
-    gamma, diff = virtual - lo, float(b - a)
-    return float(b) - diff * (1 - gamma) if gamma >= 0.5 else float(a) + diff * gamma
-
-
-def median_u8(values: np.ndarray) -> float:
-    """``np.median(values)`` of a non-empty uint8 array, the same number, from its histogram."""
-    cum = np.cumsum(np.bincount(values.ravel(), minlength=256))
-    n = int(cum[-1])
-    a, b = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
-    return (float(a) + float(b)) / 2
-
-
 def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> list[float]:
     """Image x positions of thin dark vertical lines that run over the whole image height.
 
@@ -2771,7 +2658,7 @@ def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
 
     The page is taken to fill the image as an A4 sheet and brought to the canonical scale. Ink is
     pen-dark, as on a ballot (:func:`ink_maps`: ``ink_darkness`` below the local paper level): a front's
-    print showing through the paper, and most pencil, is lighter. Counted as in the free areas (:func:`_blob_area_mm2`: pieces of
+    print showing through the paper, and most pencil, is lighter. Counted as in the free areas (:func:`scanner.imaging._blob_area_mm2`: pieces of
     ``speck_mm`` or more, a fold or streak across the page left out), ``BACK_MARGIN_MM`` clear of the image's
     edge, and nothing that reaches that margin (the dark lid beside a skewed sheet, a punched hole)."""
     h, w = grey.shape

@@ -22,6 +22,7 @@ from pdf2image import convert_from_path
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
 from scanner import folds, grid
+from scanner.imaging import _region
 from scanner.pipeline import (
     DOT_MAX_MM,
     PRINTED_DARKNESS,
@@ -32,7 +33,6 @@ from scanner.pipeline import (
     _explain_local_creases,
     _loose_ink_mm2,
     _off_print,
-    _region,
     _row_cells,
     _runs_across,
     box_regions,

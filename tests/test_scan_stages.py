@@ -25,6 +25,7 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
+from scanner.imaging import median_u8, percentile_u8
 from scanner.pipeline import (
     BLOT_PEN_RATIO,
     BLOT_WIDTH_RATIO,
@@ -43,9 +44,7 @@ from scanner.pipeline import (
     hidden_ink,
     identify,
     ink_maps,
-    median_u8,
     parallelogram_gap_mm,
-    percentile_u8,
     read_page,
     read_qr,
     register,
