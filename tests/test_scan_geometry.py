@@ -27,9 +27,7 @@ from scanner.pipeline import (
     DOT_MAX_MM,
     PRINTED_DARKNESS,
     BoxInk,
-    BoxResult,
     InkMaps,
-    RowResult,
     _explain_local_creases,
     _loose_ink_mm2,
     _off_print,
@@ -64,6 +62,7 @@ from scanner.pipeline import (
     writing_elsewhere,
     writing_found,
 )
+from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM

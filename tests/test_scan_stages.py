@@ -31,9 +31,6 @@ from scanner.pipeline import (
     BLOT_WIDTH_RATIO,
     STREAK_FLAT_MM,
     BoxInk,
-    BoxResult,
-    PageResult,
-    RunContext,
     _mover,
     band_in_boxes,
     classify_box,
@@ -57,6 +54,7 @@ from scanner.pipeline import (
     streak_names,
     strike_coverage,
 )
+from scanner.results import BoxResult, PageResult, RunContext
 from scanner.run import build_context
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
