@@ -35,7 +35,6 @@ from scanner.pipeline import (
     band_in_boxes,
     classify_box,
     classify_rows,
-    dropout,
     find_streak_lines,
     find_streaks,
     hidden_ink,
@@ -44,16 +43,14 @@ from scanner.pipeline import (
     parallelogram_gap_mm,
     read_page,
     read_qr,
-    register,
     score_boxes,
-    straighten,
-    straighten_part,
     streak_band,
     streak_boxes,
     streak_lines_mm,
     streak_names,
     strike_coverage,
 )
+from scanner.register import dropout, register, straighten, straighten_part
 from scanner.results import BoxResult, PageResult, RunContext
 from scanner.run import build_context
 from scanner.settings import ScanSettings
@@ -249,7 +246,7 @@ def _homography(perspective: float) -> np.ndarray:
 
 @pytest.mark.parametrize("perspective", [0.0, 1e-7, 4e-7])
 def test_affine_tiles_follow_the_homography(perspective: float) -> None:
-    from scanner.pipeline import TILE_TOLERANCE_PX, _affine_tiles
+    from scanner.register import TILE_TOLERANCE_PX, _affine_tiles
 
     hom = _homography(perspective)
     tiles = _affine_tiles(hom, 1260, 1782)
@@ -270,7 +267,7 @@ def test_affine_tiles_follow_the_homography(perspective: float) -> None:
 
 
 def test_affine_tiles_give_way_to_a_strong_perspective() -> None:
-    from scanner.pipeline import _affine_tiles
+    from scanner.register import _affine_tiles
 
     assert _affine_tiles(_homography(1e-4), 1260, 1782) is None  # a phone photo: one exact warpPerspective
 
@@ -305,7 +302,7 @@ def test_a_part_of_the_page_straightened_from_a_crop_of_the_source_is_that_part_
 def test_the_ends_of_a_scan_hold_all_four_markers(image: np.ndarray, k: int) -> None:
     """On a scan the markers lie in the bands along the short edges, whichever way up: the same
     corners are found there as in the whole image, and a band does not see the other end's markers."""
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     turned = np.ascontiguousarray(np.rot90(image, k))
     whole = find_markers(turned, max_side=1000)
@@ -350,7 +347,7 @@ def test_two_ballots_in_one_image_are_not_registered_and_say_so(image: np.ndarra
     image's ends; their fit is inconsistent, and the whole image holds every marker twice: the page is
     not read, and its reason tells the committee to scan each ballot on its own. Side by side (two sheets
     on an A3 glass, or in one photo) the same."""
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     upright = image if image.shape[0] > image.shape[1] else np.ascontiguousarray(np.rot90(image))
     collage = stack([upright, upright])
@@ -373,7 +370,7 @@ def test_the_smoothed_page_is_the_gaussian_of_sigma_1_5() -> None:
 def test_marker_corners_are_refined_on_the_full_image() -> None:
     """A marker drawn at a known sub-pixel place: found on a reduced copy, refined on the image itself."""
     from ballot_templates.markers import dictionary
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     f = 4  # drawn 4x larger, then area-sampled: the marker's edges fall between pixels
     at, side = np.array([4013, 3006]), 320  # on the large canvas: 80 px in the 2000 px image
