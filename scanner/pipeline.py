@@ -5,7 +5,7 @@
 1. :func:`scanner.register.dropout`      colour scan → grey in which the red seal ink turns white
 2. :func:`scanner.register.register`     find the alignment markers, fit the page transform (any orientation,
                         perspective for photos); a page without markers is blank or unreadable
-3. :func:`identify`     read the QR code, check session, layout and issued token
+3. :func:`scanner.identify.identify`     read the QR code, check session, layout and issued token
 4. :func:`scanner.register.straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``), following
                         the printed table where the sheet is not flat (:mod:`scanner.grid`)
 5. folds                creases from edge to edge taken out of the ink maps, other long straight
@@ -35,7 +35,7 @@ import numpy as np
 from skimage.morphology import skeletonize
 
 from kiemphieu import readings as R
-from kiemphieu.layout import LEVELS, Level, PageLayout, Rect, RowLayout, parse_qr_payload
+from kiemphieu.layout import LEVELS, Level, PageLayout, Rect, RowLayout
 from kiemphieu.session import REFERENCE_PDF
 from scanner import bleed
 from scanner.folds import (
@@ -52,6 +52,7 @@ from scanner.folds import (
     runs_on_as_crease,
 )
 from scanner.grid import GridFit, register_grid, rule_columns, rule_rows, verify
+from scanner.identify import identify, read_qr
 from scanner.imaging import (
     FLAT_ANGLES,
     PX,
@@ -73,78 +74,6 @@ from scanner.sources import DecodeError, PageTask, decode_page
 
 MIN_SHORT_SIDE = round(210 * PX * 0.98)  # JPEGs are decoded at 1/2, 1/4 size while the short side stays above this
 MIN_PX_PER_MM = 5.5  # below this after a reduced decode, decode the page in full
-
-
-# --- stage 4: identify ---------------------------------------------------------
-
-
-@cache
-def _qr_detector() -> cv2.QRCodeDetector:
-    return cv2.QRCodeDetector()
-
-
-def _qr_crop(image: np.ndarray, hom_mm_to_img: np.ndarray, region_mm: tuple[float, float, float, float],
-             px_per_mm: float) -> np.ndarray:
-    """The QR region straightened to ``px_per_mm``, as one grey channel."""
-    offset = np.array([[1, 0, region_mm[0]], [0, 1, region_mm[1]], [0, 0, 1]], np.float64)
-    canon_to_img = hom_mm_to_img @ offset @ np.diag([1 / px_per_mm, 1 / px_per_mm, 1])
-    size = (round(region_mm[2] * px_per_mm), round(region_mm[3] * px_per_mm))
-    crop = cv2.warpPerspective(image, canon_to_img, size, flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-    return cv2.extractChannel(crop, 2) if crop.ndim == 3 else crop
-
-
-QR_FAST_PX_PER_MM = 6.0
-
-
-def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, float, float, float]) -> str | None:
-    """Decode the QR code in its expected place: first at its known corners, then searched at three scales."""
-    x, y, w, h = qr_mm
-    margin = 4.0
-    region = (x - margin, y - margin, w + 2 * margin, h + 2 * margin)
-    # fast path: the code's corners are known from the layout, so decode without searching, at 6 px/mm
-    # (0.75 ms less than at 8; as reliable on 230 pages of adf, adf-rough and phone scans)
-    ppm = QR_FAST_PX_PER_MM
-    m = margin * ppm
-    known = np.array([[m, m], [m + w * ppm, m], [m + w * ppm, m + h * ppm], [m, m + h * ppm]], np.float32)
-    text = _qr_detector().decode(_qr_crop(image, hom_mm_to_img, region, ppm), known.reshape(4, 1, 2))[0]
-    if text:
-        return str(text)
-    for px_per_mm in (8.0, 12.0, 5.0):  # the search, at scales other than the fast path's
-        crop = _qr_crop(image, hom_mm_to_img, region, px_per_mm)
-        text, _, _ = _qr_detector().detectAndDecode(crop)
-        if text:
-            return str(text)
-        _, binary = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        text, _, _ = _qr_detector().detectAndDecode(binary)
-        if text:
-            return str(text)
-    return None
-
-
-@dataclass(frozen=True)
-class Identity:
-    kind: str  # ballot | not_issued | unreadable
-    token: str | None
-    layout_page: int | None
-    reasons: tuple[str, ...]
-
-
-def identify(text: str | None, ctx: RunContext) -> Identity:
-    """Check a decoded QR text against this session: never guess which ballot a page is."""
-    if text is None:
-        return Identity("unreadable", None, None, (R.R_NO_QR,))
-    payload = parse_qr_payload(text)
-    if payload is None or payload.session_id != ctx.session_id:
-        return Identity("not_issued", payload.token if payload else None, None, (R.R_FOREIGN,))
-    if payload.layout_hash != ctx.layout_hash or not 1 <= payload.page <= ctx.layout.pages_per_ballot:
-        return Identity("not_issued", payload.token, None, (R.R_LAYOUT,))
-    if payload.token is None:
-        if not ctx.untokened_ok:
-            return Identity("not_issued", None, payload.page, (R.R_UNKNOWN_TOKEN,))
-    elif payload.token not in ctx.issued:
-        return Identity("not_issued", payload.token, payload.page, (R.R_UNKNOWN_TOKEN,))
-    return Identity("ballot", payload.token, payload.page, ())
 
 
 # --- stage 5: score boxes ---------------------------------------------------------

@@ -25,6 +25,7 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
+from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
 from scanner.pipeline import (
     BLOT_PEN_RATIO,
@@ -38,11 +39,9 @@ from scanner.pipeline import (
     find_streak_lines,
     find_streaks,
     hidden_ink,
-    identify,
     ink_maps,
     parallelogram_gap_mm,
     read_page,
-    read_qr,
     score_boxes,
     streak_band,
     streak_boxes,
