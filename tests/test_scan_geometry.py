@@ -23,11 +23,11 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
 from scanner import folds, grid
 from scanner.imaging import _region
+from scanner.ink import InkMaps, explain_folds, ink_maps
 from scanner.pipeline import (
     DOT_MAX_MM,
     PRINTED_DARKNESS,
     BoxInk,
-    InkMaps,
     _explain_local_creases,
     _loose_ink_mm2,
     _off_print,
@@ -39,11 +39,9 @@ from scanner.pipeline import (
     crease_pieces,
     crease_test,
     crossed_names,
-    explain_folds,
     faint_lines,
     glare_rows,
     heavier_than_the_page,
-    ink_maps,
     inked_rims,
     inspect,
     is_heavy,

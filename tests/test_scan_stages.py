@@ -27,6 +27,7 @@ from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
 from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
+from scanner.ink import ink_maps
 from scanner.pipeline import (
     BLOT_PEN_RATIO,
     BLOT_WIDTH_RATIO,
@@ -39,7 +40,6 @@ from scanner.pipeline import (
     find_streak_lines,
     find_streaks,
     hidden_ink,
-    ink_maps,
     parallelogram_gap_mm,
     read_page,
     score_boxes,
