@@ -13,7 +13,7 @@ import numpy as np
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM as PX
 from kiemphieu.layout import PageLayout
-from scanner.pipeline import found_rects
+from scanner.boxes import found_rects
 from scanner.results import BoxResult, RowResult
 from scanner.sources import PageTask
 

@@ -18,8 +18,9 @@ from pdf2image import convert_from_path
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM, PageLayout, load_layout
 from scanner import bleed, folds
+from scanner.boxes import _interior, score_boxes
 from scanner.ink import explain_folds, ink_maps
-from scanner.pipeline import _interior, score_boxes, without_bleed
+from scanner.pipeline import without_bleed
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM

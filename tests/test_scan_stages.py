@@ -25,24 +25,26 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
+from scanner.boxes import (
+    BLOT_PEN_RATIO,
+    BLOT_WIDTH_RATIO,
+    BoxInk,
+    _mover,
+    classify_box,
+    classify_rows,
+    score_boxes,
+)
 from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
 from scanner.ink import ink_maps
 from scanner.pipeline import (
-    BLOT_PEN_RATIO,
-    BLOT_WIDTH_RATIO,
     STREAK_FLAT_MM,
-    BoxInk,
-    _mover,
     band_in_boxes,
-    classify_box,
-    classify_rows,
     find_streak_lines,
     find_streaks,
     hidden_ink,
     parallelogram_gap_mm,
     read_page,
-    score_boxes,
     streak_band,
     streak_boxes,
     streak_lines_mm,
