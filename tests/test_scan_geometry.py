@@ -38,26 +38,28 @@ from scanner.boxes import (
 )
 from scanner.imaging import _region
 from scanner.ink import InkMaps, explain_folds, ink_maps
-from scanner.pipeline import (
+from scanner.names import (
     PRINTED_DARKNESS,
-    _explain_local_creases,
     _loose_ink_mm2,
     _off_print,
     _row_cells,
-    _runs_across,
-    crease_pieces,
     crease_test,
     crossed_names,
+    name_cell_ink,
+    strike_coverage,
+    strikes,
+    width_covered,
+)
+from scanner.pipeline import (
+    _explain_local_creases,
+    _runs_across,
+    crease_pieces,
     glare_rows,
     inked_rims,
     inspect,
-    name_cell_ink,
     rim_ink_mm2,
     signature_overflow,
-    strike_coverage,
-    strikes,
     strokes_across_columns,
-    width_covered,
     writing_beside_creases,
     writing_elsewhere,
     writing_found,

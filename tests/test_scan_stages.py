@@ -37,6 +37,7 @@ from scanner.boxes import (
 from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
 from scanner.ink import ink_maps
+from scanner.names import strike_coverage
 from scanner.pipeline import (
     STREAK_FLAT_MM,
     band_in_boxes,
@@ -49,7 +50,6 @@ from scanner.pipeline import (
     streak_boxes,
     streak_lines_mm,
     streak_names,
-    strike_coverage,
 )
 from scanner.register import dropout, register, straighten, straighten_part
 from scanner.results import BoxResult, PageResult, RunContext
