@@ -34,6 +34,7 @@ from scanner.boxes import (
     classify_rows,
     score_boxes,
 )
+from scanner.colour import hidden_ink
 from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
 from scanner.ink import ink_maps
@@ -43,7 +44,6 @@ from scanner.pipeline import (
     band_in_boxes,
     find_streak_lines,
     find_streaks,
-    hidden_ink,
     parallelogram_gap_mm,
     read_page,
     streak_band,
