@@ -53,19 +53,21 @@ from scanner.names import (
 from scanner.pipeline import (
     _explain_local_creases,
     _runs_across,
-    crease_pieces,
     glare_rows,
     inked_rims,
     inspect,
     rim_ink_mm2,
-    signature_overflow,
     strokes_across_columns,
+)
+from scanner.results import BoxResult, RowResult
+from scanner.settings import ScanSettings
+from scanner.writing import (
+    crease_pieces,
+    signature_overflow,
     writing_beside_creases,
     writing_elsewhere,
     writing_found,
 )
-from scanner.results import BoxResult, RowResult
-from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
 S = ScanSettings()
