@@ -50,15 +50,8 @@ from scanner.names import (
     strikes,
     width_covered,
 )
-from scanner.pipeline import (
-    _explain_local_creases,
-    _runs_across,
-    glare_rows,
-    inked_rims,
-    inspect,
-    rim_ink_mm2,
-    strokes_across_columns,
-)
+from scanner.outside import _runs_across, inked_rims, inspect, rim_ink_mm2, strokes_across_columns
+from scanner.pipeline import _explain_local_creases, glare_rows
 from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
 from scanner.writing import (
