@@ -39,23 +39,23 @@ from scanner.identify import identify, read_qr
 from scanner.imaging import median_u8, percentile_u8
 from scanner.ink import ink_maps
 from scanner.names import strike_coverage
-from scanner.pipeline import (
-    STREAK_FLAT_MM,
-    band_in_boxes,
-    find_streak_lines,
-    find_streaks,
-    parallelogram_gap_mm,
-    read_page,
-    streak_band,
-    streak_boxes,
-    streak_lines_mm,
-    streak_names,
-)
+from scanner.pipeline import read_page
 from scanner.register import dropout, register, straighten, straighten_part
 from scanner.results import BoxResult, PageResult, RunContext
 from scanner.run import build_context
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
+from scanner.streaks import (
+    STREAK_FLAT_MM,
+    band_in_boxes,
+    find_streak_lines,
+    find_streaks,
+    parallelogram_gap_mm,
+    streak_band,
+    streak_boxes,
+    streak_lines_mm,
+    streak_names,
+)
 
 SCANS = FIXTURES / "scans"
 IMAGE = SCANS / "ballot-150.jpg"
