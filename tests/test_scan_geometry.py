@@ -36,6 +36,7 @@ from scanner.boxes import (
     pen_travel_mm,
     score_boxes,
 )
+from scanner.exposure import glare_rows
 from scanner.imaging import _region
 from scanner.ink import InkMaps, explain_folds, ink_maps
 from scanner.names import (
@@ -51,7 +52,7 @@ from scanner.names import (
     width_covered,
 )
 from scanner.outside import _runs_across, inked_rims, inspect, rim_ink_mm2, strokes_across_columns
-from scanner.pipeline import _explain_local_creases, glare_rows
+from scanner.pipeline import _explain_local_creases
 from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
 from scanner.writing import (

@@ -799,7 +799,7 @@ def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_b
     X (6 % darker than the paper) in person 5's and person 7's empty boxes is clipped away there, and the
     rows, each with its voter's clear mark, were counted with no doubt, though a human must look at a faint
     second mark. The blue channel, which the warm light dims, keeps the X: both rows go to review as
-    ``faint`` (:func:`scanner.pipeline.faint_in_headroom`). Held first: the warm photo without the X reads
+    ``faint`` (:func:`scanner.exposure.faint_in_headroom`). Held first: the warm photo without the X reads
     as the plain scan does. (Overexposed in every channel, the X is gone from the picture: the next test.)"""
     pencil = _faint_pencil_xs(layout, hom, image.shape)
     plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
