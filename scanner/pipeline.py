@@ -1,20 +1,36 @@
 """Reading one scanned page: the stages, in order.
 
-``read_page`` is the short driver; each stage is a function of its own:
+``read_page`` is the short driver; each stage is a function of its own, in the module named beside it:
 
-1. :func:`scanner.register.dropout`      colour scan → grey in which the red seal ink turns white
-2. :func:`scanner.register.register`     find the alignment markers, fit the page transform (any orientation,
-                        perspective for photos); a page without markers is blank or unreadable
-3. :func:`scanner.identify.identify`     read the QR code, check session, layout and issued token
-4. :func:`scanner.register.straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``), following
-                        the printed table where the sheet is not flat (:mod:`scanner.grid`)
-5. folds                creases from edge to edge taken out of the ink maps, other long straight
-                        lines flagged (:mod:`scanner.folds`)
-6. :func:`scanner.boxes.score_boxes`  refine each box against its printed outline and measure the ink inside;
-                        marked / marginal / empty per box (:func:`scanner.boxes.classify_box`)
-7. :func:`scanner.boxes.classify_rows` none / one / multiple per row, with the reasons for review
-8. :func:`scanner.outside.inspect`      ink the printed ballot does not explain: crossed names, writing,
-                        marks outside boxes, ink the dropout hides, scanner streaks
+1. :func:`~scanner.register.dropout`      colour scan → grey in which the red seal ink turns white
+                                        (``scanner/register.py``)
+2. :func:`~scanner.register.register`     find the alignment markers, fit the page transform (any orientation,
+                                        perspective for photos); a page without markers is blank or
+                                        unreadable (``scanner/register.py``)
+3. :func:`~scanner.identify.identify`     read the QR code, check session, layout and issued token
+                                        (``scanner/identify.py``)
+4. :func:`~scanner.register.straighten`   warp the page to the canonical grid (``CANONICAL_PX_PER_MM``), following
+                                        the printed table where the sheet is not flat (``scanner/grid.py``);
+                                        its ink maps (``scanner/ink.py``)
+5. folds                                creases from edge to edge taken out of the ink maps, other long straight
+                                        lines flagged (``scanner/folds.py``); scanner streaks likewise
+                                        (``scanner/streaks.py``)
+6. :func:`~scanner.boxes.score_boxes`     refine each box against its printed outline and measure the ink inside;
+                                        marked / marginal / empty per box (``scanner/boxes.py``); scored again
+                                        where the back's print shows through, divided out (``scanner/bleed.py``)
+7. :func:`~scanner.boxes.classify_rows`   none / one / multiple per row, with the reasons for review
+                                        (``scanner/boxes.py``)
+8. :func:`~scanner.outside.inspect`       ink the printed ballot does not explain (``scanner/outside.py``): crossed
+                                        names and ink on the names (``scanner/names.py``), writing
+                                        (``scanner/writing.py``), marks outside boxes; then ink the dropout
+                                        hides (``scanner/colour.py``), scanner streaks (``scanner/streaks.py``)
+                                        and how the page was scanned or printed: black-and-white, glare,
+                                        overexposed, faded (``scanner/exposure.py``)
+
+Beneath them: ``scanner/imaging.py`` (small helpers they share: millimetres to pixels, a rectangle's
+pixels, ink areas, line filters) and ``scanner/results.py`` (the run's context, the typed box, row and
+page results). Above them: ``scanner/run.py`` (a folder of scans read by worker processes, recorded in
+the database).
 
 Arrays are indexed (row, column); OpenCV's (x, y) points are converted in
 :func:`_to_xy` / where noted. Every decision the machine is unsure of becomes a
