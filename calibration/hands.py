@@ -17,7 +17,7 @@ written for a held-out check alone, never used to fit a threshold:
   this hand's own cancelling (back-and-forth strokes at a slant, loops, a cross-hatch, or ink blotted
   out in a few heavy strokes), in a box the row's other mark does not use. Drawn from a random stream
   of their own, so the rest of a deck is the same page for page as without them. Not unseen any more:
-  the six of them first read as votes were looked at when ``pipeline.heavier_than_the_page`` was
+  the six of them first read as votes were looked at when ``boxes.heavier_than_the_page`` was
   chosen (2026-11-24), so they no longer check that rule as a held-out hand would. That is set A,
   the default (``cancels="a"``);
 - set B (``cancels="b"``), other ways of going over a mark to cancel it, written blind to the

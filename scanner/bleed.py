@@ -160,7 +160,7 @@ def shown_through(bleed: BleedFit, pages: tuple[np.ndarray, ...], floor: float) 
 
     Dividing the show-through out leaves a little of it where the fit is not exact. Along the back's
     rules, long and straight, that is a faint straight line, which is what the faint-mark measures look
-    for: they do not look there (see :func:`scanner.pipeline.box_regions`). The back's letters leave no
+    for: they do not look there (see :func:`scanner.boxes.box_regions`). The back's letters leave no
     such line and are not masked, and ink found by the other measures is kept.
     """
     back = _as_seen(_rules(pages[bleed.back_page - 1]), bleed)

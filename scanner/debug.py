@@ -13,7 +13,8 @@ import numpy as np
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM as PX
 from kiemphieu.layout import PageLayout
-from scanner.pipeline import BoxResult, RowResult, found_rects
+from scanner.boxes import found_rects
+from scanner.results import BoxResult, RowResult
 from scanner.sources import PageTask
 
 COLOURS = {"marked": (0, 160, 0), "marginal": (0, 140, 255), "empty": (160, 160, 160)}

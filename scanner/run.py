@@ -30,7 +30,9 @@ from kiemphieu import readings as R
 from kiemphieu.errors import InputError
 from kiemphieu.layout import load_layout
 from kiemphieu.session import Workspace
-from scanner.pipeline import PageResult, RunContext, image_name, read_page, straighten
+from scanner.pipeline import image_name, read_page
+from scanner.register import straighten
+from scanner.results import PageResult, RunContext
 from scanner.settings import ScanSettings, load_settings
 from scanner.sources import (
     DecodeError,

@@ -56,18 +56,18 @@ class ScanSettings:
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
     shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading) ...
     scribble_open_mm: float = 0.55  # ... or with no disc of paper left open between its traces wider than this
-    #                                 radius (pipeline.open_paper_mm: a scribble, a dense hatch, a fill)
+    #                                 radius (boxes.open_paper_mm: a scribble, a dense hatch, a fill)
     near_heavy_ink: float = 0.4  # a marked box this full in light ink, or ...
     near_heavy_trace: float = 0.72  # ... this much darkened, heavier than heavy_pen_ratio times the page's marks:
-    #                                 a mark gone over, review (pipeline.heavier_than_the_page)
+    #                                 a mark gone over, review (boxes.heavier_than_the_page)
     pen_travel_diagonals: float = 3.0  # a marked box whose strokes run longer than this many times its interior's
-    #                                   diagonal: gone over (a hatch, strokes across a mark), review (pipeline.overdrawn)
+    #                                   diagonal: gone over (a hatch, strokes across a mark), review (boxes.overdrawn)
     solid_ink: float = 0.9  # a box this full is never taken for a mark, whatever the pen
     thick_pen_share: float = 0.8  # the page's typical mark at least this share of heavy_ink: a thick pen ...
     heavy_pen_ratio: float = 1.3  # ... and a heavy box up to this times the typical mark is that pen's mark;
     #                               a light or soft pen's mark (pen_rows) no more than this times theirs in traces
     crease_dark_share: float = 0.25  # a straight line in a box with pen-dark ink under this share of it: a crease
-    pen_rows: int = 4  # rows with one box inked that show the voter's pen (see pipeline.light_pen_marks) ...
+    pen_rows: int = 4  # rows with one box inked that show the voter's pen (see boxes.light_pen_marks) ...
     pen_trace_ratio: float = 0.5  # ... a marginal stroke with this share of their median trace ...
     pen_light_ratio: float = 0.3  # ... and of their median light ink is that pen's mark
     pen_core_ratio: float = 0.7  # a pen leaving traces only: a stroke this share of their median core darkness

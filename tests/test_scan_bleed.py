@@ -17,7 +17,10 @@ from conftest import make_workspace
 from pdf2image import convert_from_path
 
 from kiemphieu.layout import CANONICAL_PX_PER_MM, PageLayout, load_layout
-from scanner import bleed, folds, pipeline
+from scanner import bleed, folds
+from scanner.boxes import _interior, score_boxes
+from scanner.ink import explain_folds, ink_maps
+from scanner.pipeline import without_bleed
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
@@ -74,12 +77,12 @@ def _show_through(grey: np.ndarray, back: np.ndarray, *, strength: float, blur_m
 
 
 def _states(grey: np.ndarray, page: PageLayout) -> dict[tuple[int, str], str]:
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    boxes, _ = score_boxes(ink_maps(grey, S), page, S)
     return {(b.person, b.level): b.state for b in boxes}
 
 
 def _fit(grey: np.ndarray, sheet: Sheet) -> bleed.BleedFit | None:
-    maps = pipeline.ink_maps(grey, S)
+    maps = ink_maps(grey, S)
     return bleed.fit(maps.smooth, maps.paper, maps.light, sheet.page.page, sheet.printed, S)
 
 
@@ -141,12 +144,12 @@ def test_a_crease_taken_out_of_the_page_is_left_out_of_the_show_through_fit(shee
     below = np.arange(seen.shape[0], dtype=np.float32)[:, None] / PX - y
     shade = np.where(below > 0, np.clip(1.0 - below / 15.0, 0.0, 1.0), 0.0) * 0.08
     creased = np.clip(seen * (1.0 - 0.17 * crease) * (1.0 - shade), 0, 255).round().astype(np.uint8)
-    maps = pipeline.ink_maps(creased, S)
+    maps = ink_maps(creased, S)
     lines = folds.find_lines(maps.smooth, maps.paper, maps.ink, page, (210.0, 297.0), S)
     assert [line.explained for line in lines] == [True]
-    maps = pipeline.explain_folds(maps, folds.explained_mask(lines, maps.grey.shape, S))
+    maps = explain_folds(maps, folds.explained_mask(lines, maps.grey.shape, S))
     assert bleed.fit(maps.smooth, maps.paper, maps.light, page.page, sheet.printed, S) is None  # the fault
-    unbled = pipeline.without_bleed(maps, page, sheet.printed, S)
+    unbled = without_bleed(maps, page, sheet.printed, S)
     assert unbled is not None and unbled.shown_through is not None
     assert unbled.explained is maps.explained  # the crease stays taken out
 
@@ -158,7 +161,7 @@ def test_a_faint_mark_on_the_back_print_survives_the_removal(sheet: Sheet) -> No
 
     def shown(key: tuple[int, str]) -> float:  # how much of the back's print lies in this box
         row = next(r for r in page.rows if r.person == key[0])
-        return float(pipeline._interior(back, row.boxes_mm[key[1]], 1.0).mean())
+        return float(_interior(back, row.boxes_mm[key[1]], 1.0).mean())
 
     keys = [(row.person, level) for row in page.rows for level in row.boxes_mm]
     target = max(keys, key=shown)
@@ -174,9 +177,9 @@ def test_a_faint_mark_on_the_back_print_survives_the_removal(sheet: Sheet) -> No
 
 def _states_masked(grey: np.ndarray, page: PageLayout, fitted: bleed.BleedFit, sheet: Sheet) -> dict[tuple[int, str], str]:
     """Box states as ``read_page`` scores a page whose show-through was divided out: the back's rules masked."""
-    maps = pipeline.ink_maps(grey, S)
+    maps = ink_maps(grey, S)
     maps = replace(maps, shown_through=bleed.shown_through(fitted, sheet.printed, S.bleed_left_darkness))
-    boxes, _ = pipeline.score_boxes(maps, page, S)
+    boxes, _ = score_boxes(maps, page, S)
     return {(b.person, b.level): b.state for b in boxes}
 
 
@@ -202,7 +205,7 @@ def test_only_the_backs_rules_are_masked_and_a_faint_mark_across_one_is_seen(she
     mask = bleed.shown_through(fitted, sheet.printed, S.bleed_left_darkness)
     mirrored = cv2.flip(sheet.printed[0], 1) >= 0.3
     assert mask[mirrored].mean() < 0.5  # the back's letters are not masked, only its long rules
-    low = [pipeline._interior(mask, row.boxes_mm["low"], S.trace_inset_mm).mean() for row in page.rows]
+    low = [_interior(mask, row.boxes_mm["low"], S.trace_inset_mm).mean() for row in page.rows]
     assert 0.1 <= min(low) and max(low) <= 0.5  # the rule runs through every low box, a band of it
     target = (page.rows[5].person, "low")
     faint, _ = _x_marks(sheet.grey, page, 0.12, 1, only=target)

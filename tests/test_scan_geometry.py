@@ -21,8 +21,47 @@ from pdf2image import convert_from_path
 
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
-from scanner import folds, grid, pipeline
+from scanner import folds, grid
+from scanner.boxes import (
+    DOT_MAX_MM,
+    BoxInk,
+    box_regions,
+    classify_box,
+    classify_rows,
+    faint_lines,
+    heavier_than_the_page,
+    is_heavy,
+    measure_box,
+    overdrawn,
+    pen_travel_mm,
+    score_boxes,
+)
+from scanner.exposure import glare_rows
+from scanner.imaging import _region
+from scanner.ink import InkMaps, explain_folds, ink_maps
+from scanner.names import (
+    PRINTED_DARKNESS,
+    _loose_ink_mm2,
+    _off_print,
+    _row_cells,
+    crease_test,
+    crossed_names,
+    name_cell_ink,
+    strike_coverage,
+    strikes,
+    width_covered,
+)
+from scanner.outside import _runs_across, inked_rims, inspect, rim_ink_mm2, strokes_across_columns
+from scanner.pipeline import _explain_local_creases
+from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
+from scanner.writing import (
+    crease_pieces,
+    signature_overflow,
+    writing_beside_creases,
+    writing_elsewhere,
+    writing_found,
+)
 
 PX = CANONICAL_PX_PER_MM
 S = ScanSettings()
@@ -62,7 +101,7 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Printed:
 
 def test_rendered_page_is_on_the_canonical_grid(printed: Printed) -> None:
     """The premise of every test below: the printed rules are where the layout has them, to 0.15 mm."""
-    samples = grid.measure(pipeline.ink_maps(printed.grey, S).ink, printed.page, S)
+    samples = grid.measure(ink_maps(printed.grey, S).ink, printed.page, S)
     assert samples.shift_mm.size >= 200
     assert np.abs(samples.shift_mm).max() < 0.15
 
@@ -92,18 +131,18 @@ def _darken(grey: np.ndarray, cover: np.ndarray, darkness: float) -> np.ndarray:
     return np.clip(grey * (1.0 - darkness * cover), 0, 255).round().astype(np.uint8)
 
 
-def _find(grey: np.ndarray, printed: Printed) -> tuple[pipeline.InkMaps, list[folds.Line]]:
-    maps = pipeline.ink_maps(grey, S)
+def _find(grey: np.ndarray, printed: Printed) -> tuple[InkMaps, list[folds.Line]]:
+    maps = ink_maps(grey, S)
     lines = folds.find_lines(maps.smooth, maps.paper, maps.ink, printed.page, printed.layout.page_size_mm, S)
     return maps, lines
 
 
-def _explained(maps: pipeline.InkMaps, lines: list[folds.Line]) -> pipeline.InkMaps:
-    return pipeline.explain_folds(maps, folds.explained_mask(lines, maps.grey.shape, S))
+def _explained(maps: InkMaps, lines: list[folds.Line]) -> InkMaps:
+    return explain_folds(maps, folds.explained_mask(lines, maps.grey.shape, S))
 
 
-def _states(maps: pipeline.InkMaps, row: RowLayout) -> list[str]:
-    return [pipeline.classify_box(pipeline.measure_box(maps, row.boxes_mm[lv], S), S) for lv in LEVELS]
+def _states(maps: InkMaps, row: RowLayout) -> list[str]:
+    return [classify_box(measure_box(maps, row.boxes_mm[lv], S), S) for lv in LEVELS]
 
 
 def _box_centre(row: RowLayout, level: str) -> tuple[float, float]:
@@ -305,7 +344,7 @@ def _bend(grey: np.ndarray, field: Field) -> np.ndarray:
 
 
 def _max_offset(grey: np.ndarray, page: PageLayout) -> tuple[int, float]:
-    samples = grid.measure(pipeline.ink_maps(grey, S).ink, page, S)
+    samples = grid.measure(ink_maps(grey, S).ink, page, S)
     return samples.shift_mm.size, float(np.abs(samples.shift_mm).max())
 
 
@@ -327,14 +366,14 @@ def bent(printed: Printed) -> np.ndarray:
 
 
 def test_flat_page_needs_no_correction(printed: Printed) -> None:
-    assert grid.register_grid(pipeline.ink_maps(printed.grey, S).ink, printed.page, S) is None
+    assert grid.register_grid(ink_maps(printed.grey, S).ink, printed.page, S) is None
 
 
 def test_bent_page_is_followed_and_unwarped(printed: Printed, bent: np.ndarray) -> None:
     page = printed.page
     pieces, before = _max_offset(bent, page)
     assert before > 1.0  # the bend moves the rules (the test can fail)
-    fit = grid.register_grid(pipeline.ink_maps(bent, S).ink, page, S)
+    fit = grid.register_grid(ink_maps(bent, S).ink, page, S)
     assert fit, fit
     assert fit.failure == "" and fit.residual_mm < 0.3
     tx, ty, tw, th = page.table_mm
@@ -359,13 +398,13 @@ def test_a_steady_turn_is_followed_out_to_the_tables_edge(printed: Printed) -> N
     turned_pieces, before = _max_offset(turned, page)
     assert before > 1.5
     assert turned_pieces == pieces  # every piece found, the tilted ones too
-    fit = grid.register_grid(pipeline.ink_maps(turned, S).ink, page, S)
+    fit = grid.register_grid(ink_maps(turned, S).ink, page, S)
     assert fit, fit
     after_pieces, after = _max_offset(grid.unwarp(turned, fit), page)
     assert after_pieces == pieces and after < 0.3
     truth = _truth(page)
     marked = _bend(_draw_marks(printed.grey, page, truth), _turn)
-    fit = grid.register_grid(pipeline.ink_maps(marked, S).ink, page, S)
+    fit = grid.register_grid(ink_maps(marked, S).ink, page, S)
     assert fit, fit
     assert _misread(grid.unwarp(marked, fit), page, truth) == {}
 
@@ -409,7 +448,7 @@ def test_sideways_bulge_is_not_taken_for_flat(printed: Printed) -> None:
     grey = _bend(printed.grey, _sideways_bulge)
     _, before = _max_offset(grey, printed.page)
     assert before > 2.0
-    ink = pipeline.ink_maps(grey, S).ink
+    ink = ink_maps(grey, S).ink
     assert grid.register_grid(ink, printed.page, S) is not None, "taken for a flat page"
 
 
@@ -417,7 +456,7 @@ def test_narrow_bulge_is_unwarped_or_reported(printed: Printed) -> None:
     grey = _bend(printed.grey, _narrow_bulge)
     _, before = _max_offset(grey, printed.page)
     assert before > 2.0
-    fit = grid.register_grid(pipeline.ink_maps(grey, S).ink, printed.page, S)
+    fit = grid.register_grid(ink_maps(grey, S).ink, printed.page, S)
     assert fit, fit
     _, after = _max_offset(grid.unwarp(grey, fit), printed.page)
     assert after < 0.3 or fit.residual_mm > S.grid_max_residual_mm, (after, fit.residual_mm, fit.outliers)
@@ -450,8 +489,8 @@ def _draw_marks(grey: np.ndarray, page: PageLayout, truth: dict[int, str | None]
 
 def _misread(grey: np.ndarray, page: PageLayout, truth: dict[int, str | None]) -> dict[int, object]:
     """Rows read wrong or sent to review (a reason, or a box outline moved too far), as read_page would."""
-    boxes, distorted = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
-    rows = pipeline.classify_rows(boxes, S)
+    boxes, distorted = score_boxes(ink_maps(grey, S), page, S)
+    rows = classify_rows(boxes, S)
     assert set(rows) == set(truth)
     return {p: (r.choice, r.reasons, p in distorted) for p, r in rows.items()
             if r.choice != truth[p] or r.reasons or p in distorted}
@@ -466,7 +505,7 @@ def test_marks_on_a_bent_page_read_after_unwarp(printed: Printed) -> None:
     # read as it is, the bend puts the boxes up to 2.5 mm from their layout place, beyond the box
     # refinement's reach (1.5 mm): most rows below the top of the table read as multiple marks
     assert len(_misread(bent, page, truth)) >= 1
-    fit = grid.register_grid(pipeline.ink_maps(bent, S).ink, page, S)
+    fit = grid.register_grid(ink_maps(bent, S).ink, page, S)
     assert fit, fit
     assert _misread(grid.unwarp(bent, fit), page, truth) == {}
 
@@ -487,7 +526,7 @@ def _faint_x(printed: Printed, row: RowLayout, level: str, darkness: float) -> n
 
 
 def _box_states(grey: np.ndarray, page: PageLayout) -> dict[tuple[int, str], str]:
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    boxes, _ = score_boxes(ink_maps(grey, S), page, S)
     return {(b.person, b.level): b.state for b in boxes}
 
 
@@ -497,9 +536,9 @@ def test_a_very_faint_x_goes_to_review_and_clean_boxes_stay_empty(printed: Print
     assert set(clean.values()) == {"empty"}  # the noise of the paper alone is not a mark
     # an X too faint for a trace (darkness 0.06 on 1 px strokes: about 0.02 once smoothed)
     grey = _faint_x(printed, row, "medium", 0.06)
-    maps = pipeline.ink_maps(grey, S)
-    ink = pipeline.measure_box(maps, row.boxes_mm["medium"], S)
-    assert ink.trace == 0.0 and pipeline.classify_box(ink, S) == "empty"  # the per-box measures miss it
+    maps = ink_maps(grey, S)
+    ink = measure_box(maps, row.boxes_mm["medium"], S)
+    assert ink.trace == 0.0 and classify_box(ink, S) == "empty"  # the per-box measures miss it
     states = _box_states(grey, printed.page)
     assert states[(row.person, "medium")] == "marginal"
     assert [k for k, v in states.items() if v != "empty"] == [(row.person, "medium")]
@@ -522,7 +561,7 @@ def test_the_tip_of_a_stroke_entering_a_box_is_not_a_faint_mark(printed: Printed
         return cover
 
     grey = _darken(printed.grey, tip("high", 2.0), 0.35)
-    assert pipeline.classify_box(pipeline.measure_box(pipeline.ink_maps(grey, S), row.boxes_mm["high"], S), S) == "empty"
+    assert classify_box(measure_box(ink_maps(grey, S), row.boxes_mm["high"], S), S) == "empty"
     states = _box_states(grey, printed.page)
     assert set(states.values()) == {"empty"}, {k: v for k, v in states.items() if v != "empty"}
     faint = _darken(_faint_x(printed, row, "medium", 0.06), tip("medium", 1.5), 0.35)
@@ -542,14 +581,14 @@ def test_the_outlines_halo_on_a_soft_scan_is_not_a_faint_line_but_a_faint_x_stil
     stood darker than its outer flank: a faint line in 22 of the 36 empty boxes here. A segment whose
     flank lies beyond the interior is no longer judged; a faint X (6 %) on the same soft page still is."""
     page = printed.page
-    maps = pipeline.ink_maps(_soft_scan(printed.grey), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
+    maps = ink_maps(_soft_scan(printed.grey), S)
+    boxes, _ = score_boxes(maps, page, S)
     where = {(row.person, level): row.boxes_mm[level] for row in page.rows for level in LEVELS}
     rects = []
     for b in boxes:
         x, y, w, h = where[(b.person, b.level)]
         rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
-    inside, beside = pipeline.faint_lines(pipeline.box_regions(maps, rects, S))
+    inside, beside = faint_lines(box_regions(maps, rects, S))
     limit = max(S.faint_line_min, S.faint_line_ratio * float(np.median(beside)))  # as score_boxes sets it
     assert (inside < limit).all(), int((inside >= limit).sum())
     row = page.rows[3]
@@ -566,8 +605,8 @@ def test_a_faint_crease_across_a_row_is_not_a_faint_mark_but_an_x_over_it_is(pri
     crease = _line_cover(printed.shape, vertical=False, at_mm=y + 0.7, centre_mm=x, tilt_deg=TILT,
                          span_mm=(5.0, 205.0), width_px=1.0)
     creased = _darken(printed.grey, crease, 0.08)
-    maps = pipeline.ink_maps(creased, S)
-    assert all(pipeline.classify_box(pipeline.measure_box(maps, row.boxes_mm[lv], S), S) == "empty" for lv in LEVELS)
+    maps = ink_maps(creased, S)
+    assert all(classify_box(measure_box(maps, row.boxes_mm[lv], S), S) == "empty" for lv in LEVELS)
     states = _box_states(creased, printed.page)
     assert set(states.values()) == {"empty"}, {k: v for k, v in states.items() if v != "empty"}
     # the comparison can fail: the same line cut short at the box's sides is a faint dash in that box
@@ -617,10 +656,10 @@ def test_page_clutter_raises_the_faint_stroke_limit(printed: Printed) -> None:
         dx, dy = 9 * np.cos(a), 9 * np.sin(a)
         cv2.line(cover, (round((x - dx) * 16), round((y - dy) * 16)), (round((x + dx) * 16), round((y + dy) * 16)),
                  1.0, 1, cv2.LINE_AA, 4)
-    maps = pipeline.ink_maps(_darken(grey, cover, 0.09), S)
+    maps = ink_maps(_darken(grey, cover, 0.09), S)
 
     def doubtful(settings: ScanSettings) -> int:
-        boxes, _ = pipeline.score_boxes(maps, printed.page, settings)
+        boxes, _ = score_boxes(maps, printed.page, settings)
         return sum(b.state != "empty" for b in boxes)
 
     ignoring_clutter = doubtful(replace(S, faint_line_ratio=0.0))
@@ -647,11 +686,11 @@ def _crossed(grey: np.ndarray, printed: Printed, *, traces: bool = True, margins
     or without looking for the crease in the margins)."""
     maps, lines = _find(grey, printed)
     maps = _explained(maps, lines)
-    boxes, _ = pipeline.score_boxes(maps, printed.page, S)
+    boxes, _ = score_boxes(maps, printed.page, S)
     if not traces:
-        return pipeline.crossed_names(maps.light, maps.ink, printed.page, boxes, S)
-    crease = pipeline.crease_test(maps, printed.page, printed.layout.page_size_mm) if margins else None
-    return pipeline.crossed_names(maps.light, maps.ink, printed.page, boxes, S, maps.trace, printed.print, crease)
+        return crossed_names(maps.light, maps.ink, printed.page, boxes, S)
+    crease = crease_test(maps, printed.page, printed.layout.page_size_mm) if margins else None
+    return crossed_names(maps.light, maps.ink, printed.page, boxes, S, maps.trace, printed.print, crease)
 
 
 def test_crossed_names_pen_and_pencil(printed: Printed) -> None:
@@ -666,11 +705,11 @@ def test_blurred_names_are_not_taken_for_struck_but_a_pen_strike_still_is(printe
     """A soft, low-resolution scan: the letters of every name run together into straight runs."""
     page = printed.page
     soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
-    maps = pipeline.ink_maps(soft, S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, row.name_mm), S) for row in page.rows]
+    maps = ink_maps(soft, S)
+    boxes, _ = score_boxes(maps, page, S)
+    light_runs = [strike_coverage(_region(maps.light, row.name_mm), S) for row in page.rows]
     assert np.median(light_runs) >= S.name_cross_coverage  # every name would look struck on light ink alone
-    assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == set()
+    assert crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == set()
     assert _crossed(_strike(printed, soft, page.rows[4], PEN), printed) == {page.rows[4].person}
 
 
@@ -681,14 +720,14 @@ def test_on_a_page_whose_usual_name_is_just_under_the_limit_a_name_must_stand_ou
     struck (the strike does not run past the name's end, so only the light ink can show it)."""
     page = printed.page
     soft = cv2.GaussianBlur(printed.grey, (0, 0), 1.05)
-    maps = pipeline.ink_maps(soft, S)
-    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, row.name_mm), S) for row in page.rows]
+    maps = ink_maps(soft, S)
+    light_runs = [strike_coverage(_region(maps.light, row.name_mm), S) for row in page.rows]
     assert np.median(light_runs) < S.name_cross_coverage
     assert sum(run >= S.name_cross_coverage for run in light_runs) >= 4
     assert _crossed(soft, printed) == set()
     row = page.rows[2]
     struck = cv2.GaussianBlur(_strike(printed, printed.grey, row, 0.3, end=0.4), (0, 0), 1.05)
-    struck_runs = [pipeline.strike_coverage(pipeline._region(pipeline.ink_maps(struck, S).light, r.name_mm), S)
+    struck_runs = [strike_coverage(_region(ink_maps(struck, S).light, r.name_mm), S)
                    for r in page.rows]
     assert struck_runs[2] - np.median(struck_runs) < 0.15
     assert _crossed(struck, printed) == {row.person}
@@ -706,7 +745,7 @@ def test_a_short_pen_dark_strike_over_a_blurred_name_is_flagged(printed: Printed
     y = round((ny + nh * 0.55) * PX * 16)
     cv2.line(cover, (round((nx + 2) * PX * 16), y), (round((nx + 8) * PX * 16), y), 1.0, 3, cv2.LINE_AA, 4)
     struck = _darken(soft, cover, PEN)
-    dark_share = pipeline.strike_coverage(pipeline._region(pipeline.ink_maps(struck, S).ink, row.name_mm), S)
+    dark_share = strike_coverage(_region(ink_maps(struck, S).ink, row.name_mm), S)
     assert S.name_cross_dark <= dark_share < S.name_cross_coverage  # under the light-ink limit, over the dark one
     assert _crossed(struck, printed) == {row.person}
 
@@ -735,19 +774,19 @@ def test_a_name_crossed_out_by_a_zigzag_is_struck(printed: Printed, step_mm: flo
     soft = cv2.GaussianBlur(printed.grey, (0, 0), 2.2)
     for grey in (printed.grey, soft):
         assert _crossed(grey, printed) == set()
-        maps = pipeline.ink_maps(grey, S)
-        across = [pipeline.width_covered(pipeline.strikes(pipeline._region(maps.ink, r.name_mm), S, steep=True))
+        maps = ink_maps(grey, S)
+        across = [width_covered(strikes(_region(maps.ink, r.name_mm), S, steep=True))
                   for r in page.rows]
         assert max(across) < S.name_cross_steep / 2  # printed letters hold no long stroke across the name
     for grey in (printed.grey, soft):
         struck = _zigzag(printed, grey, row, step_mm=step_mm, darkness=darkness)
         flat = replace(S, name_cross_steep=1.0, name_cross_steep_light=1.0, name_cross_ink_ratio=100.0)  # as before
-        maps = pipeline.ink_maps(struck, S)
-        boxes, _ = pipeline.score_boxes(maps, page, S)
-        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, flat, maps.trace, printed.print) == set()
+        maps = ink_maps(struck, S)
+        boxes, _ = score_boxes(maps, page, S)
+        assert crossed_names(maps.light, maps.ink, page, boxes, flat, maps.trace, printed.print) == set()
         assert _crossed(struck, printed) == {row.person}
         if darkness == PEN:  # without the blank page, on pen-dark ink only
-            assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}
+            assert crossed_names(maps.light, maps.ink, page, boxes, S) == {row.person}
 
 
 def test_on_a_page_of_one_name_a_zigzag_or_a_pencil_strike_over_it_is_struck(printed: Printed) -> None:
@@ -759,9 +798,9 @@ def test_on_a_page_of_one_name_a_zigzag_or_a_pencil_strike_over_it_is_struck(pri
     row = page.rows[0]
     for grey, expected in ((printed.grey, set()), (_zigzag(printed, printed.grey, row, step_mm=3.0), {row.person}),
                            (_strike(printed, printed.grey, row, 0.3), {row.person})):
-        maps = pipeline.ink_maps(grey, S)
-        boxes, _ = pipeline.score_boxes(maps, page, S)
-        assert pipeline.crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == expected
+        maps = ink_maps(grey, S)
+        boxes, _ = score_boxes(maps, page, S)
+        assert crossed_names(maps.light, maps.ink, page, boxes, S, maps.trace, printed.print) == expected
 
 
 @pytest.mark.parametrize("darkness", [PEN, 0.3])
@@ -788,10 +827,10 @@ def test_a_name_scribbled_over_in_loops_is_struck(printed: Printed, darkness: fl
         for image, expected in ((clean, set()), (grey, {row.person})):
             maps, lines = _find(image, printed)
             maps = _explained(maps, lines)
-            boxes, _ = pipeline.score_boxes(maps, page, S)
+            boxes, _ = score_boxes(maps, page, S)
             args = (maps.light, maps.ink, page, boxes)
-            assert pipeline.crossed_names(*args, ink_only, maps.trace, printed.print) == expected, (darkness, soft)
-            assert pipeline.crossed_names(*args, S, maps.trace, printed.print) == expected, (darkness, soft)
+            assert crossed_names(*args, ink_only, maps.trace, printed.print) == expected, (darkness, soft)
+            assert crossed_names(*args, S, maps.trace, printed.print) == expected, (darkness, soft)
 
 
 def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_printed(printed: Printed) -> None:
@@ -802,8 +841,8 @@ def test_a_faint_strike_lost_among_a_soft_pages_letters_shows_where_nothing_is_p
     page = printed.page
     row = page.rows[4]
     struck = cv2.GaussianBlur(_strike(printed, printed.grey, row, 0.14, end=0.95), (0, 0), 2.2)
-    maps = pipeline.ink_maps(struck, S)
-    light_runs = [pipeline.strike_coverage(pipeline._region(maps.light, r.name_mm), S) for r in page.rows]
+    maps = ink_maps(struck, S)
+    light_runs = [strike_coverage(_region(maps.light, r.name_mm), S) for r in page.rows]
     assert light_runs[4] < np.median(light_runs) + S.name_cross_margin
     assert _crossed(struck, printed, traces=False) == set()  # the strike is lost on light and dark ink
     assert _crossed(struck, printed) == {row.person}
@@ -870,9 +909,9 @@ def _page_reasons(grey: np.ndarray, printed: Printed) -> list[str]:
     """The page-level reasons as ``read_page`` finds them (creases across the free areas re-checked)."""
     maps, lines = _find(grey, printed)
     maps = _explained(maps, lines)
-    boxes, _ = pipeline.score_boxes(maps, printed.page, S)
-    _, reasons = pipeline.inspect(maps.light, printed.page, boxes, S, maps.trace, maps.ink)
-    if R.R_WRITING in reasons and not pipeline.writing_beside_creases(maps, lines, printed.page,
+    boxes, _ = score_boxes(maps, printed.page, S)
+    _, reasons = inspect(maps.light, printed.page, boxes, S, maps.trace, maps.ink)
+    if R.R_WRITING in reasons and not writing_beside_creases(maps, lines, printed.page,
                                                                       printed.layout.page_size_mm, S):
         reasons = [r for r in reasons if r != R.R_WRITING]
     return reasons
@@ -919,19 +958,19 @@ def test_a_box_under_a_glare_goes_to_review_but_a_page_washed_white_everywhere_d
     page = printed.page
     row = page.rows[3]
     x, y, w, h = row.boxes_mm["high"]
-    assert pipeline.glare_rows(printed.grey, page) == set()
+    assert glare_rows(printed.grey, page) == set()
     glared = printed.grey.copy()
     cv2.ellipse(glared, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 255, -1)
-    assert pipeline.glare_rows(glared, page) == {row.person}
+    assert glare_rows(glared, page) == {row.person}
     white = np.where(printed.grey > 200, 255, printed.grey).astype(np.uint8)  # the paper clipped, the print kept
-    assert pipeline.glare_rows(white, page) == set()
+    assert glare_rows(white, page) == set()
     bright = printed.grey.copy()  # an overexposed spot: the paper there clipped, the print (and a stroke) kept
     spot = np.zeros(bright.shape, np.uint8)
     cv2.ellipse(spot, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 1, -1)
     bright[(spot == 1) & (bright > 200)] = 255
-    assert pipeline.glare_rows(bright, page) == set()
+    assert glare_rows(bright, page) == set()
 
 
 def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
@@ -948,13 +987,13 @@ def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
         "position": (row.position_mm[0] + 34.0, row.row_mm[1] + 2.0),
     }
     for grey in (printed.grey, cv2.GaussianBlur(printed.grey, (0, 0), 2.2)):
-        light = pipeline.ink_maps(grey, S).light
-        assert not pipeline.writing_elsewhere(light, page, printed.print, size, S)
+        light = ink_maps(grey, S).light
+        assert not writing_elsewhere(light, page, printed.print, size, S)
     for where, (x, y) in places.items():
         word = _word_at(printed, x, y, upright="margin" in where)
-        light = pipeline.ink_maps(_darken(printed.grey, word, PEN), S).light
-        assert pipeline.writing_elsewhere(light, page, printed.print, size, S), where
-        assert not pipeline.writing_found(light, None, page, S), where  # the free areas do not see it
+        light = ink_maps(_darken(printed.grey, word, PEN), S).light
+        assert writing_elsewhere(light, page, printed.print, size, S), where
+        assert not writing_found(light, None, page, S), where  # the free areas do not see it
 
 
 def _signature(printed: Printed, *, flourish_mm: float, word_below_mm: float | None = None) -> np.ndarray:
@@ -981,11 +1020,11 @@ def test_a_signature_running_out_of_its_place_is_not_writing_but_a_word_below_it
     page, size = printed.page, printed.layout.page_size_mm
     assert page.signature_mm is not None
     signed = _signature(printed, flourish_mm=4.0)
-    light = pipeline.ink_maps(signed, S).light
-    assert pipeline.signature_overflow(light, page)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
-    assert not pipeline.writing_elsewhere(light, page, printed.print, size, S)
+    light = ink_maps(signed, S).light
+    assert signature_overflow(light, page)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
+    assert not writing_elsewhere(light, page, printed.print, size, S)
     written = _signature(printed, flourish_mm=4.0, word_below_mm=8.0)
-    assert pipeline.writing_elsewhere(pipeline.ink_maps(written, S).light, page, printed.print, size, S)
+    assert writing_elsewhere(ink_maps(written, S).light, page, printed.print, size, S)
 
 
 @pytest.mark.parametrize(("tilt", "level"), [(0.0, False), (1.2, False), (-0.8, True)])
@@ -1004,12 +1043,12 @@ def test_a_crease_broken_into_pieces_outside_the_free_areas_is_not_writing_but_a
                        centre_mm=65.0 if level else 30.0, tilt_deg=tilt, span_mm=(10.0, 120.0) if level else (8.0, 58.0))
     pieces = line * (gaps[None, :] if level else gaps[:, None])
     creased = _darken(printed.grey, pieces, 0.35)
-    light = pipeline.ink_maps(creased, S).light
-    assert pipeline.crease_pieces(light).any()
-    assert not pipeline.writing_elsewhere(light, page, printed.print, size, S)
+    light = ink_maps(creased, S).light
+    assert crease_pieces(light).any()
+    assert not writing_elsewhere(light, page, printed.print, size, S)
     word = _word_at(printed, 60.0 if level else 100.0, 280.5 if level else 30.0)
-    written = pipeline.ink_maps(_darken(creased, word, PEN), S).light
-    assert pipeline.writing_elsewhere(written, page, printed.print, size, S)
+    written = ink_maps(_darken(creased, word, PEN), S).light
+    assert writing_elsewhere(written, page, printed.print, size, S)
 
 
 @pytest.mark.parametrize(("side", "shade"), [(1, 0.05), (-1, 0.07)])
@@ -1054,15 +1093,15 @@ def test_dots_close_together_are_not_a_mark(printed: Printed, gap_mm: float, dot
     cx, cy = _box_centre(row, "high")
     cover = _dot_cover(printed, row, "high", gap_mm=gap_mm, dot_mm=dot_mm, count=count)
     dots = _darken(printed.grey, cover, PEN)
-    ink = pipeline.measure_box(pipeline.ink_maps(dots, S), row.boxes_mm["high"], S)
+    ink = measure_box(ink_maps(dots, S), row.boxes_mm["high"], S)
     assert ink.trace_span_mm >= S.mark_span_mm or ink.light_span_mm >= S.mark_span_mm or ink.light < S.mark_ink
-    assert _states(pipeline.ink_maps(dots, S), row)[0] == "marginal", ink
+    assert _states(ink_maps(dots, S), row)[0] == "marginal", ink
     # a stroke through the same places (at least 5 mm long) is a mark
     stroke = cover.copy()
     reach = max(gap_mm, 2.5)
     cv2.line(stroke, (round((cx - reach) * PX * 16), round((cy + 0.4) * PX * 16)),
              (round((cx + reach) * PX * 16), round((cy + 0.6) * PX * 16)), 1.0, 2, cv2.LINE_AA, 4)
-    assert _states(pipeline.ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"
+    assert _states(ink_maps(_darken(printed.grey, stroke, PEN), S), row)[0] == "marked"
 
 
 @pytest.mark.parametrize(("shape", "state"), [("x", "marked"), ("plus", "marked"), ("blot", "marginal"),
@@ -1086,9 +1125,9 @@ def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, 
         for d in (-0.6, 0.6):
             cv2.circle(cover, at(d, d), round(0.85 * PX * 16), 1.0, -1, cv2.LINE_AA, 4)
     ys, xs = np.nonzero(cover > 0.5)
-    assert max(np.ptp(xs), np.ptp(ys)) <= pipeline.DOT_MAX_MM * PX  # short: in the blot rule's range
-    maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
-    assert _states(maps, row)[1] == state, pipeline.measure_box(maps, row.boxes_mm["medium"], S)
+    assert max(np.ptp(xs), np.ptp(ys)) <= DOT_MAX_MM * PX  # short: in the blot rule's range
+    maps = ink_maps(_darken(printed.grey, cover, PEN), S)
+    assert _states(maps, row)[1] == state, measure_box(maps, row.boxes_mm["medium"], S)
 
 
 TINY_TICK_MM = ((-0.7, 0.0), (-0.2, 0.6), (0.75, -0.75))  # a tick 1.5 mm across, from a box's centre
@@ -1108,8 +1147,8 @@ def test_a_tiny_tick_is_doubtful_but_a_small_x_is_a_mark(printed: Printed, shape
     else:
         for sign in (1, -1):
             cv2.line(cover, at(-1.2, -1.1 * sign), at(1.2, 1.1 * sign), 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
-    maps = pipeline.ink_maps(_darken(printed.grey, cover, PEN), S)
-    ink = pipeline.measure_box(maps, row.boxes_mm["low"], S)
+    maps = ink_maps(_darken(printed.grey, cover, PEN), S)
+    ink = measure_box(maps, row.boxes_mm["low"], S)
     if shape == "tick":  # over 3 mm, the limit a tiny tick on that deck passed
         assert 3.0 <= ink.light_span_mm < S.mark_span_mm, ink
     assert _states(maps, row)[2] == state, ink
@@ -1133,14 +1172,14 @@ def _pencil(grey: np.ndarray, row: RowLayout, level: str, *, darkness: float, se
     return _darken(grey, cv2.GaussianBlur(cover, (0, 0), 0.8), darkness)
 
 
-def _assert_the_voters_marks(maps: pipeline.InkMaps, page: PageLayout, last: str) -> None:
+def _assert_the_voters_marks(maps: InkMaps, page: PageLayout, last: str) -> None:
     """The page's first 11 rows, one mark each in the voter's pen (level by row), read as marked and counted
     without a reason; the last row's medium box reads ``last``."""
-    boxes, _ = pipeline.score_boxes(maps, page, S)
+    boxes, _ = score_boxes(maps, page, S)
     states = {(b.person, b.level): b.state for b in boxes}
     assert [states[(row.person, LEVELS[i % 3])] for i, row in enumerate(page.rows[:-1])] == ["marked"] * 11
     assert states[(page.rows[-1].person, "medium")] == last
-    rows = pipeline.classify_rows(boxes, S)
+    rows = classify_rows(boxes, S)
     assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
                for i, row in enumerate(page.rows[:-1]))
 
@@ -1167,7 +1206,7 @@ def test_a_light_pencil_voters_marks_are_read_against_the_pages_own_marks(printe
     if last != "none":
         grey = _pencil(grey, last_row, "medium", darkness=0.1 if last == "faint" else 0.3, seed=99,
                        tick=last == "tick")
-    maps = pipeline.ink_maps(grey, S)
+    maps = ink_maps(grey, S)
     alone = [_states(maps, row)[i % 3] for i, row in enumerate(page.rows[:-1])]
     assert alone.count("marginal") >= 5, alone
     _assert_the_voters_marks(maps, page, state)
@@ -1177,9 +1216,9 @@ def test_three_light_pencil_marks_do_not_show_a_pen(printed: Printed) -> None:
     """With fewer rows than ``pen_rows`` holding such a mark, nothing is assumed of the voter's pen: a box
     that falls short of a mark alone stays marginal."""
     grey = _pencil_page(printed, S.pen_rows - 1)
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), printed.page, S)
+    boxes, _ = score_boxes(ink_maps(grey, S), printed.page, S)
     assert "marginal" in [b.state for b in boxes if b.state != "empty"]
-    assert "marginal" not in [b.state for b in pipeline.score_boxes(pipeline.ink_maps(
+    assert "marginal" not in [b.state for b in score_boxes(ink_maps(
         _pencil_page(printed, S.pen_rows), S), printed.page, S)[0]]
 
 
@@ -1237,8 +1276,8 @@ def test_a_soft_pencil_whose_marks_hold_no_light_ink_is_read_against_the_pages_o
     if last != "none":
         grey = _soft(grey, last_row, "medium", darkness=SOFT / 2 if last == "fainter" else SOFT,
                      shape=last if last in ("tick", "scribble") else "x")
-    maps = pipeline.ink_maps(grey, S)
-    inks = [pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows[:-1])]
+    maps = ink_maps(grey, S)
+    inks = [measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows[:-1])]
     assert max(i.light for i in inks) < S.empty_ink and min(i.trace_span_mm for i in inks) >= S.mark_span_mm, inks
     assert set(_states(maps, page.rows[0])) == {"marginal", "empty"}  # alone, a box falls short of a mark
     _assert_the_voters_marks(maps, page, state)
@@ -1254,11 +1293,11 @@ def test_a_mark_scribbled_over_short_of_heavy_is_not_taken_for_the_soft_pencils_
     fainter = 0.06  # a third of the box in traces; the zigzag's passes stay short of one level line (trace_line)
     grey = _soft(_soft_page(printed, len(page.rows) - 1, darkness=fainter), page.rows[-1], "medium",
                  darkness=fainter, shape="scribbled")
-    maps = pipeline.ink_maps(grey, S)
-    mark = float(np.median([pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S).trace
+    maps = ink_maps(grey, S)
+    mark = float(np.median([measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S).trace
                             for i, row in enumerate(page.rows[:-1])]))
-    last = pipeline.measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
-    assert not pipeline.is_heavy(last.light, last.trace, S) and last.trace > S.heavy_pen_ratio * mark, (last, mark)
+    last = measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
+    assert not is_heavy(last.light, last.trace, S) and last.trace > S.heavy_pen_ratio * mark, (last, mark)
     _assert_the_voters_marks(maps, page, "marginal")
 
 
@@ -1281,26 +1320,26 @@ def test_a_pencil_scribble_that_leaves_no_paper_open_in_the_box_is_a_cancelled_m
     seed 2, ``scan-0053`` person 9, a 150-dpi JPEG): its traces covered 0.84 of the box, short of
     ``heavy_trace``, and its light ink was 0.26 of it, over a quarter of its traces, so not shaded faintly
     either. Drawn here the same way: a grainy pencil X under a zigzag across the box. Between its strokes no
-    disc of paper is left open over ``scribble_open_mm`` in radius (:func:`pipeline.open_paper_mm`), where an
+    disc of paper is left open over ``scribble_open_mm`` in radius (:func:`open_paper_mm`), where an
     X leaves the paper between its arms open: heavy, and a human looks. The page's pencil X's in the other
     rows are still marks."""
     page = printed.page
     last = page.rows[-1]
     grey = _scribbled_over(_pencil_page(printed, len(page.rows) - 1), last, "medium")
-    maps = pipeline.ink_maps(grey, S)
-    ink = pipeline.measure_box(maps, last.boxes_mm["medium"], S)
+    maps = ink_maps(grey, S)
+    ink = measure_box(maps, last.boxes_mm["medium"], S)
     assert S.shaded_trace <= ink.trace < S.heavy_trace and 0.25 * ink.trace <= ink.light < S.heavy_ink, ink
     assert ink.open_mm <= S.scribble_open_mm, ink
     _assert_the_voters_marks(maps, page, "marginal")
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    assert pipeline.classify_rows(boxes, S)[last.person].reasons == (R.R_SCRIBBLE,)
+    boxes, _ = score_boxes(maps, page, S)
+    assert classify_rows(boxes, S)[last.person].reasons == (R.R_SCRIBBLE,)
 
 
-def _marked_page(traces: list[float], lights: list[float]) -> tuple[list[pipeline.BoxResult], list[pipeline.BoxInk]]:
+def _marked_page(traces: list[float], lights: list[float]) -> tuple[list[BoxResult], list[BoxInk]]:
     """A page's marked boxes, one a row (medium), with their measures: the trace and light-ink shares given."""
-    boxes = [pipeline.BoxResult(person, "medium", light, trace, 7.0, "marked", 0.0, 0.0)
+    boxes = [BoxResult(person, "medium", light, trace, 7.0, "marked", 0.0, 0.0)
              for person, (trace, light) in enumerate(zip(traces, lights, strict=True), start=1)]
-    inks = [pipeline.BoxInk(light, 7.0, trace, 7.0, open_mm=0.7) for trace, light in zip(traces, lights, strict=True)]
+    inks = [BoxInk(light, 7.0, trace, 7.0, open_mm=0.7) for trace, light in zip(traces, lights, strict=True)]
     return boxes, inks
 
 
@@ -1313,10 +1352,10 @@ def test_a_mark_gone_over_heavier_than_the_voters_own_marks_is_not_a_vote(others
     goes to review as a scribble. On a page whose marks are all that heavy (a thick pen: 0.7), it is that
     pen's mark."""
     boxes, inks = _marked_page([others] * 11 + [0.83], [0.2] * 11 + [0.47])
-    assert not pipeline.is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
-    out = pipeline.heavier_than_the_page(boxes, inks, S)
+    assert not is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
+    out = heavier_than_the_page(boxes, inks, S)
     assert [b.state for b in out] == ["marked"] * 11 + [state]
-    rows = pipeline.classify_rows(out, S)
+    rows = classify_rows(out, S)
     assert rows[12].reasons == ((R.R_SCRIBBLE,) if state == "marginal" else ())
     assert all(rows[person].choice == "medium" for person in range(1, 12))
 
@@ -1325,23 +1364,23 @@ def test_heavier_than_the_page_asks_for_the_voters_marks_and_a_box_near_heavy() 
     """Fewer marked boxes than ``pen_rows`` show no voter's mark: nothing is judged. A box twice as inked
     as the page's marks but short of near heavy (a big X over a small one's page) is a mark."""
     boxes, inks = _marked_page([0.5, 0.5, 0.83], [0.2, 0.2, 0.47])
-    assert [b.state for b in pipeline.heavier_than_the_page(boxes, inks, S)] == ["marked"] * 3
+    assert [b.state for b in heavier_than_the_page(boxes, inks, S)] == ["marked"] * 3
     boxes, inks = _marked_page([0.3] * 11 + [0.65], [0.12] * 11 + [0.3])
-    assert [b.state for b in pipeline.heavier_than_the_page(boxes, inks, S)] == ["marked"] * 12
+    assert [b.state for b in heavier_than_the_page(boxes, inks, S)] == ["marked"] * 12
 
 
 @pytest.mark.parametrize("width_mm", [0.45, 0.6, 0.7])
 def test_a_pens_x_leaves_the_paper_between_its_arms_open(printed: Printed, width_mm: float) -> None:
     """X's in pen, 0.45 to 0.8 mm wide (a ballpoint to a felt pen): their traces cover much of a box, but
-    each leaves paper open between its arms (:func:`pipeline.open_paper_mm` over ``scribble_open_mm``):
+    each leaves paper open between its arms (:func:`open_paper_mm` over ``scribble_open_mm``):
     every one is a mark, counted without a reason."""
     page = printed.page
-    maps = pipeline.ink_maps(_pen_page(printed, len(page.rows), width_mm=width_mm), S)
-    inks = [pipeline.measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows)]
+    maps = ink_maps(_pen_page(printed, len(page.rows), width_mm=width_mm), S)
+    inks = [measure_box(maps, row.boxes_mm[LEVELS[i % 3]], S) for i, row in enumerate(page.rows)]
     assert min(i.open_mm for i in inks) > S.scribble_open_mm, inks
     assert width_mm < 0.6 or min(i.trace for i in inks) >= S.shaded_trace, inks  # the rule is asked of them
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    rows = pipeline.classify_rows(boxes, S)
+    boxes, _ = score_boxes(maps, page, S)
+    rows = classify_rows(boxes, S)
     assert all(rows[row.person].choice == LEVELS[i % 3] and not rows[row.person].reasons
                for i, row in enumerate(page.rows))
 
@@ -1375,7 +1414,7 @@ def test_pen_travel_tells_one_mark_from_strokes_laid_over_it() -> None:
             cv2.line(mask, (round(x0 * PX), round(y0 * PX)), (round(x1 * PX), round(y1 * PX)), 1, max(1, round(width_mm * PX)))
         if circle:
             cv2.ellipse(mask, (16, 13), (14, 11), 0, 0, 360, 1, round(width_mm * PX))
-        return pipeline.pen_travel_mm(mask.view(bool)) / diagonal
+        return pen_travel_mm(mask.view(bool)) / diagonal
 
     x = ((0.3, 0.3, 5.2, 4.2), (0.3, 4.2, 5.2, 0.3))
     assert 1.2 < travel(*x) < 2.3
@@ -1387,7 +1426,7 @@ def test_pen_travel_tells_one_mark_from_strokes_laid_over_it() -> None:
     hatch = tuple((0.2 + k * 0.9, 0.2, 0.2 + k * 0.9 + 1.5, 4.3) for k in range(-1, 6))
     hatch += tuple((0.2 + k * 0.9 + 1.5, 0.2, 0.2 + k * 0.9, 4.3) for k in range(-1, 6))
     assert travel(*hatch, width_mm=0.3) > S.pen_travel_diagonals
-    assert pipeline.pen_travel_mm(np.zeros(shape, bool)) == 0.0
+    assert pen_travel_mm(np.zeros(shape, bool)) == 0.0
 
 
 @pytest.mark.parametrize("limit", [3.0, 100.0])
@@ -1396,18 +1435,18 @@ def test_a_mark_whose_strokes_run_over_three_diagonals_is_not_a_vote(limit: floa
     (the other hand's steady adf-rough deck, ``bench/hands.py --steady``, ``hand-0202`` person 6): light ink
     0.12 of the box, traces 0.57, paper open 0.67 mm between its strokes, short of every heavy rule, and no
     heavier than the voter's own pencil X's (traces 0.44-0.55). Its strokes ran 22.9 mm, 3.2 of the box's
-    diagonals (:func:`pipeline.pen_travel_mm`), which no single mark does: a human looks (``scribble``). With
+    diagonals (:func:`pen_travel_mm`), which no single mark does: a human looks (``scribble``). With
     the rule off (a limit of 100 diagonals) it is read as a mark."""
     traces = [0.44, 0.5, 0.45, 0.55, 0.37, 0.42, 0.54, 0.51, 0.54, 0.5, 0.57]
-    boxes = [pipeline.BoxResult(person, "medium", 0.15, trace, 7.0, "marked", 0.0, 0.0)
+    boxes = [BoxResult(person, "medium", 0.15, trace, 7.0, "marked", 0.0, 0.0)
              for person, trace in enumerate(traces, start=1)]
-    inks = [pipeline.BoxInk(0.15, 7.0, trace, 7.0, open_mm=math.inf, travel_mm=11.5) for trace in traces[:-1]]
-    inks.append(pipeline.BoxInk(0.12, 7.0, 0.57, 7.0, open_mm=0.67, travel_mm=22.9))
-    assert not pipeline.is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
-    assert pipeline.heavier_than_the_page(boxes, inks, S) == boxes
+    inks = [BoxInk(0.15, 7.0, trace, 7.0, open_mm=math.inf, travel_mm=11.5) for trace in traces[:-1]]
+    inks.append(BoxInk(0.12, 7.0, 0.57, 7.0, open_mm=0.67, travel_mm=22.9))
+    assert not is_heavy(inks[-1].light, inks[-1].trace, S, inks[-1].open_mm)
+    assert heavier_than_the_page(boxes, inks, S) == boxes
     rects = [(163.0, 76.5 + 10.0 * k, 8.0, 7.0) for k in range(len(boxes))]  # the layout's 8 x 7 mm boxes
-    out = pipeline.overdrawn(boxes, inks, rects, replace(S, pen_travel_diagonals=limit))
-    rows = pipeline.classify_rows(out, S)
+    out = overdrawn(boxes, inks, rects, replace(S, pen_travel_diagonals=limit))
+    rows = classify_rows(out, S)
     assert all(rows[person].choice == "medium" and not rows[person].reasons for person in range(1, len(traces)))
     assert rows[len(traces)].reasons == ((R.R_SCRIBBLE,) if limit == 3.0 else ())
     assert out[-1].state == ("marginal" if limit == 3.0 else "marked")
@@ -1434,10 +1473,10 @@ def test_a_round_drop_of_ink_is_not_a_felt_pens_mark(printed: Printed, kind: str
     (``BLOT_ROUND``) is not drawn; the row goes to review. The page's own felt-pen X's are still marks."""
     page = printed.page
     grey = _pen_page(printed, len(page.rows) - 1, width_mm=1.0)
-    maps = pipeline.ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
-    assert pipeline.measure_box(maps, page.rows[-1].boxes_mm["medium"], S).big_blot
+    maps = ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
+    assert measure_box(maps, page.rows[-1].boxes_mm["medium"], S).big_blot
     _assert_the_voters_marks(maps, page, "marginal")
-    assert pipeline.classify_rows(pipeline.score_boxes(maps, page, S)[0], S)[page.rows[-1].person].reasons
+    assert classify_rows(score_boxes(maps, page, S)[0], S)[page.rows[-1].person].reasons
 
 
 @pytest.mark.parametrize(("pen", "kind"), [("pen", "drop"), ("pen", "big_drop"), ("pen", "wide_drop"), ("pen", "large_drop"),
@@ -1446,17 +1485,17 @@ def test_a_blot_is_not_taken_for_the_voters_mark(printed: Printed, pen: str, kin
     """A drop of ink or a graphite smudge alone in a row is not drawn: no piece of it is a stroke, so alone
     it is marginal. Its ink, though, compares with the page's marks as a light pen's or a soft pencil's mark
     would, and the page rules took it for one: a row the voter left unmarked counted as a vote. A blot (its
-    ink one round solid piece, however large: :func:`pipeline.blotted`) is not taken; the row goes to
+    ink one round solid piece, however large: :func:`blotted`) is not taken; the row goes to
     review. A drop over 3.5 mm (``DOT_MAX_MM``) was even a mark by itself, as a thick marker's X is: on a
     page marked in ballpoint it is not, its ink heavier than the page's marks (``BLOT_PEN_RATIO``: 4 mm) or
     as heavy but thicker than the page's strokes are wide (``BLOT_WIDTH_RATIO``: 3.7 mm)."""
     page = printed.page
     grey = _pen_page(printed, len(page.rows) - 1) if pen == "pen" else _soft_page(printed, len(page.rows) - 1)
-    maps = pipeline.ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
-    last = pipeline.measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
+    maps = ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
+    last = measure_box(maps, page.rows[-1].boxes_mm["medium"], S)
     assert (last.piece_mm < S.speck_mm or last.big_blot) and last.trace_span_mm >= S.mark_span_mm, last  # long
     _assert_the_voters_marks(maps, page, "marginal")
-    assert pipeline.classify_rows(pipeline.score_boxes(maps, page, S)[0], S)[page.rows[-1].person].reasons
+    assert classify_rows(score_boxes(maps, page, S)[0], S)[page.rows[-1].person].reasons
 
 
 def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_marks(printed: Printed) -> None:
@@ -1474,11 +1513,11 @@ def test_soft_strokes_on_a_page_marked_with_a_darker_pen_are_not_taken_for_its_m
         grey = _darken(grey, cover, PEN)
     for row in page.rows[4:9]:
         grey = _soft(grey, row, "low", darkness=SOFT)
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
+    boxes, _ = score_boxes(ink_maps(grey, S), page, S)
     states = {(b.person, b.level): b.state for b in boxes}
     assert [states[(row.person, "high")] for row in page.rows[:4]] == ["marked"] * 4
     assert [states[(row.person, "low")] for row in page.rows[4:9]] == ["marginal"] * 5
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(_soft_page(printed, S.pen_rows - 1), S), page, S)
+    boxes, _ = score_boxes(ink_maps(_soft_page(printed, S.pen_rows - 1), S), page, S)
     assert [b.state for b in boxes if b.state != "empty"] == ["marginal"] * (S.pen_rows - 1)
 
 
@@ -1495,7 +1534,7 @@ def test_a_box_sheared_into_a_parallelogram_sends_its_row_to_review(printed: Pri
     page = printed.page
     truth = _truth(page)
     flat = _draw_marks(printed.grey, page, truth)
-    assert pipeline.score_boxes(pipeline.ink_maps(flat, S), page, S)[1] == set()
+    assert score_boxes(ink_maps(flat, S), page, S)[1] == set()
     row = page.rows[6]
     assert truth[row.person] is None  # an empty row: nothing but the outline to read as a mark
     x, y, w, h = row.cells_mm["low"]
@@ -1506,7 +1545,7 @@ def test_a_box_sheared_into_a_parallelogram_sends_its_row_to_review(printed: Pri
     sheared = flat.copy()
     sheared[r0:r1, c0:c1] = cv2.warpAffine(flat[r0:r1, c0:c1], shear, (c1 - c0, r1 - r0),
                                            borderMode=cv2.BORDER_REPLICATE)
-    boxes, distorted = pipeline.score_boxes(pipeline.ink_maps(sheared, S), page, S)
+    boxes, distorted = score_boxes(ink_maps(sheared, S), page, S)
     assert distorted == ({row.person} if flagged else set())
     if not flagged:
         assert [b.state for b in boxes if b.person == row.person] == ["empty"] * 3
@@ -1520,9 +1559,9 @@ def _dots(printed: Printed, grey: np.ndarray, row: RowLayout, level: str, dot_mm
     return _darken(grey, _dot_cover(printed, row, level, gap_mm=1.2, dot_mm=dot_mm, count=3), PEN)
 
 
-def _rows(grey: np.ndarray, page: PageLayout) -> dict[int, pipeline.RowResult]:
-    boxes, _ = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
-    return pipeline.classify_rows(boxes, S)
+def _rows(grey: np.ndarray, page: PageLayout) -> dict[int, RowResult]:
+    boxes, _ = score_boxes(ink_maps(grey, S), page, S)
+    return classify_rows(boxes, S)
 
 
 def test_dots_beside_a_clear_mark_do_not_send_the_row_to_review_but_dots_alone_do(printed: Printed) -> None:
@@ -1577,13 +1616,13 @@ def test_a_short_crease_through_a_box_and_past_both_its_sides_is_explained(
     grey = _darken(_draw_marks(printed.grey, page, truth), line, 0.12)
     maps, lines = _find(grey, printed)
     assert lines == []  # too short to be a crease from edge to edge
-    boxes, distorted = pipeline.score_boxes(maps, page, S)
-    assert pipeline.classify_rows(boxes, S)[row.person].reasons == (R.R_FAINT,)  # a faint stroke in the box
-    boxes, distorted, _ = pipeline._explain_local_creases(maps, page, boxes, distorted, S)
-    reading = pipeline.classify_rows(boxes, S)[row.person]
+    boxes, distorted = score_boxes(maps, page, S)
+    assert classify_rows(boxes, S)[row.person].reasons == (R.R_FAINT,)  # a faint stroke in the box
+    boxes, distorted, _ = _explain_local_creases(maps, page, boxes, distorted, S)
+    reading = classify_rows(boxes, S)[row.person]
     assert (reading.marks, reading.choice) == ("one", "low")
     assert reading.reasons == (() if explained else (R.R_FAINT,))
-    assert all(r.reasons == () for p, r in pipeline.classify_rows(boxes, S).items() if p != row.person)
+    assert all(r.reasons == () for p, r in classify_rows(boxes, S).items() if p != row.person)
 
 
 @pytest.mark.parametrize("off_mm", [-2.5, -1.0, 1.0, 2.5])
@@ -1604,13 +1643,13 @@ def test_a_pen_stroke_along_a_rule_across_the_boxes_never_reads_a_row_wrong(prin
     grey = _darken(grey, cover, PEN)
     if bend is not None:
         grey = _bend(grey, bend)
-    fit = grid.register_grid(pipeline.ink_maps(grey, S).ink, page, S)
+    fit = grid.register_grid(ink_maps(grey, S).ink, page, S)
     if fit:
         grey = grid.unwarp(grey, fit)
-        if grid.verify(pipeline.ink_maps(grey, S).ink, page, fit, S).residual_mm > S.grid_max_residual_mm:
+        if grid.verify(ink_maps(grey, S).ink, page, fit, S).residual_mm > S.grid_max_residual_mm:
             return  # the page goes to review
-    boxes, distorted = pipeline.score_boxes(pipeline.ink_maps(grey, S), page, S)
-    rows = pipeline.classify_rows(boxes, S)
+    boxes, distorted = score_boxes(ink_maps(grey, S), page, S)
+    rows = classify_rows(boxes, S)
     wrong = {p: (r.marks, r.choice) for p, r in rows.items() if not r.reasons and p not in distorted
              and (r.choice != truth[p] or r.marks != ("none" if truth[p] is None else "one"))}
     assert wrong == {}
@@ -1666,12 +1705,12 @@ def test_one_mark_across_two_rows_is_for_a_human(printed: Printed, marks: list, 
     a vote counted for a person the voter may not have meant, or two for one mark. Both rows go to review
     (``between_rows``)."""
     page = printed.page
-    maps = pipeline.ink_maps(_across_page(printed, marks), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
+    maps = ink_maps(_across_page(printed, marks), S)
+    boxes, _ = score_boxes(maps, page, S)
     upper, lower = page.rows[ACROSS].person, page.rows[ACROSS + 1].person
     state = {(b.person, b.level): b.state for b in boxes}
     assert (state[(upper, "medium")], state[(lower, "medium")]) == states
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
     assert R.R_BETWEEN_ROWS in row_reasons[upper] and R.R_BETWEEN_ROWS in row_reasons[lower]
     assert all(R.R_BETWEEN_ROWS not in row_reasons[row.person] for row in page.rows if row.person not in (upper, lower))
 
@@ -1686,10 +1725,10 @@ def test_marks_that_stay_in_their_own_rows_are_not_across(printed: Printed, mark
     """Two rows marked in the same level, one above the other, or an X running out of its box towards the empty
     box below: each mark is its own row's, and nothing is asked of anyone."""
     page = printed.page
-    maps = pipeline.ink_maps(_across_page(printed, marks), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
-    rows = pipeline.classify_rows(boxes, S)
+    maps = ink_maps(_across_page(printed, marks), S)
+    boxes, _ = score_boxes(maps, page, S)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    rows = classify_rows(boxes, S)
     for row in page.rows[ACROSS : ACROSS + 2]:
         assert not row_reasons.get(row.person) and not rows[row.person].reasons, (row.person, row_reasons, rows)
     assert [rows[row.person].choice for row in page.rows[ACROSS : ACROSS + 2]] == [
@@ -1737,15 +1776,15 @@ def test_a_box_traced_over_or_circled_close_round_is_for_a_human(printed: Printe
     counted invalid with no reason, though a human sees that box chosen. Its rim holds far more ink than the
     page's other empty boxes' rims: the row goes to review (``box_outline_inked``)."""
     page = printed.page
-    maps = pipeline.ink_maps(_traced_page(printed, shape, pen_mm), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
+    maps = ink_maps(_traced_page(printed, shape, pen_mm), S)
+    boxes, _ = score_boxes(maps, page, S)
     person = page.rows[TRACED].person
     states = [b.state for b in boxes if b.person == person]
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
     if states == ["empty"] * 3:  # read as no mark, counted invalid: the rim's ink sends it to review
         assert R.R_RIM in row_reasons[person]
     else:  # a thick pen's ring reaching in: that box is doubtful, and its row in review already
-        assert "marked" not in states and pipeline.classify_rows(boxes, S)[person].reasons
+        assert "marked" not in states and classify_rows(boxes, S)[person].reasons
     assert all(R.R_RIM not in row_reasons[row.person] for row in page.rows if row.person != person)
 
 
@@ -1754,10 +1793,10 @@ def test_a_mark_over_its_boxs_outline_or_an_empty_row_is_not_a_traced_box(printe
     """An X overshooting its box's sides inks the rim too, but the box is marked and the row counted; an empty
     row is an empty row. Neither is asked about."""
     page = printed.page
-    maps = pipeline.ink_maps(_traced_page(printed, shape, 0.4), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
-    rows = pipeline.classify_rows(boxes, S)
+    maps = ink_maps(_traced_page(printed, shape, 0.4), S)
+    boxes, _ = score_boxes(maps, page, S)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    rows = classify_rows(boxes, S)
     person = page.rows[TRACED].person
     assert rows[person].choice == ("medium" if shape == "x" else None) and not rows[person].reasons
     assert not any(row_reasons.values()), row_reasons
@@ -1778,10 +1817,10 @@ def test_a_line_down_a_column_of_boxes_is_for_a_human(printed: Printed, off_mm: 
     x = top[0] + top[2] / 2 + off_mm
     cv2.line(cover, (round(x * PX * 16), round((top[1] + 1.0) * PX * 16)),
              (round(x * PX * 16), round((bottom[1] + bottom[3] - 1.0) * PX * 16)), 1.0, pen, cv2.LINE_AA, 4)
-    maps = pipeline.ink_maps(_darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    rows = pipeline.classify_rows(boxes, S)
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
+    maps = ink_maps(_darken(printed.grey, cv2.GaussianBlur(cover, (0, 0), 0.7), PEN), S)
+    boxes, _ = score_boxes(maps, page, S)
+    rows = classify_rows(boxes, S)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink)
     struck = [row.person for row in page.rows[first : last + 1]]
     assert [rows[p].choice for p in struck] == ["low"] * len(struck)  # each box holds the line
     assert all(R.R_BETWEEN_ROWS in row_reasons[p] for p in struck), row_reasons
@@ -1794,15 +1833,15 @@ def test_a_rule_bent_near_a_rows_boxes_is_not_a_traced_box(printed: Printed) -> 
     by more than ``rim_ink_mm2``, alike. That is the rule, not a box traced over: weighed against the row's
     other boxes as well, none is. (The boxes are given as read, empty and where printed.)"""
     page = printed.page
-    maps = pipeline.ink_maps(_traced_page(printed, "rule", 0.4), S)
-    boxes = [pipeline.BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", 0.0, 0.0) for row in page.rows
+    maps = ink_maps(_traced_page(printed, "rule", 0.4), S)
+    boxes = [BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", 0.0, 0.0) for row in page.rows
              for level in LEVELS]
-    rims = {(row.person, level): pipeline.rim_ink_mm2(maps.light, row.boxes_mm[level]) for row in page.rows
+    rims = {(row.person, level): rim_ink_mm2(maps.light, row.boxes_mm[level]) for row in page.rows
             for level in LEVELS}
     usual = float(np.median(list(rims.values())))
     bent = page.rows[TRACED].person
     assert all(rims[(bent, level)] >= usual + S.rim_ink_mm2 for level in LEVELS), (rims, usual)
-    assert pipeline.inked_rims(maps.light, page, boxes, S) == set()
+    assert inked_rims(maps.light, page, boxes, S) == set()
 
 
 # The space between the medium boxes of rows 5 and 6 of a 200-dpi page skewed 1.46 degrees (the 2,000-voter adf
@@ -1854,7 +1893,7 @@ def test_the_steps_of_a_slightly_tilted_rule_do_not_join_two_rows_marks() -> Non
     to the lower box's outline and its X: one mark across two rows, which it is not (18 rows of that deck went
     to review so). Level lines are found tilted by up to 2 degrees too."""
     crop = np.array([[c == "#" for c in line] for line in TILTED_SPACE.strip().splitlines()])
-    assert not pipeline._runs_across(crop, slice(12, 48), slice(16, 44))
+    assert not _runs_across(crop, slice(12, 48), slice(16, 44))
 
 
 NAMED = 3  # the row whose number, name or position cell the voter writes in
@@ -1905,12 +1944,12 @@ def test_a_mark_by_a_name_or_a_position_ringed_is_for_a_human(printed: Printed, 
     a name may be the voter's choice, or a name struck out. Ink the blank page's print does not explain in a
     row's number, name or position cells sends that row to review (``name_cell_ink``)."""
     page = printed.page
-    maps = pipeline.ink_maps(_name_cell_page(printed, shape, pen_mm), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    rows = pipeline.classify_rows(boxes, S)
+    maps = ink_maps(_name_cell_page(printed, shape, pen_mm), S)
+    boxes, _ = score_boxes(maps, page, S)
+    rows = classify_rows(boxes, S)
     person = page.rows[NAMED].person
     assert rows[person].marks == "one" and not rows[person].reasons
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
     assert R.R_NAME_INK in row_reasons[person]
     assert not any(row_reasons[row.person] for row in page.rows if row.person != person), row_reasons
 
@@ -1922,13 +1961,13 @@ def test_names_printed_where_they_are_or_a_millimetre_off_are_not_ink_in_their_c
     phone's lens or a curled sheet moved the names and positions more than the boxes (the print is fitted
     again within 1.5 mm). Without the fit, the moved letters' edges read as ink in every row's cells."""
     page = printed.page
-    maps = pipeline.ink_maps(_name_cell_page(printed, "none", 0.4, shift_mm=shift_mm), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    assert pipeline.name_cell_ink(maps.light, page, boxes, printed.print, S) == set()
+    maps = ink_maps(_name_cell_page(printed, "none", 0.4, shift_mm=shift_mm), S)
+    boxes, _ = score_boxes(maps, page, S)
+    assert name_cell_ink(maps.light, page, boxes, printed.print, S) == set()
     if shift_mm:  # the print where the boxes put it: what the fit mends
-        unfitted = [sum(pipeline._loose_ink_mm2(pipeline._region(maps.light, rect), pipeline._off_print(
-                            pipeline._region(printed.print, rect) > pipeline.PRINTED_DARKNESS))
-                        for rect in pipeline._row_cells(row)) for row in page.rows]
+        unfitted = [sum(_loose_ink_mm2(_region(maps.light, rect), _off_print(
+                            _region(printed.print, rect) > PRINTED_DARKNESS))
+                        for rect in _row_cells(row)) for row in page.rows]
         assert all(area >= S.name_ink_mm2 for area in unfitted), unfitted
 
 
@@ -1962,12 +2001,12 @@ def test_a_line_struck_slanting_over_the_boxes_is_for_a_human(printed: Printed, 
     A stroke running from one level's column to another's across the rules between the rows sends every row
     it passes to review (``between_rows``)."""
     page = printed.page
-    maps = pipeline.ink_maps(_struck_page(printed, marked=marked), S)
-    boxes, _ = pipeline.score_boxes(maps, page, S)
-    rows = pipeline.classify_rows(boxes, S)
-    row_reasons, _ = pipeline.inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
+    maps = ink_maps(_struck_page(printed, marked=marked), S)
+    boxes, _ = score_boxes(maps, page, S)
+    rows = classify_rows(boxes, S)
+    row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
     assert all(R.R_BETWEEN_ROWS in row_reasons[row.person] for row in page.rows), row_reasons
-    assert pipeline.strokes_across_columns(maps.light, page) == {row.person for row in page.rows}
+    assert strokes_across_columns(maps.light, page) == {row.person for row in page.rows}
     assert any(r.marks == "one" and not r.reasons for r in rows.values())  # what was counted before
 
 
@@ -1975,8 +2014,8 @@ def test_a_line_struck_slanting_over_the_boxes_is_for_a_human(printed: Printed, 
 def test_marks_overshooting_their_boxes_do_not_run_across_columns(printed: Printed, overshoot_mm: float) -> None:
     """An X overshooting its box stays in its level's column: 7 mm of paper lie between a box and the rule to
     the next column."""
-    maps = pipeline.ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
-    assert pipeline.strokes_across_columns(maps.light, printed.page) == set()
+    maps = ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
+    assert strokes_across_columns(maps.light, printed.page) == set()
 
 
 def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) -> None:
@@ -1987,19 +2026,19 @@ def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) 
     2 mm is not writing."""
     page, size = printed.page, printed.layout.page_size_mm
     moved = np.roll(printed.grey, (round(2.0 * PX), round(-2.0 * PX)), axis=(0, 1))
-    light = pipeline.ink_maps(moved, S).light
-    assert not pipeline.writing_elsewhere(light, page, printed.print, size, S, photo=True)
-    assert pipeline.writing_elsewhere(light, page, printed.print, size, S)  # as a scan's: the print moved is ink
+    light = ink_maps(moved, S).light
+    assert not writing_elsewhere(light, page, printed.print, size, S, photo=True)
+    assert writing_elsewhere(light, page, printed.print, size, S)  # as a scan's: the print moved is ink
     for where, (x, y) in {"title": (170.0, 40.0), "foot": (40.0, 285.0)}.items():
-        light = pipeline.ink_maps(_darken(moved, _word_at(printed, x, y), PEN), S).light
-        assert pipeline.writing_elsewhere(light, page, printed.print, size, S, photo=True), where
+        light = ink_maps(_darken(moved, _word_at(printed, x, y), PEN), S).light
+        assert writing_elsewhere(light, page, printed.print, size, S, photo=True), where
 
 
 def test_a_page_without_rows_is_inspected_without_error(printed: Printed) -> None:
     """A layout page holding no person's row (only free areas) has nothing for the row checks to look at: they
     find nothing rather than fail on the level columns' missing area."""
     page = replace(printed.page, rows=())
-    maps = pipeline.ink_maps(printed.grey, S)
-    assert pipeline.strokes_across_columns(maps.light, page) == set()
-    row_reasons, _ = pipeline.inspect(maps.light, page, [], S, maps.trace, maps.ink, printed.print)
+    maps = ink_maps(printed.grey, S)
+    assert strokes_across_columns(maps.light, page) == set()
+    row_reasons, _ = inspect(maps.light, page, [], S, maps.trace, maps.ink, printed.print)
     assert row_reasons == {}

@@ -25,42 +25,37 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
-from scanner.pipeline import (
+from scanner.boxes import (
     BLOT_PEN_RATIO,
     BLOT_WIDTH_RATIO,
-    STREAK_FLAT_MM,
     BoxInk,
-    BoxResult,
-    PageResult,
-    RunContext,
     _mover,
-    band_in_boxes,
     classify_box,
     classify_rows,
-    dropout,
+    score_boxes,
+)
+from scanner.colour import hidden_ink
+from scanner.identify import identify, read_qr
+from scanner.imaging import median_u8, percentile_u8
+from scanner.ink import ink_maps
+from scanner.names import strike_coverage
+from scanner.pipeline import read_page
+from scanner.register import dropout, register, straighten, straighten_part
+from scanner.results import BoxResult, PageResult, RunContext
+from scanner.run import build_context
+from scanner.settings import ScanSettings
+from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
+from scanner.streaks import (
+    STREAK_FLAT_MM,
+    band_in_boxes,
     find_streak_lines,
     find_streaks,
-    hidden_ink,
-    identify,
-    ink_maps,
-    median_u8,
     parallelogram_gap_mm,
-    percentile_u8,
-    read_page,
-    read_qr,
-    register,
-    score_boxes,
-    straighten,
-    straighten_part,
     streak_band,
     streak_boxes,
     streak_lines_mm,
     streak_names,
-    strike_coverage,
 )
-from scanner.run import build_context
-from scanner.settings import ScanSettings
-from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
 
 SCANS = FIXTURES / "scans"
 IMAGE = SCANS / "ballot-150.jpg"
@@ -252,7 +247,7 @@ def _homography(perspective: float) -> np.ndarray:
 
 @pytest.mark.parametrize("perspective", [0.0, 1e-7, 4e-7])
 def test_affine_tiles_follow_the_homography(perspective: float) -> None:
-    from scanner.pipeline import TILE_TOLERANCE_PX, _affine_tiles
+    from scanner.register import TILE_TOLERANCE_PX, _affine_tiles
 
     hom = _homography(perspective)
     tiles = _affine_tiles(hom, 1260, 1782)
@@ -273,7 +268,7 @@ def test_affine_tiles_follow_the_homography(perspective: float) -> None:
 
 
 def test_affine_tiles_give_way_to_a_strong_perspective() -> None:
-    from scanner.pipeline import _affine_tiles
+    from scanner.register import _affine_tiles
 
     assert _affine_tiles(_homography(1e-4), 1260, 1782) is None  # a phone photo: one exact warpPerspective
 
@@ -308,7 +303,7 @@ def test_a_part_of_the_page_straightened_from_a_crop_of_the_source_is_that_part_
 def test_the_ends_of_a_scan_hold_all_four_markers(image: np.ndarray, k: int) -> None:
     """On a scan the markers lie in the bands along the short edges, whichever way up: the same
     corners are found there as in the whole image, and a band does not see the other end's markers."""
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     turned = np.ascontiguousarray(np.rot90(image, k))
     whole = find_markers(turned, max_side=1000)
@@ -353,7 +348,7 @@ def test_two_ballots_in_one_image_are_not_registered_and_say_so(image: np.ndarra
     image's ends; their fit is inconsistent, and the whole image holds every marker twice: the page is
     not read, and its reason tells the committee to scan each ballot on its own. Side by side (two sheets
     on an A3 glass, or in one photo) the same."""
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     upright = image if image.shape[0] > image.shape[1] else np.ascontiguousarray(np.rot90(image))
     collage = stack([upright, upright])
@@ -376,7 +371,7 @@ def test_the_smoothed_page_is_the_gaussian_of_sigma_1_5() -> None:
 def test_marker_corners_are_refined_on_the_full_image() -> None:
     """A marker drawn at a known sub-pixel place: found on a reduced copy, refined on the image itself."""
     from ballot_templates.markers import dictionary
-    from scanner.pipeline import find_markers
+    from scanner.register import find_markers
 
     f = 4  # drawn 4x larger, then area-sampled: the marker's edges fall between pixels
     at, side = np.array([4013, 3006]), 320  # on the large canvas: 80 px in the 2000 px image
@@ -804,7 +799,7 @@ def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_b
     X (6 % darker than the paper) in person 5's and person 7's empty boxes is clipped away there, and the
     rows, each with its voter's clear mark, were counted with no doubt, though a human must look at a faint
     second mark. The blue channel, which the warm light dims, keeps the X: both rows go to review as
-    ``faint`` (:func:`scanner.pipeline.faint_in_headroom`). Held first: the warm photo without the X reads
+    ``faint`` (:func:`scanner.exposure.faint_in_headroom`). Held first: the warm photo without the X reads
     as the plain scan does. (Overexposed in every channel, the X is gone from the picture: the next test.)"""
     pencil = _faint_pencil_xs(layout, hom, image.shape)
     plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
