@@ -32,8 +32,8 @@ pixels, ink areas, line filters) and ``scanner/results.py`` (the run's context, 
 page results). Above them: ``scanner/run.py`` (a folder of scans read by worker processes, recorded in
 the database).
 
-Arrays are indexed (row, column); OpenCV's (x, y) points are converted in
-:func:`_to_xy` / where noted. Every decision the machine is unsure of becomes a
+Arrays are indexed (row, column); OpenCV's (x, y) points are converted where they are
+made or used, and said so there. Every decision the machine is unsure of becomes a
 reason code (see :mod:`kiemphieu.readings`) that sends the row or page to review.
 """
 
