@@ -1069,6 +1069,28 @@ def test_the_shade_beside_a_crease_through_the_free_area_is_not_writing(printed:
     assert _page_reasons(_darken(grey, _word_beside_the_crease(printed), PEN), printed) == [R.R_WRITING]
 
 
+@pytest.mark.parametrize(("below_mm", "side", "shade"), [(1.2, 1, 0.05), (2.0, 1, 0.07), (2.5, 1, 0.05), (1.5, -1, 0.05)])
+def test_a_crease_hugging_the_table_s_bottom_rule_is_not_writing_but_a_word_under_it_is(
+        printed: Printed, below_mm: float, side: int, shade: float) -> None:
+    """A sheet folded in thirds to go into the ballot box is creased a third of the way up: on a ballot of
+    twelve persons, that is just under the table's bottom rule. The rule hides the crease's line from the
+    search for creases across the free areas, and the shade beside it leaves traces along the top of the free
+    area, which read as writing (3 of 20 pages of ``folded-thirds`` in bench/robustness.py). They are long
+    straight level lines, as a crease elsewhere on the page is, and no word is; a word under the table is
+    still writing."""
+    page_w = printed.layout.page_size_mm[0]
+    _, ty, _, th = printed.page.table_mm
+    at = ty + th + below_mm
+    crease = _line_cover(printed.shape, vertical=False, at_mm=at, centre_mm=page_w / 2, tilt_deg=0.3,
+                         span_mm=(0.0, page_w))
+    off_mm = (np.arange(printed.shape[0], dtype=np.float32) / PX - at) * side
+    fade = np.where(off_mm > 0, np.clip(1.0 - off_mm / 15.0, 0.0, 1.0), 0.0).astype(np.float32)[:, None]
+    grey = _darken(_darken(printed.grey, crease, CREASE), np.broadcast_to(fade, printed.shape), shade)
+    assert _page_reasons(grey, printed) == []
+    fx, fy, _, _ = printed.page.free_mm[0]
+    assert _page_reasons(_darken(grey, _word_at(printed, fx + 20, fy + 4), PEN), printed) == [R.R_WRITING]
+
+
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------
 
 
