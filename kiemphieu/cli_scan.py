@@ -71,10 +71,10 @@ def print_summary(summary: Any) -> None:
         console.print(table)
         if len(s.problems) > 200:
             console.print(tr(f"... và {len(s.problems) - 200} trang khác.", f"... and {len(s.problems) - 200} more."))
-    from kiemphieu.readings import CAUSE_REMEDY
+    from kiemphieu.readings import cause_text
 
     for code, n in s.scanner_causes.items():  # one cause on many pages: mend it at the scanner
-        text = tr(*CAUSE_REMEDY[code]) if code in CAUSE_REMEDY else reason_text(code)
+        text = tr(*cause_text(code))
         console.print(tr(f"[bold yellow]Trên {n} trang:[/bold yellow] {text}.", f"[bold yellow]On {n} pages:[/bold yellow] {text}."))
 
 

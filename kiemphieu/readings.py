@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -150,6 +151,26 @@ CAUSE_REMEDY: dict[str, tuple[str, str]] = {
                "A scanner streak through a box or along the name: dust or a smudge on the scanner's glass (or the "
                "feeder's scan strip). Clean the glass and scan these pages again"),
 }
+
+
+#: review reasons whose cause is the scanner, the camera or the printer: mended at the machine, not page by page
+SCANNER_CAUSES = (R_STREAK, R_BITONAL, R_OVEREXPOSED, R_GLARE, R_LOW_RES, R_FADED, R_SOME_MARKERS)
+RECURRING_PAGES = 3  # a cause at the scanner is named, with what to do, once it is seen on this many pages
+
+
+def recurring_causes(pages: Iterable[Iterable[str]]) -> dict[str, int]:
+    """Causes at the scanner or camera that the committee can remove (a dirty glass, a black-and-white
+    mode, too bright a setting, a lamp's glare, a low resolution, a printer low on toner, a scan area
+    smaller than A4), each with the number of pages it sent to review, when that is :data:`RECURRING_PAGES`
+    or more, most pages first. ``pages``: each page's reason codes, its rows' included."""
+    seen = Counter(code for reasons in pages for code in dict.fromkeys(reasons) if code in SCANNER_CAUSES)
+    return {code: n for code, n in seen.most_common() if n >= RECURRING_PAGES}
+
+
+def cause_text(code: str) -> tuple[str, str]:
+    """What to say (Vietnamese, English) about a cause at the scanner seen on many pages: what to do about it
+    (:data:`CAUSE_REMEDY`) where the reason's own text does not say it already."""
+    return CAUSE_REMEDY.get(code) or REASON_TEXT.get(code, (code, code))
 
 
 @dataclass(frozen=True)

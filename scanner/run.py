@@ -76,17 +76,8 @@ class ScanSummary:
 
     @property
     def scanner_causes(self) -> dict[str, int]:
-        """Causes at the scanner or camera that the committee can remove (a dirty glass, a black-and-white
-        mode, too bright a setting, a lamp's glare, a low resolution, a printer low on toner, a scan area
-        smaller than A4), each with the number of pages it sent to review, when that is
-        :data:`RECURRING_PAGES` or more: one cause on many pages is mended at the machine, not page by page."""
-        pages = Counter(code for p in self.problems for code in dict.fromkeys(p.reasons) if code in SCANNER_CAUSES)
-        return {code: n for code, n in pages.most_common() if n >= RECURRING_PAGES}
-
-
-#: review reasons whose cause is the scanner, the camera or the printer (see ScanSummary.scanner_causes)
-SCANNER_CAUSES = (R.R_STREAK, R.R_BITONAL, R.R_OVEREXPOSED, R.R_GLARE, R.R_LOW_RES, R.R_FADED, R.R_SOME_MARKERS)
-RECURRING_PAGES = 3
+        """:func:`kiemphieu.readings.recurring_causes` of this run's pages that need attention."""
+        return R.recurring_causes(p.reasons for p in self.problems)
 
 
 def build_context(ws: Workspace, settings: ScanSettings, *, debug_dir: Path | None = None) -> RunContext:

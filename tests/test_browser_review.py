@@ -123,3 +123,30 @@ def test_page_refuses_without_token(browser, tmp_path: Path) -> None:
         response = page.goto(srv.base + "/")
         assert response is not None and response.status == 403
         assert "kiemphieu review" in page.content()
+
+
+def test_a_cause_at_the_scanner_on_many_pages_is_shown_above_the_queue(browser, tmp_path: Path) -> None:
+    """The committee sees once, above the queue, why a column of rows is in review on many pages and what to
+    do about it (a streak: clean the scanner's glass and scan those pages again), in either language."""
+    batch = build_review_batch(make_workspace(tmp_path / "ws", copies=4))
+    conn = db.connect(batch.ws.db_path)
+    with conn:
+        for (page_id,) in conn.execute(
+                "SELECT id FROM pages WHERE kind = 'ballot' AND layout_page IS NOT NULL ORDER BY id LIMIT 3").fetchall():
+            conn.execute("UPDATE rows SET reasons = '[\"streak\"]' WHERE page_id = ? AND person = 4", (page_id,))
+            conn.execute("UPDATE pages SET status = 'review' WHERE id = ?", (page_id,))
+    conn.close()
+    with ReviewServer(batch.ws, clock=lambda: CLOCK) as srv:
+        page, errors = new_page(browser)
+        page.goto(srv.url)
+        page.wait_for_selector("#who-dialog[open]")
+        page.keyboard.type("Nguyễn Thị Lan")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.is_visible("#causes")
+        text = page.inner_text("#causes")
+        assert text.startswith("Trên 3 trang: Vệt dọc của máy quét") and "lau kính" in text
+        page.screenshot(path=str(artifacts() / "review-causes.png"))
+        page.click("#lang")
+        assert page.inner_text("#causes").startswith("On 3 pages: A scanner streak")
+        assert errors == []

@@ -21,7 +21,14 @@ from typing import Any
 
 from kiemphieu.i18n import tr
 from kiemphieu.layout import CANONICAL_PX_PER_MM, Layout
-from kiemphieu.readings import REASON_TEXT, PageReading, load_readings, standing_decisions
+from kiemphieu.readings import (
+    REASON_TEXT,
+    PageReading,
+    cause_text,
+    load_readings,
+    recurring_causes,
+    standing_decisions,
+)
 from kiemphieu.review.decisions import ROW_READINGS, ballot_offer, live_decisions, row_word
 from kiemphieu.session import Session
 
@@ -31,6 +38,17 @@ PxRect = tuple[float, float, float, float]
 @dataclass(frozen=True)
 class Reason:
     code: str
+    vi: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A cause at the scanner or camera seen on many pages (:func:`kiemphieu.readings.recurring_causes`), with
+    what to do about it: the committee mends it at the machine, not page by page."""
+
+    code: str
+    pages: int
     vi: str
     en: str
 
@@ -136,6 +154,7 @@ class ReviewState:
     tally: TallyView | None
     tally_error: str
     final: bool  # nothing is pending any more
+    causes: tuple[Cause, ...]  # causes at the scanner seen on many pages, most pages first
 
 
 def reason(code: str) -> Reason:
@@ -288,4 +307,6 @@ def review_state(
         tally=tally,
         tally_error=tally_error,
         final=not any(p.pending for p in readings),
+        causes=tuple(Cause(code, n, *cause_text(code)) for code, n in recurring_causes(
+            (*p.reasons, *(c for row in p.rows for c in row.reasons)) for p in readings).items()),
     )

@@ -32,6 +32,7 @@
     standing: ["Đã quyết định: {v}", "Decided: {v}"],
     waitingSecond: ["Chờ người thứ hai xác nhận ({who}: {v})", "Waiting for a second reviewer ({who}: {v})"],
     disagree: ["Hai người xem xét không thống nhất: {list}", "Reviewers disagree: {list}"],
+    cause: ["Trên {n} trang: {text}.", "On {n} pages: {text}."],
     crossedMark: ["Đã ghi: họ tên bị gạch xoá", "Recorded: printed name crossed out"],
     note: ["Ghi chú (khi khác với máy đọc)", "Note (when overriding the machine)"],
     noteRequired: ["Cần ghi chú: quyết định khác với máy đọc. Gõ lý do rồi nhấn Enter.",
@@ -218,6 +219,20 @@
     renderItem();
     renderTally();
     renderDisagreements();
+    renderCauses();
+  }
+
+  // one cause at the scanner on many pages (a dirty glass, a black-and-white mode): mended at the machine
+  function renderCauses() {
+    const box = $("causes");
+    const causes = state.causes || [];
+    box.hidden = causes.length === 0;
+    box.replaceChildren(...causes.map((c) => {
+      const line = document.createElement("div");
+      line.dataset.code = c.code;
+      line.textContent = t("cause", { n: c.pages, text: textOf(c) });
+      return line;
+    }));
   }
 
   function renderItem() {
