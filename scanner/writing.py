@@ -69,30 +69,14 @@ def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, s
     traces up to 3 mm off the crease's line along its whole length. A band of
     :data:`FREE_CREASE_BAND_MM` either side of these creases is explained: writing
     in the free areas is found anywhere else in them (a word is wider than that).
-
-    A crease that hugs the table's bottom rule is not found so (the rule hides its line, and only its
-    traces reach into the free area). So what is left is looked at as the other places for writing are
-    (:func:`writing_elsewhere`): without straight level or upright lines of ``STRAIGHT_MM`` and without
-    creases in pieces (:func:`crease_pieces`). A word has no such line.
     """
     creases = below_table(maps.smooth, maps.paper, maps.ink, page, size_mm, s)
-    if creases:
-        band = explained_mask(lines, maps.grey.shape, s) | explained_mask(creases, maps.grey.shape, s,
-                                                                            band_mm=FREE_CREASE_BAND_MM)
-        maps = explain_folds(maps, band)
-        if not writing_found(maps.light, maps.trace, page, s):
-            return False
-    return writing_found(_without_lines(maps.light, page), _without_lines(maps.trace, page), page, s)
-
-
-def _without_lines(mask: np.ndarray, page: PageLayout) -> np.ndarray:
-    """A copy of ``mask`` (bool, the page) whose free areas, as :func:`writing_found` looks at them, hold no
-    straight level or upright line of ``STRAIGHT_MM`` and no crease in pieces (:func:`crease_pieces`)."""
-    out = mask.copy()
-    for x, y, w, h in page.free_mm:
-        area = _region(out, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))
-        area &= ~(on_lines(area, STRAIGHT_MM, (0, 90)) | crease_pieces(area))
-    return out
+    if not creases:
+        return True
+    band = explained_mask(lines, maps.grey.shape, s) | explained_mask(creases, maps.grey.shape, s,
+                                                                        band_mm=FREE_CREASE_BAND_MM)
+    unfolded = explain_folds(maps, band)
+    return writing_found(unfolded.light, unfolded.trace, page, s)
 
 
 EDGE_MM = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing

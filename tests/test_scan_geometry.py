@@ -1073,11 +1073,10 @@ def test_the_shade_beside_a_crease_through_the_free_area_is_not_writing(printed:
 def test_a_crease_hugging_the_table_s_bottom_rule_is_not_writing_but_a_word_under_it_is(
         printed: Printed, below_mm: float, side: int, shade: float) -> None:
     """A sheet folded in thirds to go into the ballot box is creased a third of the way up: on a ballot of
-    twelve persons, that is just under the table's bottom rule. The rule hides the crease's line from the
-    search for creases across the free areas, and the shade beside it leaves traces along the top of the free
-    area, which read as writing (3 of 20 pages of ``folded-thirds`` in bench/robustness.py). They are long
-    straight level lines, as a crease elsewhere on the page is, and no word is; a word under the table is
-    still writing."""
+    twelve persons, that is 1-3 mm under the table's bottom rule. The search for creases across the free
+    areas began 3 mm under the rule, and the traces of a crease above that read as writing (2 of 20 pages
+    of ``folded-thirds`` in bench/robustness.py; 2.0 and 2.5 mm here). A word under the table is still
+    writing."""
     page_w = printed.layout.page_size_mm[0]
     _, ty, _, th = printed.page.table_mm
     at = ty + th + below_mm
