@@ -1074,9 +1074,9 @@ def test_a_crease_hugging_the_table_s_bottom_rule_is_not_writing_but_a_word_unde
         printed: Printed, below_mm: float, side: int, shade: float) -> None:
     """A sheet folded in thirds to go into the ballot box is creased a third of the way up: on a ballot of
     twelve persons, that is 1-3 mm under the table's bottom rule. The search for creases across the free
-    areas began 3 mm under the rule, and the traces of a crease above that read as writing (2 of 20 pages
-    of ``folded-thirds`` in bench/robustness.py; 2.0 and 2.5 mm here). A word under the table is still
-    writing."""
+    areas began 3 mm under the rule, and the traces of a crease above that read as writing (2 of the 3 of
+    20 ``folded-thirds`` pages in bench/robustness.py flagged so; 2.0 and 2.5 mm here). A word under the
+    table is still writing."""
     page_w = printed.layout.page_size_mm[0]
     _, ty, _, th = printed.page.table_mm
     at = ty + th + below_mm
