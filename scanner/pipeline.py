@@ -232,7 +232,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    unstreaked = without_streaks(maps, streaks_mm)
+    unstreaked = without_streaks(maps, band)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None,
                                       crease_test(maps, page, ctx.layout.page_size_mm))

@@ -188,9 +188,9 @@ def band_in_boxes(band: np.ndarray, page: PageLayout, boxes: list[BoxResult], s:
             if band[_interior_slices(rect, inset)].any()}
 
 
-def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
-    """``maps`` with a band of :data:`STREAK_BAND_MM` either side of each scanner streak's line on the page
-    (:func:`streak_lines_mm`) cleared.
+def without_streaks(maps: InkMaps, band: np.ndarray | None) -> InkMaps:
+    """``maps`` with the scanner streaks' ``band`` (:func:`streak_band`: :data:`STREAK_BAND_MM` either side
+    of each streak's line on the page, :func:`streak_lines_mm`) cleared (``band`` is None on a page without one).
 
     Through a level cell beside its box, through the free areas or across a name, a streak is the
     scanner's ink, not the voter's: this keeps it from reading as a mark outside a box, as writing, or
@@ -199,7 +199,7 @@ def without_streaks(maps: InkMaps, lines_mm: list[np.ndarray]) -> InkMaps:
     runs along (:func:`streak_names`). Drawn with the page transform alone: streaks come from scanners, whose
     sheets lie flat.
     """
-    if not lines_mm:
+    if band is None:
         return maps
-    keep = ~streak_band(lines_mm, maps.ink.shape)
+    keep = ~band
     return replace(maps, ink=maps.ink & keep, light=maps.light & keep, trace=maps.trace & keep)
