@@ -229,3 +229,17 @@ def build_review_batch(ws: Workspace) -> Batch:
             else:
                 c["invalid"] += 1
     return Batch(ws=ws, page_ids=page_ids, answers=answers, extra=extra, expected=expected)
+
+
+def streak_on(ws: Workspace, pages: int) -> None:
+    """A scanner streak through person 4's line on the first ``pages`` straightened ballots of a batch
+    (:func:`build_review_batch`): the row's reason, and the page waiting for review."""
+    conn = db.connect(ws.db_path)
+    ids = [int(r["id"]) for r in conn.execute(
+        "SELECT id FROM pages WHERE kind = 'ballot' AND layout_page IS NOT NULL ORDER BY id LIMIT ?", (pages,))]
+    assert len(ids) == pages
+    with conn:
+        for page_id in ids:
+            conn.execute("UPDATE rows SET reasons = ? WHERE page_id = ? AND person = 4", (json.dumps(["streak"]), page_id))
+            conn.execute("UPDATE pages SET status = 'review' WHERE id = ?", (page_id,))
+    conn.close()

@@ -12,7 +12,7 @@ import pytest
 from browser_helpers import CLOCK, KEYS, artifacts, press_and_wait
 from click.testing import CliRunner
 from conftest import make_workspace
-from review_fixtures import Batch, build_review_batch
+from review_fixtures import Batch, build_review_batch, streak_on
 
 from kiemphieu import db
 from kiemphieu.review.audit import verify_audit
@@ -129,13 +129,7 @@ def test_a_cause_at_the_scanner_on_many_pages_is_shown_above_the_queue(browser, 
     """The committee sees once, above the queue, why a column of rows is in review on many pages and what to
     do about it (a streak: clean the scanner's glass and scan those pages again), in either language."""
     batch = build_review_batch(make_workspace(tmp_path / "ws", copies=4))
-    conn = db.connect(batch.ws.db_path)
-    with conn:
-        for (page_id,) in conn.execute(
-                "SELECT id FROM pages WHERE kind = 'ballot' AND layout_page IS NOT NULL ORDER BY id LIMIT 3").fetchall():
-            conn.execute("UPDATE rows SET reasons = '[\"streak\"]' WHERE page_id = ? AND person = 4", (page_id,))
-            conn.execute("UPDATE pages SET status = 'review' WHERE id = ?", (page_id,))
-    conn.close()
+    streak_on(batch.ws, 3)
     with ReviewServer(batch.ws, clock=lambda: CLOCK) as srv:
         page, errors = new_page(browser)
         page.goto(srv.url)

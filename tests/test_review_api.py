@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_workspace
-from review_fixtures import Batch, build_review_batch
+from review_fixtures import Batch, build_review_batch, streak_on
 
 from kiemphieu import db
 from kiemphieu.readings import load_readings
@@ -352,27 +352,14 @@ def test_cli_review_prints_a_tokened_loopback_address(batch: Batch) -> None:
         proc.wait(timeout=30)
 
 
-def _streak_on(batch: Batch, pages: int) -> None:
-    """A scanner streak through person 4's line on the first ``pages`` straightened ballots of the batch."""
-    conn = db.connect(batch.ws.db_path)
-    ids = [int(r["id"]) for r in conn.execute(
-        "SELECT id FROM pages WHERE kind = 'ballot' AND layout_page IS NOT NULL ORDER BY id LIMIT ?", (pages,))]
-    assert len(ids) == pages
-    with conn:
-        for page_id in ids:
-            conn.execute("UPDATE rows SET reasons = ? WHERE page_id = ? AND person = 4", (json.dumps(["streak"]), page_id))
-            conn.execute("UPDATE pages SET status = 'review' WHERE id = ?", (page_id,))
-    conn.close()
-
-
 def test_a_cause_at_the_scanner_on_many_pages_is_named_once_with_what_to_do(client: Client, batch: Batch) -> None:
     """Dust on the scanner's glass draws a streak down the same column on every page: the review page says so
     once, with what to do (clean the glass, scan those pages again), as the scan's summary does, from three
     pages on; on two it is left to each page's reason."""
     assert client.state()["causes"] == []
-    _streak_on(batch, 2)
+    streak_on(batch.ws, 2)
     assert client.state()["causes"] == []
-    _streak_on(batch, 3)
+    streak_on(batch.ws, 3)
     causes = client.state()["causes"]
     assert [(c["code"], c["pages"]) for c in causes] == [("streak", 3)]
     assert "lau kính" in causes[0]["vi"] and "Clean the glass" in causes[0]["en"]
