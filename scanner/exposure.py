@@ -1,6 +1,6 @@
 """How the page was captured and printed: a black-and-white scan (:func:`is_bitonal`,
 :func:`looks_thresholded`), a glare (:func:`glare_rows`), paper clipped white (:func:`overexposed_rows`,
-:func:`faint_in_headroom`), a faded print (:func:`printed_darkness`)."""
+:func:`faint_in_colour`), a faded print (:func:`printed_darkness`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scanner.folds import level_area
 from scanner.grid import GridFit
 from scanner.imaging import _px, _region
 from scanner.ink import InkMaps, paper_level
-from scanner.register import straighten_part
+from scanner.register import LUMA, straighten_part
 from scanner.results import BoxResult
 from scanner.settings import ScanSettings
 
@@ -104,7 +104,7 @@ def overexposed_rows(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, p
 
     Overexposure drives the paper to pure white and, with it, every mark lighter than the overexposure: a
     faint pencil mark is then not in the picture at all, and its row would be read as its other boxes are.
-    Where a channel keeps headroom, :func:`faint_in_headroom` looks there; where none does, nothing can be
+    Where a channel keeps headroom, :func:`faint_in_colour` looks there; where none does, nothing can be
     looked for, and a human looks at the paper ballot. On the simulator's phone deck (300 photos) such a
     mark beside a clear X was counted with no doubt, on a photo with the paper at 253 by the boxes in red,
     green and blue. A box's share is measured on source pixels, before any resampling averages the
@@ -189,31 +189,43 @@ def paper_channels(image: np.ndarray, hom: np.ndarray, page: PageLayout) -> np.n
     return np.percentile(patches.reshape(len(xs), -1, 3).mean(axis=1), 75, axis=0)
 
 
-def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, maps: InkMaps, page: PageLayout,
-                      boxes: list[BoxResult], size_mm: tuple[float, float], s: ScanSettings) -> list[BoxResult]:
-    """``boxes``, with an empty box that shows a faint mark in the colour channel with the most headroom made
-    marginal.
+def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, maps: InkMaps, page: PageLayout,
+                    boxes: list[BoxResult], size_mm: tuple[float, float], s: ScanSettings) -> list[BoxResult]:
+    """``boxes``, with an empty box that shows a faint mark in the colour picture's luma, or in its colour
+    channel with the most headroom, made marginal.
 
-    Everything else is read in the red channel (:func:`scanner.register.dropout`), which drops the seal. A photo taken in warm
-    light, or overexposed, pins that channel's white paper at 255: a faint pencil mark lighter than the
-    overexposure is clipped away with the paper, while the blue channel, which warm light dims, keeps it.
-    On the field deck's phone photos such a mark showed 0.6-1.7 levels in red and 5-6.5 in blue. So where the
-    red paper by the boxes is at :data:`HEADROOM_CEILING` or brighter and another channel's paper lies
-    :data:`HEADROOM_LEVELS` below it, :func:`scanner.boxes.faint_lines` is measured again on that channel, straightened the
-    same way, against the page's own clutter there (that channel is noisier than the red one: a JPEG keeps
-    colour at half resolution) and a floor of ``headroom_line_min``, and the mean darkness of a box
-    (:func:`scanner.boxes.box_shades`) is not asked of it, as the print's colour bleeds into the box there. Pencil is
-    neutral, so a mark shows in every channel its clipping leaves it; what the red channel has judged (dots,
-    specks, a stroke's tip from outside, creases, the back's print) is left out as before, unless it is ink
-    of a colour the red channel barely sees (a red pen's dots). This only sends boxes to review: it never
-    makes a mark count.
+    Everything else is read in the red channel (:func:`scanner.register.dropout`), which drops the seal. For a
+    faint neutral mark (pencil) that channel is not the best look at a colour picture:
+
+    - **The luma.** A JPEG keeps the luma at full resolution and finely quantised, and the colour differences
+      at half resolution and coarsely; the red channel is the luma plus a colour difference, so it carries that
+      coarser noise, and a camera's or scanner's noise in each channel besides, which the luma averages. On the
+      simulator's 2,000-page phone deck, faint pencil X's that the red channel put at 0.0036-0.0049 (under the
+      floor of ``faint_line_min``, 0.010) showed 0.0087-0.0113 in the luma; two of them stood beside a clear
+      X and were counted with no doubt. Empty boxes read about the same in both (on that deck's 42,000 empty
+      boxes, 135 reach ``luma_line_min``, and 9 of them in rows not in review already).
+    - **The channel with headroom.** A photo taken in warm light, or overexposed, pins the red channel's white
+      paper at 255: a faint pencil mark lighter than the overexposure is clipped away with the paper, while the
+      blue channel, which warm light dims, keeps it. On the field deck's phone photos such a mark showed
+      0.6-1.7 levels in red and 5-6.5 in blue. So where the red paper by the boxes is at
+      :data:`HEADROOM_CEILING` or brighter and another channel's paper lies :data:`HEADROOM_LEVELS` below it,
+      that channel is looked at too, with a floor of ``headroom_line_min``.
+
+    Each look measures :func:`scanner.boxes.faint_lines` on that channel, straightened the same way, against
+    the page's own clutter there and its floor; the mean darkness of a box (:func:`scanner.boxes.box_shades`)
+    is not asked of it, as the print's colour bleeds into the box there. Pencil is neutral, so a mark shows in
+    every channel its clipping leaves it; what the red channel has judged (dots, specks, a stroke's tip from
+    outside, creases, the back's print) is left out as before, unless it is ink of a colour the red channel
+    barely sees (a red pen's dots). This only sends boxes to review: it never makes a mark count.
     """
+    if image.ndim != 3 or not any(b.state == "empty" for b in boxes):
+        return boxes
+    looks = [(LUMA, s.luma_line_min)]
     levels = paper_channels(image, hom, page)
-    if levels is None:
-        return boxes
-    channel = int(np.argmin(levels))
-    if levels[2] < HEADROOM_CEILING or levels[channel] > levels[2] - HEADROOM_LEVELS:
-        return boxes
+    if levels is not None:
+        channel = int(np.argmin(levels))
+        if levels[2] >= HEADROOM_CEILING and levels[channel] <= levels[2] - HEADROOM_LEVELS:
+            looks.append((channel, s.headroom_line_min))
     rects = found_rects(page, boxes)
     # only the part of the page box_regions looks at, and around it what the paper's level is taken from; read
     # from the source pixels it shows, and more, for a bent sheet's shifts
@@ -223,12 +235,14 @@ def faint_in_headroom(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, 
     shape = maps.grey.shape
     r0, r1 = max(0, _px(y0)), min(shape[0], _px(y1))
     c0, c1 = max(0, _px(x0)), min(shape[1], _px(x1))
-    grey = straighten_part(image, hom, size_mm, (r0, r1, c0, c1), channel=channel, grid=grid, reach_mm=margin)
     smooth, paper = np.full(shape, 255, np.uint8), np.full(shape, 255, np.uint8)
-    smooth[r0:r1, c0:c1] = cv2.GaussianBlur(grey, (9, 9), 1.5)
-    paper[r0:r1, c0:c1] = paper_level(grey)
-    alt = replace(maps, smooth=smooth, paper=paper)
-    inside, beside = faint_lines(box_regions(alt, rects, s, [b.dots or b.state == "empty" for b in boxes]))
-    limit = max(s.headroom_line_min, s.faint_line_ratio * float(np.median(beside)))
-    return [replace(b, state="marginal") if b.state == "empty" and line >= limit else b
-            for b, line in zip(boxes, inside, strict=True)]
+    judged = [b.dots or b.state == "empty" for b in boxes]
+    seen = np.zeros(len(boxes), bool)
+    for channel, floor in looks:
+        grey = straighten_part(image, hom, size_mm, (r0, r1, c0, c1), channel=channel, grid=grid, reach_mm=margin)
+        smooth[r0:r1, c0:c1] = cv2.GaussianBlur(grey, (9, 9), 1.5)
+        paper[r0:r1, c0:c1] = paper_level(grey)
+        inside, beside = faint_lines(box_regions(replace(maps, smooth=smooth, paper=paper), rects, s, judged))
+        seen |= inside >= max(floor, s.faint_line_ratio * float(np.median(beside)))
+    return [replace(b, state="marginal") if b.state == "empty" and hit else b
+            for b, hit in zip(boxes, seen, strict=True)]

@@ -53,7 +53,7 @@ from scanner import bleed
 from scanner.boxes import classify_rows, found_rects, score_boxes, traces_only
 from scanner.colour import hidden_ink, pen_colour_on_names
 from scanner.exposure import (
-    faint_in_headroom,
+    faint_in_colour,
     glare_rows,
     is_bitonal,
     looks_thresholded,
@@ -228,7 +228,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
             maps = unbled
             boxes, distorted = score_boxes(maps, page, s)
     boxes, distorted, maps = _explain_local_creases(maps, page, boxes, distorted, s)
-    boxes = faint_in_headroom(image, hom, grid, maps, page, boxes, ctx.layout.page_size_mm, s)
+    boxes = faint_in_colour(image, hom, grid, maps, page, boxes, ctx.layout.page_size_mm, s)
     rows = classify_rows(boxes, s)
     t["score"] = time.perf_counter() - t3
     t4 = time.perf_counter()

@@ -308,16 +308,21 @@ def _affine_tiles(hom: np.ndarray, width: int, height: int) -> list[tuple[int, i
     return tiles
 
 
+LUMA = -1  # ``channel`` of :func:`straighten_part`: a colour image's luma (its grey: 0.299 R + 0.587 G + 0.114 B)
+
+
 def straighten_part(image: np.ndarray, hom: np.ndarray, size_mm: tuple[float, float], part: tuple[int, int, int, int],
                     *, channel: int | None = None, grid: GridFit | None = None, reach_mm: float = 6.0) -> np.ndarray:
-    """``straighten(image, hom, size_mm, grid=grid, part=part)`` (of colour channel ``channel``, if given), read
-    from the source pixels the part shows and ``reach_mm`` around it only (a bent sheet's shifts, the
-    interpolation): a part of a large photo costs what that part of it does."""
+    """``straighten(image, hom, size_mm, grid=grid, part=part)`` (of colour channel ``channel``, if given, or of
+    the luma for :data:`LUMA`), read from the source pixels the part shows and ``reach_mm`` around it only (a
+    bent sheet's shifts, the interpolation): a part of a large photo costs what that part of it does."""
     r0, r1, c0, c1 = part
     x, y, w, h = c0 / PX - reach_mm, r0 / PX - reach_mm, (c1 - c0) / PX + 2 * reach_mm, (r1 - r0) / PX + 2 * reach_mm
     sc0, sr0, sc1, sr1 = (int(v) for v in _image_boxes([(x, y, w, h)], hom, image.shape)[0])
     crop = image[sr0:sr1, sc0:sc1]
-    if channel is not None:
+    if channel == LUMA:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    elif channel is not None:
         crop = cv2.extractChannel(crop, channel)
     moved = np.array([[1.0, 0.0, -sc0], [0.0, 1.0, -sr0], [0.0, 0.0, 1.0]]) @ hom
     return straighten(crop, moved, size_mm, grid=grid, part=part)

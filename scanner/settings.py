@@ -50,7 +50,8 @@ class ScanSettings:
     faint_line_min: float = 0.010  # an empty box with a straight stroke this much darker than the paper both sides of it (averaged along 2 mm) ...
     faint_line_ratio: float = 1.75  # ... and this many times the page's paper clutter beside its boxes: review
     headroom_line_min: float = 0.010  # the same, on the colour channel with headroom of an overexposed colour picture
-    #                                  (faint_in_headroom: a noisier channel, a JPEG keeps colour at half resolution)
+    #                                  (faint_in_colour: a noisier channel, a JPEG keeps colour at half resolution)
+    luma_line_min: float = 0.0085  # the same, on a colour picture's luma (faint_in_colour: a neutral mark's best look)
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
@@ -138,6 +139,8 @@ class ScanSettings:
             problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")
         if not 0 <= self.crease_dark_share <= 1:
             problems.append("0 <= crease_dark_share <= 1")
+        if not 0 < self.faint_line_min < 1 or not 0 < self.headroom_line_min < 1 or not 0 < self.luma_line_min < 1:
+            problems.append("0 < faint_line_min, headroom_line_min, luma_line_min < 1")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
             problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
         if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \

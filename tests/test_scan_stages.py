@@ -40,7 +40,7 @@ from scanner.imaging import median_u8, percentile_u8
 from scanner.ink import ink_maps
 from scanner.names import strike_coverage
 from scanner.pipeline import read_page
-from scanner.register import dropout, register, straighten, straighten_part
+from scanner.register import LUMA, dropout, register, straighten, straighten_part
 from scanner.results import BoxResult, PageResult, RunContext
 from scanner.run import build_context
 from scanner.settings import ScanSettings
@@ -286,8 +286,9 @@ def test_straighten_through_tiles_matches_the_exact_warp(image: np.ndarray, layo
 
 def test_a_part_of_the_page_straightened_from_a_crop_of_the_source_is_that_part_of_the_page(
         image: np.ndarray, layout: Layout, hom: np.ndarray) -> None:
-    """``straighten_part`` reads the source pixels around the part only (as ``faint_in_headroom`` reads another
-    colour channel), and gives the straightened page's pixels there; of one colour channel, that channel's."""
+    """``straighten_part`` reads the source pixels around the part only (as ``faint_in_colour`` reads another
+    colour channel), and gives the straightened page's pixels there; of one colour channel, that channel's; of
+    :data:`LUMA`, the luma's."""
     whole = straighten(image, hom, layout.page_size_mm)
     r0, r1, c0, c1 = 300, 900, 700, 1200
     part = straighten_part(image, hom, layout.page_size_mm, (r0, r1, c0, c1))
@@ -297,6 +298,9 @@ def test_a_part_of_the_page_straightened_from_a_crop_of_the_source_is_that_part_
     colour = np.dstack([255 - image, image // 2, image])
     blue = straighten_part(colour, hom, layout.page_size_mm, (r0, r1, c0, c1), channel=0)
     assert np.abs(blue.astype(int) - (255 - part).astype(int)).max() <= 1
+    luma = straighten_part(colour, hom, layout.page_size_mm, (r0, r1, c0, c1), channel=LUMA)
+    grey = straighten_part(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY), hom, layout.page_size_mm, (r0, r1, c0, c1))
+    assert np.abs(luma.astype(int) - grey.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
@@ -799,7 +803,7 @@ def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_b
     X (6 % darker than the paper) in person 5's and person 7's empty boxes is clipped away there, and the
     rows, each with its voter's clear mark, were counted with no doubt, though a human must look at a faint
     second mark. The blue channel, which the warm light dims, keeps the X: both rows go to review as
-    ``faint`` (:func:`scanner.exposure.faint_in_headroom`). Held first: the warm photo without the X reads
+    ``faint`` (:func:`scanner.exposure.faint_in_colour`). Held first: the warm photo without the X reads
     as the plain scan does. (Overexposed in every channel, the X is gone from the picture: the next test.)"""
     pencil = _faint_pencil_xs(layout, hom, image.shape)
     plain = {r.person: r for r in read_page(next(tasks_for(describe(IMAGE, SCANS))), _ctx(fixture_ws)).rows}
@@ -816,6 +820,43 @@ def test_a_faint_pencil_mark_an_overexposed_red_channel_loses_is_looked_for_in_b
     assert faint("warm-pencil", warm, pencil) == [5, 7]
     rows = {r.person: r for r in _read_colour(_photographed(image, warm, pencil), fixture_ws, tmp_path / "again").rows}
     assert R.R_FAINT in rows[5].reasons and R.R_FAINT in rows[7].reasons
+
+
+def test_a_faint_pencil_mark_the_red_channel_s_colour_noise_hides_is_looked_for_in_the_luma(
+        fixture_ws: Workspace, layout: Layout, image: np.ndarray, tmp_path: Path, hom: np.ndarray) -> None:
+    """A phone's picture carries colour noise (its sensor's demosaicing, a JPEG's coarse colour) that its luma
+    does not: the red channel, where everything else is read, is the luma plus that noise. A faint pencil X
+    (1.5 % darker than the paper) in person 5's and person 7's empty boxes, each beside its voter's clear
+    mark, under colour noise of 8 levels and luma noise of 1: the red channel alone (the same picture's red
+    channel read as a grey scan) sees neither, and both rows were counted with no doubt; the colour picture
+    sends both to review as ``faint`` (:func:`scanner.exposure.faint_in_colour`), and reads every row as
+    the red channel does. Without the X, the colour picture sends no row to review that the red channel
+    does not."""
+    pencil = np.zeros(image.shape, np.float32)
+    for person, level in ((5, "high"), (7, "low")):
+        x, y, w, h = layout.pages[0].rows[person - 1].boxes_mm[level]
+        for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
+            p, q = _image_points([a, b], hom)
+            cv2.line(pencil, p, q, 0.015, 2, cv2.LINE_AA)
+
+    def photo(marks: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(3)
+        noise = rng.normal(0.0, 8.0, image.shape + (3,)).astype(np.float32)
+        noise -= (noise @ np.array([0.114, 0.587, 0.299], np.float32))[:, :, None]  # colour only: no luma
+        noise += rng.normal(0.0, 1.0, image.shape)[:, :, None].astype(np.float32)
+        page = image.astype(np.float32) * (1.0 - marks)
+        picture = np.clip(page[:, :, None] + noise, 0, 255).astype(np.uint8)
+        return cv2.imdecode(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 75])[1], cv2.IMREAD_COLOR)
+
+    for name, marks in (("plain", np.zeros_like(pencil)), ("pencil", pencil)):
+        colour = photo(marks)
+        red = {r.person: r for r in _read_colour(np.ascontiguousarray(colour[:, :, 2]), fixture_ws, tmp_path / f"{name}-red").rows}
+        read = {r.person: r for r in _read_colour(colour, fixture_ws, tmp_path / name).rows}
+        assert {p: (r.marks, r.choice) for p, r in read.items()} == {p: (r.marks, r.choice) for p, r in red.items()}
+        assert not any(R.R_FAINT in r.reasons for r in red.values() if r.person in (5, 7))
+        added = {p for p, r in read.items() if r.reasons != red[p].reasons}
+        assert added == (set() if name == "plain" else {5, 7})
+        assert all(R.R_FAINT in read[p].reasons for p in added)
 
 
 def test_a_box_whose_paper_is_clipped_white_in_every_channel_goes_to_review(
