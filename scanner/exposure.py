@@ -199,11 +199,12 @@ def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, ma
 
     - **The luma.** A JPEG keeps the luma at full resolution and finely quantised, and the colour differences
       at half resolution and coarsely; the red channel is the luma plus a colour difference, so it carries that
-      coarser noise, and a camera's or scanner's noise in each channel besides, which the luma averages. On the
-      simulator's 2,000-page phone deck, faint pencil X's that the red channel put at 0.0036-0.0049 (under the
-      floor of ``faint_line_min``, 0.010) showed 0.0087-0.0113 in the luma; two of them stood beside a clear
-      X and were counted with no doubt. Empty boxes read about the same in both (on that deck's 42,000 empty
-      boxes, 135 reach ``luma_line_min``, and 9 of them in rows not in review already).
+      coarser noise, and a camera's colour noise (its demosaicing) besides, which the luma does not. On the
+      simulator's 2,000-page phone deck, faint pencil X's that the red channel put at 0.0036-0.0073 showed
+      0.0087-0.0154 in the luma. The luma is held to the red channel's floor (``luma_line_min``, as
+      ``faint_line_min``): a crease across a box reads a little higher in the luma than in red (its flanks
+      are less noisy), and at a floor of 0.0085 113 clear rows of that deck went to review, 77 of them for a
+      crease; at 0.010, 32. Two of the deck's faint X's beside a clear X (0.0087) are still not seen.
     - **The channel with headroom.** A photo taken in warm light, or overexposed, pins the red channel's white
       paper at 255: a faint pencil mark lighter than the overexposure is clipped away with the paper, while the
       blue channel, which warm light dims, keeps it. On the field deck's phone photos such a mark showed

@@ -51,7 +51,7 @@ class ScanSettings:
     faint_line_ratio: float = 1.75  # ... and this many times the page's paper clutter beside its boxes: review
     headroom_line_min: float = 0.010  # the same, on the colour channel with headroom of an overexposed colour picture
     #                                  (faint_in_colour: a noisier channel, a JPEG keeps colour at half resolution)
-    luma_line_min: float = 0.0085  # the same, on a colour picture's luma (faint_in_colour: a neutral mark's best look)
+    luma_line_min: float = 0.010  # the same, on a colour picture's luma (faint_in_colour: a neutral mark's best look)
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
