@@ -28,6 +28,9 @@ class ScanSettings:
     grid_min_shift_mm: float = 0.3  # no rule moved this far: the sheet lies flat, no local correction
     grid_outlier_mm: float = 0.4  # a rule piece this far off the smooth fit is left out of it
     grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
+    grid_min_cover: float = 0.55  # a rule is found where at least this share of its piece is ink, in one pixel row (column)
+    grid_tilt_max: float = 0.05  # a piece found only as a tilted line is a rule tilted by less than this (pixels
+    #                              across per pixel along: about 3 degrees; scanner/grid.py, _tilted_peak)
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
     outline_band_mm: float = 0.35  # a printed box side is looked for this far either side of its refined place ...
@@ -100,6 +103,8 @@ class ScanSettings:
     #                                    without show-through: 0.08 at most; with it: 0.21 and more)
     bleed_max_shift_mm: float = 3.0  # the two sides of a sheet may be printed this far apart
     bleed_left_darkness: float = 0.004  # where the back darkened the page this much, the faint-mark measures do not look
+    bleed_edge_mm: float = 6.0  # paper this close to the page edge is not used for the fit (scanner edges, shadows)
+    bleed_ink_keep_mm: float = 1.0  # nor paper this close to front print or ink
     # scanner streaks and blank pages
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
@@ -144,6 +149,10 @@ class ScanSettings:
                 or not 0 <= self.bleed_max_shift_mm <= 10 or not 0 < self.bleed_left_darkness < 0.1:
             problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10,"
                             " 0 < bleed_left_darkness < 0.1")
+        if not 0 < self.bleed_edge_mm <= 30 or not 0 <= self.bleed_ink_keep_mm <= 5:
+            problems.append("0 < bleed_edge_mm <= 30, 0 <= bleed_ink_keep_mm <= 5")
+        if not 0 < self.grid_min_cover <= 1 or not 0 < self.grid_tilt_max < 1:
+            problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
