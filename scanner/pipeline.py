@@ -260,7 +260,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
-    glared = glare_rows(maps.grey, page)
+    glared = glare_rows(maps.grey, page, s)
     for person in glared:
         row_extra.setdefault(person, []).append(R.R_GLARE)
     bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)

@@ -89,9 +89,16 @@ class ScanSettings:
     name_cross_ink_ratio: float = 2.0  # a name with this many times the page's usual ink for its print: crossed out
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
+    name_colour_contrast: int = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
+    name_colour_edge_px: int = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
+    name_colour_usual: float = 0.25  # a row is weighed against this quantile of the page's rows: what colours every row's
+    #                                  print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
+    name_colour_fringe: float = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
     name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
+    hidden_contrast: int = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
+    hidden_seen_near_mm: float = 0.7  # colour this near ink the dropout shows belongs to that ink
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
@@ -108,7 +115,15 @@ class ScanSettings:
     # scanner streaks and blank pages
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
+    clipped_white: int = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
     clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
+    clipped_paper: int = 255  # paper this bright is at the ceiling: a camera's or scanner's clip (clipped_box_share)
+    # glare and headroom (scanner/exposure.py)
+    glare_box: float = 0.5  # a box this much clipped ...
+    glare_usual: float = 0.2  # ... on a page whose usual box is clipped less than this ...
+    glare_outline: float = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
+    headroom_ceiling: float = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
+    headroom_levels: float = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
@@ -124,6 +139,18 @@ class ScanSettings:
             problems.append("0 < thresholded_white <= 1 and 0 < thresholded_black <= 1")
         if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm or not 0 < self.clipped_box_share <= 1:
             problems.append("0 <= faded_print_darkness < 1, 0 < min_px_per_mm and 0 < clipped_box_share <= 1")
+        if not 128 <= self.clipped_white <= 255 or not 128 <= self.clipped_paper <= 255:
+            problems.append("128 <= clipped_white <= 255 and 128 <= clipped_paper <= 255")
+        if not 0 < self.glare_box <= 1 or not 0 < self.glare_usual <= 1 or not 0 < self.glare_outline <= 1:
+            problems.append("0 < glare_box <= 1, 0 < glare_usual <= 1 and 0 < glare_outline <= 1")
+        if not 0 < self.headroom_ceiling <= 255 or not 0 < self.headroom_levels < 255:
+            problems.append("0 < headroom_ceiling <= 255 and 0 < headroom_levels < 255")
+        if (not 0 < self.name_colour_contrast < 255 or self.name_colour_edge_px < 0
+                or not 0 <= self.name_colour_usual <= 1 or not 0 < self.name_colour_fringe):
+            problems.append("0 < name_colour_contrast < 255, name_colour_edge_px >= 0, 0 <= name_colour_usual <= 1, "
+                            "0 < name_colour_fringe")
+        if not 0 < self.hidden_contrast < 255 or self.hidden_seen_near_mm < 0:
+            problems.append("0 < hidden_contrast < 255 and hidden_seen_near_mm >= 0")
         if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1 or not 0 < self.heavy_trace <= 1:
             problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1 and 0 < heavy_trace <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:

@@ -958,19 +958,19 @@ def test_a_box_under_a_glare_goes_to_review_but_a_page_washed_white_everywhere_d
     page = printed.page
     row = page.rows[3]
     x, y, w, h = row.boxes_mm["high"]
-    assert glare_rows(printed.grey, page) == set()
+    assert glare_rows(printed.grey, page, S) == set()
     glared = printed.grey.copy()
     cv2.ellipse(glared, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 255, -1)
-    assert glare_rows(glared, page) == {row.person}
+    assert glare_rows(glared, page, S) == {row.person}
     white = np.where(printed.grey > 200, 255, printed.grey).astype(np.uint8)  # the paper clipped, the print kept
-    assert glare_rows(white, page) == set()
+    assert glare_rows(white, page, S) == set()
     bright = printed.grey.copy()  # an overexposed spot: the paper there clipped, the print (and a stroke) kept
     spot = np.zeros(bright.shape, np.uint8)
     cv2.ellipse(spot, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 1, -1)
     bright[(spot == 1) & (bright > 200)] = 255
-    assert glare_rows(bright, page) == set()
+    assert glare_rows(bright, page, S) == set()
 
 
 def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
