@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from kiemphieu.layout import LEVELS, PageLayout, Rect, RowLayout
-from scanner.folds import CREASE_LINE_MM, CREASE_REACH_MM, runs_on_as_crease
+from scanner.folds import runs_on_as_crease
 from scanner.imaging import FLAT_ANGLES, PX, _blob_area_mm2, _px, _region, on_lines
 from scanner.ink import InkMaps
 from scanner.results import BoxResult
@@ -43,11 +43,11 @@ CreaseTest = Callable[[np.ndarray, np.ndarray, float], bool]
 """Given the pixels (page rows, columns) of a faint straight line, whether they lie within so many mm of a crease."""
 
 
-def crease_test(maps: InkMaps, page: PageLayout, size_mm: tuple[float, float]) -> CreaseTest:
+def crease_test(maps: InkMaps, page: PageLayout, size_mm: tuple[float, float], s: ScanSettings) -> CreaseTest:
     """:func:`scanner.folds.runs_on_as_crease` on this page."""
 
     def test(rows: np.ndarray, cols: np.ndarray, reach_mm: float) -> bool:
-        return runs_on_as_crease(maps.smooth, maps.paper, page, size_mm, rows, cols, reach_mm=reach_mm)
+        return runs_on_as_crease(maps.smooth, maps.paper, page, size_mm, rows, cols, s, reach_mm=reach_mm)
 
     return test
 
@@ -90,8 +90,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     3 mm off its line). A strike found on light ink or traces (never one on pen-dark
     ink) is not counted when ``crease``, given its pixels (page rows, columns) and a
     reach, finds a crease running on from it across both of the page's margins
-    (:func:`scanner.folds.runs_on_as_crease`): within ``CREASE_LINE_MM`` of its line
-    for light ink, ``CREASE_REACH_MM`` for traces.
+    (:func:`scanner.folds.runs_on_as_crease`): within ``crease_line_mm`` of its line
+    for light ink, ``crease_reach_mm`` for traces.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark, light_strikes = {}, {}, {}
@@ -130,7 +130,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if dark is not None:
         struck |= _struck_across(light, dark, seen_at, printed_at, printed, s) - struck
     struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
-               and not along_crease(light_strikes[p], rect, CREASE_LINE_MM)}
+               and not along_crease(light_strikes[p], rect, s.crease_line_mm)}
     if trace is None or printed is None:
         return struck
     widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
@@ -142,7 +142,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         letters = cv2.dilate((_region(printed, printed_at[person]) > PRINTED_DARKNESS).view(np.uint8), widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
         found = strikes(seen[:h, :w] & (letters[:h, :w] == 0), s)
-        if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
+        if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, s.crease_reach_mm):
             struck.add(person)
     return struck
 

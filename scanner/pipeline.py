@@ -235,7 +235,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     unstreaked = without_streaks(maps, band)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None,
-                                      crease_test(maps, page, ctx.layout.page_size_mm))
+                                      crease_test(maps, page, ctx.layout.page_size_mm, s))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     if R.R_WRITING not in page_reasons and writing_elsewhere(

@@ -104,6 +104,14 @@ class ScanSettings:
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
     fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
+    fold_min_free_share: float = 0.25  # a line is judged only where at least this share of its length is unprinted
+    fold_margin_mm: float = 1.5  # distance kept from the page edge and the table rules when looking at the margins
+    crease_reach_mm: float = 3.0  # the shade beside a crease leaves faint traces this far off its line
+    crease_line_mm: float = 1.0  # the crease's own line, blurred, is within this of the line fitted to it
+    crease_search_mm: float = 8.0  # a crease is looked for in the margins this far above and below the traces
+    crease_margin_ridge: float = 0.015  # ... as a row of the margin whose median darkness stands this far above the rows about it
+    local_crease_reach_mm: float = 4.0  # a crease through a box is looked for this far beyond it on both sides ...
+    local_crease_ridge: float = 0.008  # ... as a line darker, averaged along each side's stretch, than the paper 1 mm about it
     # bleed-through: the back's print, mirrored (see scanner/bleed.py)
     bleed_min_strength: float = 0.02  # show-through weaker than this is left alone (under the trace level)
     bleed_min_explained: float = 0.18  # a fit must explain this share of the paper's faint darkness (a page
@@ -178,6 +186,13 @@ class ScanSettings:
                             " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.bleed_edge_mm <= 30 or not 0 <= self.bleed_ink_keep_mm <= 5:
             problems.append("0 < bleed_edge_mm <= 30, 0 <= bleed_ink_keep_mm <= 5")
+        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0:
+            problems.append("0 < fold_min_free_share <= 1 and fold_margin_mm >= 0")
+        if (not 0 < self.crease_line_mm <= self.crease_reach_mm or not 0 < self.crease_search_mm
+                or not 0 < self.crease_margin_ridge < 1 or not 0 < self.local_crease_reach_mm
+                or not 0 < self.local_crease_ridge < 1):
+            problems.append("0 < crease_line_mm <= crease_reach_mm, 0 < crease_search_mm, 0 < crease_margin_ridge < 1, "
+                            "0 < local_crease_reach_mm and 0 < local_crease_ridge < 1")
         if not 0 < self.grid_min_cover <= 1 or not 0 < self.grid_tilt_max < 1:
             problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:

@@ -689,7 +689,7 @@ def _crossed(grey: np.ndarray, printed: Printed, *, traces: bool = True, margins
     boxes, _ = score_boxes(maps, printed.page, S)
     if not traces:
         return crossed_names(maps.light, maps.ink, printed.page, boxes, S)
-    crease = crease_test(maps, printed.page, printed.layout.page_size_mm) if margins else None
+    crease = crease_test(maps, printed.page, printed.layout.page_size_mm, S) if margins else None
     return crossed_names(maps.light, maps.ink, printed.page, boxes, S, maps.trace, printed.print, crease)
 
 
