@@ -9,7 +9,7 @@ import numpy as np
 from kiemphieu.layout import PageLayout
 from scanner.imaging import PX, _image_boxes, _region, median_u8, scale_of
 from scanner.ink import paper_level
-from scanner.names import PRINTED_DARKNESS, RULE_CLEAR_MM, _name_cells
+from scanner.names import PRINTED_DARKNESS, _name_cells
 from scanner.register import hidden_by_dropout
 from scanner.settings import ScanSettings
 
@@ -31,9 +31,9 @@ NAME_COLOUR_STEP_MM = 0.15  # looked at on pixels about this far apart (a pen's 
 def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, printed: np.ndarray,
                         s: ScanSettings) -> set[int]:
     """Persons whose number, name or position text has ``name_colour_mm2`` of a blue or violet pen's ink on
-    it or within :data:`scanner.names.NAME_COLOUR_NEAR_MM` of it: a small X over a name's first letters, a fine wave
+    it or within ``name_colour_near_mm`` of it: a small X over a name's first letters, a fine wave
     through its first words, loops written over a position. In grey such ink lies on the letters or within
-    their reach (:func:`scanner.names.name_cell_ink` looks :data:`scanner.names.NAME_HALO_MM` off them), and the name was counted as
+    their reach (:func:`scanner.names.name_cell_ink` looks ``name_halo_mm`` off them), and the name was counted as
     left alone; the print is black, so on a colour scan a blue pen's ink shows where it leaves the letters.
 
     Judged on the colour source image, against the paper's tint over the texts. A contact-image
@@ -47,14 +47,15 @@ def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, pr
     is found for it here."""
     if image.ndim != 3 or not page.rows:
         return set()
-    named = _name_cells(page, printed)
+    named = _name_cells(page, printed, s)
     tx, ty, tw, _ = page.table_mm
     texts = [text for cells in named for text in cells.texts]
     if not texts:
         return set()
     # the table's heading above the same columns as the texts
-    left, right = max(tx + RULE_CLEAR_MM, min(t[0] for t in texts)), max(t[0] + t[2] for t in texts)
-    heading = (left, ty + RULE_CLEAR_MM, right - left, page.rows[0].row_mm[1] - ty - 2 * RULE_CLEAR_MM)
+    clear = s.rule_clear_mm
+    left, right = max(tx + clear, min(t[0] for t in texts)), max(t[0] + t[2] for t in texts)
+    heading = (left, ty + clear, right - left, page.rows[0].row_mm[1] - ty - 2 * clear)
     rects = [heading, *texts]
     px_per_mm = scale_of(hom)
     step = max(1, int(px_per_mm * NAME_COLOUR_STEP_MM))

@@ -87,6 +87,9 @@ class ScanSettings:
     name_cross_steep: float = 0.1  # share of the name width under pen-dark strokes across it: crossed out
     name_cross_steep_light: float = 0.3  # ... or under light-ink strokes across it (a pencil zigzag)
     name_cross_ink_ratio: float = 2.0  # a name with this many times the page's usual ink for its print: crossed out
+    name_cross_steep_gate: float = 1.25  # a name is searched for strokes across it with this many times its page's usual ink
+    letter_halo_mm: float = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
+    #                              (name_cross_trace looks for traces beyond it)
     writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
     name_colour_contrast: int = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
@@ -94,7 +97,13 @@ class ScanSettings:
     name_colour_usual: float = 0.25  # a row is weighed against this quantile of the page's rows: what colours every row's
     #                                  print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
     name_colour_fringe: float = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
+    name_colour_near_mm: float = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
     name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
+    name_halo_mm: float = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
+    name_fit_mm: float = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
+    rule_clear_mm: float = 1.0  # a row's number and position are looked at this far inside their cell's rules
+    straight_line_mm: float = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
+    sliver_px: int = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
     hidden_contrast: int = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
@@ -173,6 +182,12 @@ class ScanSettings:
                             "strike_min_mm <= steep_strike_min_mm <= 7 (a name's height)")
         if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
             problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")
+        if not 1 <= self.name_cross_steep_gate <= self.name_cross_ink_ratio or self.letter_halo_mm < 0:
+            problems.append("1 <= name_cross_steep_gate <= name_cross_ink_ratio and letter_halo_mm >= 0")
+        if (self.name_halo_mm < 0 or self.name_fit_mm < 0 or self.name_colour_near_mm < 0 or self.rule_clear_mm < 0
+                or not 0 < self.straight_line_mm or self.sliver_px < 0):
+            problems.append("name_halo_mm >= 0, name_fit_mm >= 0, name_colour_near_mm >= 0, rule_clear_mm >= 0, "
+                            "0 < straight_line_mm and sliver_px >= 0")
         if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1
                 or not 0 < self.pen_core_ratio <= 1):
             problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")

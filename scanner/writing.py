@@ -12,7 +12,7 @@ from kiemphieu.layout import PageLayout, Rect
 from scanner.folds import Line, below_table, explained_mask
 from scanner.imaging import PX, _blob_area_mm2, _closed, _px, _region, on_lines
 from scanner.ink import InkMaps, explain_folds
-from scanner.names import PRINTED_DARKNESS, RULE_CLEAR_MM, STRAIGHT_MM, _off_print
+from scanner.names import PRINTED_DARKNESS, _off_print
 from scanner.settings import ScanSettings
 
 
@@ -86,7 +86,7 @@ PRINT_HALO_MM = 1.2  # the print's reach off the table, where only the markers p
 PHOTO_PRINT_HALO_MM = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
 
 
-def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tuple[Rect, list[Rect]]]:
+def _writing_places(page: PageLayout, size_mm: tuple[float, float], s: ScanSettings) -> list[tuple[Rect, list[Rect]]]:
     """The places outside the free areas, the names and the boxes' cells where a voter could write: the top of
     the page (title, heading), its foot, the side margins, the table's heading and each row's number and
     position; each with what in it is not looked at (markers, QR code, seal, signature), in page mm."""
@@ -99,7 +99,7 @@ def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tupl
     keep_clear = [*page.markers_mm.values(), page.qr_mm, page.seal_mm, *corners]
     if page.signature_mm is not None:
         keep_clear.append(page.signature_mm)
-    c = RULE_CLEAR_MM
+    c = s.rule_clear_mm
     places: list[Rect] = [
         (EDGE_MM, EDGE_MM, width - 2 * EDGE_MM, ty - 1.0 - EDGE_MM),  # title, heading
         (EDGE_MM, bottom + 1.0, width - 2 * EDGE_MM, height - EDGE_MM - bottom - 1.0),  # the page's foot
@@ -125,20 +125,20 @@ class OpenPlaces:
     whole: np.ndarray  # (H, W) uint8, 1 where any place is open: one count tells most pages apart
 
 
-_OPEN: dict[tuple[int, int, float], OpenPlaces] = {}
+_OPEN: dict[tuple[int, int, float, float], OpenPlaces] = {}
 
 
-def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float],
+def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float], s: ScanSettings,
                  halo_mm: float = PRINT_HALO_MM) -> OpenPlaces:
     """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): ``halo_mm``
     away from the blank page's print and away from what is kept clear. Cached per process, as the blank
-    pages are (:func:`scanner.bleed.printed_pages`)."""
-    key = (id(printed), page.page, halo_mm)
+    pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with."""
+    key = (id(printed), page.page, halo_mm, s.rule_clear_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
         places = []
         whole = np.zeros(printed.shape, np.uint8)
-        for rect, clear in _writing_places(page, size_mm):
+        for rect, clear in _writing_places(page, size_mm, s):
             open_ = _off_print(_region(printed, rect) > PRINTED_DARKNESS, halo_mm)
             for cx, cy, cw, ch in clear:
                 m = MARGIN_HALO_MM
@@ -158,7 +158,7 @@ CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright
 def crease_pieces(found: np.ndarray) -> np.ndarray:
     """(H, W) bool: the ink of ``found`` (bool, one place) that lies on a thin straight level or upright line
     (within 2 degrees) holding ``CREASE_PIECES_MM`` of ink in all: a fold's crease, which the text on the
-    page and the paper's grain break into pieces shorter than a straight line's ``STRAIGHT_MM``. A word has
+    page and the paper's grain break into pieces shorter than a straight line's ``straight_line_mm``. A word has
     no line that long in it; a long straight line of its own is left out anyway."""
     out = np.zeros(found.shape, bool)
     if not found.any():
@@ -212,7 +212,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
                       photo: bool = False) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
-    ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
+    ``writing_min_mm2`` of it in one place, straight level or upright lines of ``straight_line_mm`` left out (a
     table rule off its place, a crease, a streak), a crease broken into pieces (:func:`crease_pieces`) and a
     signature running out of its place (:func:`signature_overflow`) left out. Under QD 262 any extra writing on a ballot spoils it whole;
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
@@ -225,7 +225,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
     the image's edge drawn out)."""
     if printed is None:
         return False
-    open_places = _open_places(page, printed, size_mm, PHOTO_PRINT_HALO_MM if photo else PRINT_HALO_MM)
+    open_places = _open_places(page, printed, size_mm, s, PHOTO_PRINT_HALO_MM if photo else PRINT_HALO_MM)
     h, w = min(light.shape[0], printed.shape[0]), min(light.shape[1], printed.shape[1])
     if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
             s.writing_min_mm2 * PX**2:
@@ -247,6 +247,6 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        if _blob_area_mm2(found & ~on_lines(found, STRAIGHT_MM, (0, 90)) & ~crease_pieces(found)) >= s.writing_min_mm2:
+        if _blob_area_mm2(found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found)) >= s.writing_min_mm2:
             return True
     return False

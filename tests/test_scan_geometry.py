@@ -1987,8 +1987,8 @@ def test_names_printed_where_they_are_or_a_millimetre_off_are_not_ink_in_their_c
     assert name_cell_ink(maps.light, page, boxes, printed.print, S) == set()
     if shift_mm:  # the print where the boxes put it: what the fit mends
         unfitted = [sum(_loose_ink_mm2(_region(maps.light, rect), _off_print(
-                            _region(printed.print, rect) > PRINTED_DARKNESS))
-                        for rect in _row_cells(row)) for row in page.rows]
+                            _region(printed.print, rect) > PRINTED_DARKNESS, S.name_halo_mm), S)
+                        for rect in _row_cells(row, S)) for row in page.rows]
         assert all(area >= S.name_ink_mm2 for area in unfitted), unfitted
 
 
