@@ -77,6 +77,14 @@ class ScanSettings:
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
+    rim_mm: float = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+    between_rows_max_mm: float = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
+    between_rows_middle: float = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
+    #                                   an X over both boxes crosses it near its own middle; a big X overshooting its own box
+    #                                   crosses it with an arm's end, near or beyond the box's side (and may touch the next box)
+    upright_px: float = 1.5  # a stroke whose ink either side of the rule lies this near its crossing is upright
+    runaway_mm: float = 2.5  # a stroke running this far into the rows either side of a rule, from one level's column to another's
+    level_tilt_deg: float = 2.0  # a rule or an outline left this far from level by the page's straightening is still level
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     name_cross_dark: float = 0.08  # ... in pen-dark ink, where printed letters hold no such stroke: this share
     name_cross_margin: float = 0.12  # ... on light ink, and this much above the page's usual name
@@ -212,6 +220,10 @@ class ScanSettings:
             problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
+        if (not 0 < self.rim_mm or not 0 < self.between_rows_max_mm or not 0 < self.between_rows_middle <= 0.5
+                or self.upright_px < 0 or not 0 < self.runaway_mm or not 0 <= self.level_tilt_deg <= 10):
+            problems.append("0 < rim_mm, 0 < between_rows_max_mm, 0 < between_rows_middle <= 0.5, upright_px >= 0, "
+                            "0 < runaway_mm and 0 <= level_tilt_deg <= 10")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
         if self.max_pixels < 1_000_000:

@@ -1857,7 +1857,7 @@ def test_a_rule_bent_near_a_rows_boxes_is_not_a_traced_box(printed: Printed) -> 
     maps = ink_maps(_traced_page(printed, "rule", 0.4), S)
     boxes = [BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", 0.0, 0.0) for row in page.rows
              for level in LEVELS]
-    rims = {(row.person, level): rim_ink_mm2(maps.light, row.boxes_mm[level]) for row in page.rows
+    rims = {(row.person, level): rim_ink_mm2(maps.light, row.boxes_mm[level], S) for row in page.rows
             for level in LEVELS}
     usual = float(np.median(list(rims.values())))
     bent = page.rows[TRACED].person
@@ -1914,7 +1914,7 @@ def test_the_steps_of_a_slightly_tilted_rule_do_not_join_two_rows_marks() -> Non
     to the lower box's outline and its X: one mark across two rows, which it is not (18 rows of that deck went
     to review so). Level lines are found tilted by up to 2 degrees too."""
     crop = np.array([[c == "#" for c in line] for line in TILTED_SPACE.strip().splitlines()])
-    assert not _runs_across(crop, slice(12, 48), slice(16, 44))
+    assert not _runs_across(crop, slice(12, 48), slice(16, 44), S)
 
 
 NAMED = 3  # the row whose number, name or position cell the voter writes in
@@ -2027,7 +2027,7 @@ def test_a_line_struck_slanting_over_the_boxes_is_for_a_human(printed: Printed, 
     rows = classify_rows(boxes, S)
     row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
     assert all(R.R_BETWEEN_ROWS in row_reasons[row.person] for row in page.rows), row_reasons
-    assert strokes_across_columns(maps.light, page) == {row.person for row in page.rows}
+    assert strokes_across_columns(maps.light, page, S) == {row.person for row in page.rows}
     assert any(r.marks == "one" and not r.reasons for r in rows.values())  # what was counted before
 
 
@@ -2036,7 +2036,7 @@ def test_marks_overshooting_their_boxes_do_not_run_across_columns(printed: Print
     """An X overshooting its box stays in its level's column: 7 mm of paper lie between a box and the rule to
     the next column."""
     maps = ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
-    assert strokes_across_columns(maps.light, printed.page) == set()
+    assert strokes_across_columns(maps.light, printed.page, S) == set()
 
 
 def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) -> None:
@@ -2060,6 +2060,6 @@ def test_a_page_without_rows_is_inspected_without_error(printed: Printed) -> Non
     find nothing rather than fail on the level columns' missing area."""
     page = replace(printed.page, rows=())
     maps = ink_maps(printed.grey, S)
-    assert strokes_across_columns(maps.light, page) == set()
+    assert strokes_across_columns(maps.light, page, S) == set()
     row_reasons, _ = inspect(maps.light, page, [], S, maps.trace, maps.ink, printed.print)
     assert row_reasons == {}
