@@ -21,6 +21,7 @@ SETTINGS_FILE = "scanner.toml"
 class ScanSettings:
     # input limits
     max_pixels: int = 120_000_000  # larger images are rejected before decoding (A4 at 600 dpi is 35 MP)
+    full_decode_px_per_mm: float = 5.5  # a page decoded at reduced size and read at under this is decoded in full
     # registration
     detect_max_side: int = 1000  # markers are searched on an image scaled to this long side
     max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
@@ -152,7 +153,13 @@ class ScanSettings:
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
+    streak_side_px: int = 3  # a faint streak is compared with the columns this far either side of it (image pixels) ...
+    streak_contrast: float = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
+    streak_band_mm: float = 1.0  # ink this near a streak's line (either side) is the streak's
+    streak_flat_mm: float = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
+    streak_on_rule_mm: float = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
+    back_margin_mm: float = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
     # output
     review_jpeg_quality: int = 82
 
@@ -226,8 +233,14 @@ class ScanSettings:
                             "0 < runaway_mm and 0 <= level_tilt_deg <= 10")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
-        if self.max_pixels < 1_000_000:
-            problems.append("max_pixels >= 1000000")
+        if (self.streak_side_px < 1 or not 0 < self.streak_contrast < 1 or self.streak_band_mm < 0
+                or not 0 < self.streak_flat_mm or self.streak_on_rule_mm < 0):
+            problems.append("streak_side_px >= 1, 0 < streak_contrast < 1, streak_band_mm >= 0, 0 < streak_flat_mm "
+                            "and streak_on_rule_mm >= 0")
+        if not 0 < self.back_margin_mm < 100:
+            problems.append("0 < back_margin_mm < 100")
+        if self.max_pixels < 1_000_000 or not 0 < self.full_decode_px_per_mm:
+            problems.append("max_pixels >= 1000000 and 0 < full_decode_px_per_mm")
         if not 200 <= self.detect_max_side <= 4000:
             problems.append("200 <= detect_max_side <= 4000")
         if problems:
