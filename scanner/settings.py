@@ -114,6 +114,15 @@ class ScanSettings:
     straight_line_mm: float = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
     sliver_px: int = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
+    free_crease_band_mm: float = 3.0  # a crease across the free areas explains this much either side of its line
+    # writing outside the free areas (scanner/writing.py, writing_elsewhere)
+    writing_edge_mm: float = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing
+    writing_corner_mm: float = 15.0  # ... nor its corners, this far along both edges
+    margin_halo_mm: float = 1.5  # what is kept clear around a marker, the QR code, the seal and the signature's place
+    print_halo_mm: float = 1.2  # the print's reach off the table, where only the markers place it (a big bold title)
+    photo_print_halo_mm: float = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
+    signature_reach_mm: float = 15.0  # a signature's flourish or long descender may run this far out of its place
+    crease_pieces_mm: float = 12.0  # ink along one thin straight level or upright line, in pieces, this long in all: a crease
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
     hidden_contrast: int = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
     hidden_seen_near_mm: float = 0.7  # colour this near ink the dropout shows belongs to that ink
@@ -231,6 +240,11 @@ class ScanSettings:
                 or self.upright_px < 0 or not 0 < self.runaway_mm or not 0 <= self.level_tilt_deg <= 10):
             problems.append("0 < rim_mm, 0 < between_rows_max_mm, 0 < between_rows_middle <= 0.5, upright_px >= 0, "
                             "0 < runaway_mm and 0 <= level_tilt_deg <= 10")
+        if (self.free_crease_band_mm < 0 or self.writing_edge_mm < 0 or self.writing_corner_mm < 0
+                or self.margin_halo_mm < 0 or not 0 <= self.print_halo_mm <= self.photo_print_halo_mm
+                or self.signature_reach_mm < 0 or not 0 < self.crease_pieces_mm):
+            problems.append("free_crease_band_mm >= 0, writing_edge_mm >= 0, writing_corner_mm >= 0, margin_halo_mm >= 0, "
+                            "0 <= print_halo_mm <= photo_print_halo_mm, signature_reach_mm >= 0, 0 < crease_pieces_mm")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
         if (self.streak_side_px < 1 or not 0 < self.streak_contrast < 1 or self.streak_band_mm < 0

@@ -1021,7 +1021,7 @@ def test_a_signature_running_out_of_its_place_is_not_writing_but_a_word_below_it
     assert page.signature_mm is not None
     signed = _signature(printed, flourish_mm=4.0)
     light = ink_maps(signed, S).light
-    assert signature_overflow(light, page)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
+    assert signature_overflow(light, page, S)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
     assert not writing_elsewhere(light, page, printed.print, size, S)
     written = _signature(printed, flourish_mm=4.0, word_below_mm=8.0)
     assert writing_elsewhere(ink_maps(written, S).light, page, printed.print, size, S)
@@ -1044,7 +1044,7 @@ def test_a_crease_broken_into_pieces_outside_the_free_areas_is_not_writing_but_a
     pieces = line * (gaps[None, :] if level else gaps[:, None])
     creased = _darken(printed.grey, pieces, 0.35)
     light = ink_maps(creased, S).light
-    assert crease_pieces(light).any()
+    assert crease_pieces(light, S).any()
     assert not writing_elsewhere(light, page, printed.print, size, S)
     word = _word_at(printed, 60.0 if level else 100.0, 280.5 if level else 30.0)
     written = ink_maps(_darken(creased, word, PEN), S).light
