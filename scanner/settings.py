@@ -79,6 +79,7 @@ class ScanSettings:
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
     rim_mm: float = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+    # marks across two rows or the level columns (scanner/outside.py)
     between_rows_max_mm: float = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
     between_rows_middle: float = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
     #                                   an X over both boxes crosses it near its own middle; a big X overshooting its own box
@@ -86,6 +87,7 @@ class ScanSettings:
     upright_px: float = 1.5  # a stroke whose ink either side of the rule lies this near its crossing is upright
     runaway_mm: float = 2.5  # a stroke running this far into the rows either side of a rule, from one level's column to another's
     level_tilt_deg: float = 2.0  # a rule or an outline left this far from level by the page's straightening is still level
+    # crossed names (scanner/names.py)
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     name_cross_dark: float = 0.08  # ... in pen-dark ink, where printed letters hold no such stroke: this share
     name_cross_margin: float = 0.12  # ... on light ink, and this much above the page's usual name
@@ -99,7 +101,12 @@ class ScanSettings:
     name_cross_steep_gate: float = 1.25  # a name is searched for strokes across it with this many times its page's usual ink
     letter_halo_mm: float = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
     #                              (name_cross_trace looks for traces beyond it)
-    writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
+    # ink in a row's number, name and position cells, and a pen's colour there (scanner/names.py, scanner/colour.py)
+    name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
+    name_halo_mm: float = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
+    name_fit_mm: float = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
+    rule_clear_mm: float = 1.0  # a row's number and position are looked at this far inside their cell's rules
+    sliver_px: int = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
     name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
     name_colour_contrast: int = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
     name_colour_edge_px: int = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
@@ -107,13 +114,10 @@ class ScanSettings:
     #                                  print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
     name_colour_fringe: float = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
     name_colour_near_mm: float = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
-    name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
-    name_halo_mm: float = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
-    name_fit_mm: float = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
-    rule_clear_mm: float = 1.0  # a row's number and position are looked at this far inside their cell's rules
-    straight_line_mm: float = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
-    sliver_px: int = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
+    # writing (scanner/writing.py)
+    writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
+    straight_line_mm: float = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
     free_crease_band_mm: float = 3.0  # a crease across the free areas explains this much either side of its line
     # writing outside the free areas (scanner/writing.py, writing_elsewhere)
     writing_edge_mm: float = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing
@@ -123,9 +127,11 @@ class ScanSettings:
     photo_print_halo_mm: float = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
     signature_reach_mm: float = 15.0  # a signature's flourish or long descender may run this far out of its place
     crease_pieces_mm: float = 12.0  # ink along one thin straight level or upright line, in pieces, this long in all: a crease
+    # ink the dropout hides (scanner/colour.py)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
     hidden_contrast: int = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
     hidden_seen_near_mm: float = 0.7  # colour this near ink the dropout shows belongs to that ink
+    # folds and creases (scanner/folds.py)
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
@@ -147,13 +153,12 @@ class ScanSettings:
     bleed_left_darkness: float = 0.004  # where the back darkened the page this much, the faint-mark measures do not look
     bleed_edge_mm: float = 6.0  # paper this close to the page edge is not used for the fit (scanner edges, shadows)
     bleed_ink_keep_mm: float = 1.0  # nor paper this close to front print or ink
-    # scanner streaks and blank pages
+    # how the page was scanned or printed: black and white, clipped, glare, headroom, resolution, faded (scanner/exposure.py)
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
     clipped_white: int = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
     clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
     clipped_paper: int = 255  # paper this bright is at the ceiling: a camera's or scanner's clip (clipped_box_share)
-    # glare and headroom (scanner/exposure.py)
     glare_box: float = 0.5  # a box this much clipped ...
     glare_usual: float = 0.2  # ... on a page whose usual box is clipped less than this ...
     glare_outline: float = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
@@ -161,6 +166,7 @@ class ScanSettings:
     headroom_levels: float = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
+    # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
     streak_side_px: int = 3  # a faint streak is compared with the columns this far either side of it (image pixels) ...
     streak_contrast: float = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
