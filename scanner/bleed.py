@@ -33,10 +33,9 @@ from scanner.folds import darkness
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
+# fixed by the construction (what the fit leaves out of the paper, and what it must explain, is in ScanSettings):
 FIT_SCALE = 2  # fitted at half the canonical resolution
-BLUR_MM = (0.15, 0.3, 0.6)  # how far light spreads in the paper: tried in turn
-EDGE_MM = 6.0  # paper this close to the page edge is not used (scanner edges, shadows)
-INK_KEEP_MM = 1.0  # nor paper this close to front print or ink
+BLUR_MM = (0.15, 0.3, 0.6)  # how far light spreads in the paper: tried in turn, the fit keeps the best (a search grid)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,8 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
     ink : (H, W) bool, any ink on it (the light-ink map).
     front : the layout page number (1-based) this page was identified as.
     pages : :func:`printed_pages`.
-    s : the settings: ``bleed_max_shift_mm``, ``bleed_min_strength``, ``bleed_min_explained``.
+    s : the settings: ``bleed_max_shift_mm``, ``bleed_min_strength``, ``bleed_min_explained``; the paper
+        ``bleed_edge_mm`` from the page's edge and ``bleed_ink_keep_mm`` from print or ink is left out.
     """
     if not pages or not 1 <= front <= len(pages):
         return None
@@ -111,10 +111,10 @@ def fit(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, front: int, page
     small = (w // FIT_SCALE, h // FIT_SCALE)
     px = PX / FIT_SCALE
     dark = cv2.resize(darkness(smooth, paper), small, interpolation=cv2.INTER_AREA)
-    keep = int(round(INK_KEEP_MM * px)) * 2 + 1
+    keep = int(round(s.bleed_ink_keep_mm * px)) * 2 + 1
     front_ink = (pages[front - 1] > 0.05).view(np.uint8) | ink.view(np.uint8)
     covered = cv2.dilate(cv2.resize(front_ink, small, interpolation=cv2.INTER_NEAREST), np.ones((keep, keep), np.uint8))
-    edge = int(round(EDGE_MM * px))
+    edge = int(round(s.bleed_edge_mm * px))
     free = np.zeros(dark.shape, bool)
     free[edge:-edge, edge:-edge] = True
     free &= covered == 0
@@ -169,6 +169,7 @@ def shown_through(bleed: BleedFit, pages: tuple[np.ndarray, ...], floor: float) 
 
 
 RULE_MM = 9.0  # a printed straight line at least this long is a rule: longer than a box's side (8 mm) or a letter
+#               (fixed by the printed layout, and looked for on the rendered blank page, not on a scan)
 
 
 _RULES: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id of a printed page -> (that page, its rules)

@@ -9,7 +9,7 @@ import numpy as np
 from kiemphieu.layout import PageLayout
 from scanner.imaging import PX, _image_boxes, _region, median_u8, scale_of
 from scanner.ink import paper_level
-from scanner.names import PRINTED_DARKNESS, RULE_CLEAR_MM, _name_cells
+from scanner.names import PRINTED_DARKNESS, _name_cells
 from scanner.register import hidden_by_dropout
 from scanner.settings import ScanSettings
 
@@ -24,41 +24,38 @@ def _sampled(image: np.ndarray, box: np.ndarray, step: int) -> np.ndarray:
     return crop
 
 
-NAME_COLOUR_CONTRAST = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
-NAME_COLOUR_EDGE_PX = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
-NAME_COLOUR_USUAL = 0.25  # a row is weighed against this quantile of the page's rows: what colours every row's
-#                            print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
-NAME_COLOUR_FRINGE = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
-NAME_COLOUR_STEP_MM = 0.15  # looked at on pixels about this far apart (a pen's stroke is twice as wide)
+NAME_COLOUR_STEP_MM = 0.15  # looked at on pixels about this far apart (a pen's stroke is twice as wide): how the
+#                             colour is sampled, fixed by the construction (the thresholds are in ScanSettings)
 
 
 def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, printed: np.ndarray,
                         s: ScanSettings) -> set[int]:
     """Persons whose number, name or position text has ``name_colour_mm2`` of a blue or violet pen's ink on
-    it or within :data:`scanner.names.NAME_COLOUR_NEAR_MM` of it: a small X over a name's first letters, a fine wave
+    it or within ``name_colour_near_mm`` of it: a small X over a name's first letters, a fine wave
     through its first words, loops written over a position. In grey such ink lies on the letters or within
-    their reach (:func:`scanner.names.name_cell_ink` looks :data:`scanner.names.NAME_HALO_MM` off them), and the name was counted as
+    their reach (:func:`scanner.names.name_cell_ink` looks ``name_halo_mm`` off them), and the name was counted as
     left alone; the print is black, so on a colour scan a blue pen's ink shows where it leaves the letters.
 
     Judged on the colour source image, against the paper's tint over the texts. A contact-image
     scanner's red, green and blue lines do not fall on one place: every dark edge across the feed gets a
-    coloured rim. Colour within :data:`NAME_COLOUR_EDGE_PX` source pixels of neutral dark (print) is left
-    out, and a row must hold ``name_colour_mm2`` more than the page's usual row (:data:`NAME_COLOUR_USUAL`).
+    coloured rim. Colour within ``name_colour_edge_px`` source pixels of neutral dark (print) is left
+    out, and a row must hold ``name_colour_mm2`` more than the page's usual row (``name_colour_usual``).
     Wider fringes (a quarter of a pixel's misregistration on a sharp 150 dpi scan) leave colour beside every
     letter, more in some rows than in others: they are looked for on the table's heading, printed like the
-    names and written on by no one, and where its print shows :data:`NAME_COLOUR_FRINGE` of colour the page
+    names and written on by no one, and where its print shows ``name_colour_fringe`` of colour the page
     is not judged by colour at all (as a grey scan is not). A black pen or a pencil shows no colour: nothing
     is found for it here."""
     if image.ndim != 3 or not page.rows:
         return set()
-    named = _name_cells(page, printed)
+    named = _name_cells(page, printed, s)
     tx, ty, tw, _ = page.table_mm
     texts = [text for cells in named for text in cells.texts]
     if not texts:
         return set()
     # the table's heading above the same columns as the texts
-    left, right = max(tx + RULE_CLEAR_MM, min(t[0] for t in texts)), max(t[0] + t[2] for t in texts)
-    heading = (left, ty + RULE_CLEAR_MM, right - left, page.rows[0].row_mm[1] - ty - 2 * RULE_CLEAR_MM)
+    clear = s.rule_clear_mm
+    left, right = max(tx + clear, min(t[0] for t in texts)), max(t[0] + t[2] for t in texts)
+    heading = (left, ty + clear, right - left, page.rows[0].row_mm[1] - ty - 2 * clear)
     rects = [heading, *texts]
     px_per_mm = scale_of(hom)
     step = max(1, int(px_per_mm * NAME_COLOUR_STEP_MM))
@@ -76,7 +73,7 @@ def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, pr
         b, g, r = cv2.split(_sampled(image, strip, every))
         least = cv2.min(g, r)
         blue = cv2.subtract(b, least)
-        _, mask = cv2.threshold(blue, min(254.0, median_u8(blue[::2, ::2]) + NAME_COLOUR_CONTRAST), 255,
+        _, mask = cv2.threshold(blue, min(254.0, median_u8(blue[::2, ::2]) + s.name_colour_contrast), 255,
                                 cv2.THRESH_BINARY)
         return mask, b, g, r, least
 
@@ -85,8 +82,8 @@ def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, pr
         return set()
     mask, b, g, r, least = blue_over_tint(step)
     most = cv2.max(b, cv2.max(g, r))
-    neutral = (most < 0.6 * median_u8(most[::2, ::2])) & (cv2.subtract(most, cv2.min(b, least)) < NAME_COLOUR_CONTRAST)
-    edge = max(1, -(-NAME_COLOUR_EDGE_PX // step))
+    neutral = (most < 0.6 * median_u8(most[::2, ::2])) & (cv2.subtract(most, cv2.min(b, least)) < s.name_colour_contrast)
+    edge = max(1, -(-s.name_colour_edge_px // step))
     mask[cv2.dilate(neutral.view(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0] = 0
 
     def coloured_mm2(k: int) -> float:
@@ -95,20 +92,19 @@ def pen_colour_on_names(image: np.ndarray, hom: np.ndarray, page: PageLayout, pr
         return cv2.countNonZero(part) * (step / px_per_mm) ** 2 if part.size else 0.0
 
     heading_print = np.count_nonzero(_region(printed, heading) > PRINTED_DARKNESS) / PX**2
-    if heading_print > 1.0 and coloured_mm2(0) >= NAME_COLOUR_FRINGE * heading_print:
+    if heading_print > 1.0 and coloured_mm2(0) >= s.name_colour_fringe * heading_print:
         return set()  # the scanner colours the print itself: colour cannot tell a pen here
     areas, k = {}, 1
     for row, cells in zip(page.rows, named, strict=False):
         areas[row.person] = sum(coloured_mm2(k + i) for i in range(len(cells.texts)))
         k += len(cells.texts)
-    usual = float(np.percentile(list(areas.values()), NAME_COLOUR_USUAL * 100)) if areas else 0.0
+    usual = float(np.percentile(list(areas.values()), s.name_colour_usual * 100)) if areas else 0.0
     return {person for person, area in areas.items() if area >= max(0.0, usual) + s.name_colour_mm2}
 
 
-HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid
-HIDDEN_STEP_MM = 0.35  # the colour is looked at on pixels about this far apart
-SEEN_NEAR_MM = 0.7  # colour this near ink the dropout shows belongs to that ink
-HIDDEN_CONTRAST = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
+# fixed by the construction (the thresholds, hidden_contrast and hidden_seen_near_mm, are in ScanSettings):
+HIDDEN_PX = 3.0  # px per mm of the map of ink the dropout hid: the map's resolution
+HIDDEN_STEP_MM = 0.35  # the colour is looked at on pixels about this far apart: how it is sampled
 
 
 def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSettings) -> tuple[set[int], bool]:
@@ -119,10 +115,11 @@ def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSett
 
     Measured on the colour source image over the table and the free areas, against the paper's own tint
     there (the median of the measure: a warm light or a cream paper raises it everywhere), then mapped to
-    the page at :data:`HIDDEN_PX`. Colour within :data:`SEEN_NEAR_MM` of ink the dropout still sees (light
+    the page at :data:`HIDDEN_PX`. Colour within ``hidden_seen_near_mm`` of ink the dropout still sees (light
     ink in the red channel against its own paper level: a violet pen, a red pen pressed hard, and the
     coloured edges of a blue stroke) is that ink, read with the rest, and not hidden. This is judged on the
     source image itself, so a phone photo's lens and a curled sheet move both alike.
+    Colour ``hidden_contrast`` grey levels above the paper's tint is such ink.
     A box, a name or a position holds hidden ink from ``red_share`` of a box interior's area; a free area
     from ``writing_min_mm2``.
     """
@@ -141,12 +138,12 @@ def hidden_ink(image: np.ndarray, hom: np.ndarray, page: PageLayout, s: ScanSett
     crop = _sampled(image, box, step)
     measure = hidden_by_dropout(crop)
     tint = median_u8(measure[::2, ::2])
-    _, mask = cv2.threshold(measure, min(254.0, tint + HIDDEN_CONTRAST), 255, cv2.THRESH_BINARY)
+    _, mask = cv2.threshold(measure, min(254.0, tint + s.hidden_contrast), 255, cv2.THRESH_BINARY)
     if not cv2.countNonZero(mask):  # the usual page: no such colour at all
         return set(), False
     red = cv2.extractChannel(crop, 2)  # what the dropout sees
     seen = red <= paper_level(red) * (1.0 - s.light_darkness)
-    reach = int(np.ceil(SEEN_NEAR_MM * px_per_mm / step))
+    reach = int(np.ceil(s.hidden_seen_near_mm * px_per_mm / step))
     near = cv2.dilate(seen.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
     mask[near > 0] = 0
     if not cv2.countNonZero(mask):

@@ -17,7 +17,7 @@ from scanner.boxes import found_rects
 from scanner.results import BoxResult, RowResult
 from scanner.sources import PageTask
 
-COLOURS = {"marked": (0, 160, 0), "marginal": (0, 140, 255), "empty": (160, 160, 160)}
+COLOURS = {"marked": (0, 160, 0), "marginal": (0, 140, 255), "empty": (160, 160, 160)}  # the overlay's (B, G, R) per state
 
 
 def draw_overlay(straight: np.ndarray, page: PageLayout, boxes: Sequence[BoxResult], rows: Sequence[RowResult],

@@ -31,9 +31,6 @@ def is_bitonal(grey: np.ndarray) -> bool:
     return bool(sample.size > 0 and extreme >= 0.995 * sample.size)
 
 
-CLIPPED_WHITE = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
-
-
 def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> bool:
     """True for a black-and-white scan saved in a grey format (JPEG, a JPEG in a PDF or TIFF) or resampled, and
     for a grey scan whose contrast was stretched until both ends clip (a scanner's auto-enhancement).
@@ -42,7 +39,7 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     them), so :func:`is_bitonal` does not see it, but what the scanner's threshold dropped is gone all the
     same: a faint pencil mark beside a clear one was read as the clear one alone, with no reason. Over the
     boxes' columns of the straightened page (``straight``, (H, W) grey), the paper is pure white (at least
-    ``thresholded_white`` of the pixels at 254 or more, where a scan's paper keeps its grain) and the ink
+    ``thresholded_white`` of the pixels at ``clipped_white`` (254) or more, where a scan's paper keeps its grain) and the ink
     pure black (at least ``thresholded_black`` of the pixels under 128 at 16 or less). On the simulated decks
     (adf, phone, field: 925 pages) the less of the two shares reaches 0.045 at most on a grey or colour
     page; on a 1-bit page re-encoded or resampled (``bench/robustness.py`` on the field deck) 0.13 at least
@@ -57,19 +54,14 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     if region.size == 0:
         return False
     dark = region[region < 128]
-    return bool(np.count_nonzero(region >= CLIPPED_WHITE) >= s.thresholded_white * region.size
+    return bool(np.count_nonzero(region >= s.clipped_white) >= s.thresholded_white * region.size
                 and dark.size > 0 and np.count_nonzero(dark <= 16) >= s.thresholded_black * dark.size)
 
 
-GLARE_BOX = 0.5  # a box this much clipped ...
-GLARE_USUAL = 0.2  # ... on a page whose usual box is clipped less than this ...
-GLARE_OUTLINE = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
-
-
-def glare_rows(straight: np.ndarray, page: PageLayout) -> set[int]:
-    """Persons with a box under a glare: ``GLARE_BOX`` of its pixels clipped white (``CLIPPED_WHITE``), its printed outline
-    washed out too (under ``GLARE_OUTLINE`` of the page's usual box's dark outline pixels), on a page whose
-    usual box has under ``GLARE_USUAL`` clipped. A lamp's glare drives the paper and any pen stroke under its
+def glare_rows(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
+    """Persons with a box under a glare: ``glare_box`` of its pixels clipped white (``clipped_white``), its printed outline
+    washed out too (under ``glare_outline`` of the page's usual box's dark outline pixels), on a page whose
+    usual box has under ``glare_usual`` clipped. A lamp's glare drives the paper and any pen stroke under its
     core to pure white: bench/robustness.py's glare variant on the 2,226-page deck read a slash there as an
     empty row, with no reason. An overexposed photo clips the paper but keeps the print dark, and dark
     strokes with it; a scan whose paper the scanner turned white everywhere (background removal) has every
@@ -82,16 +74,17 @@ def glare_rows(straight: np.ndarray, page: PageLayout) -> set[int]:
             inner = _region(ring, (0.8, 0.8, w - 0.8, h - 0.8))
             box = inner.copy()
             inner[...] = 255  # the ring alone: the printed outline
-            clipped[(row.person, level)] = float(np.count_nonzero(box >= CLIPPED_WHITE)) / max(1, box.size)
+            clipped[(row.person, level)] = float(np.count_nonzero(box >= s.clipped_white)) / max(1, box.size)
             outline[(row.person, level)] = float(np.count_nonzero(ring < 128))
-    if not clipped or float(np.median(list(clipped.values()))) >= GLARE_USUAL:
+    if not clipped or float(np.median(list(clipped.values()))) >= s.glare_usual:
         return set()
     usual = float(np.median(list(outline.values())))
     return {person for (person, level), share in clipped.items()
-            if share >= GLARE_BOX and outline[(person, level)] < GLARE_OUTLINE * usual}
+            if share >= s.glare_box and outline[(person, level)] < s.glare_outline * usual}
 
 
-CLIPPED_PAPER = 255  # paper this bright is at the ceiling: a camera's or scanner's clip
+# how a box's clipping is sampled, fixed by the construction (the thresholds, clipped_paper and clipped_box_share,
+# are in ScanSettings):
 CLIPPED_SAMPLES = 7  # a box's clipping is sampled on CLIPPED_SAMPLES x CLIPPED_SAMPLES source pixels ...
 CLIPPED_INSET = 0.2  # ... over its interior, this share of its width and height in from each side
 
@@ -99,7 +92,7 @@ CLIPPED_INSET = 0.2  # ... over its interior, this share of its width and height
 def overexposed_rows(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, page: PageLayout,
                      boxes: list[BoxResult], s: ScanSettings) -> set[int]:
     """Persons with a box read as empty whose paper the source image has clipped white in every channel:
-    ``clipped_box_share`` (0.3) of the source pixels sampled over the box's middle at :data:`CLIPPED_PAPER`
+    ``clipped_box_share`` (0.3) of the source pixels sampled over the box's middle at ``clipped_paper`` (255)
     in the darkest channel (a grey image's one).
 
     Overexposure drives the paper to pure white and, with it, every mark lighter than the overexposure: a
@@ -132,7 +125,7 @@ def overexposed_rows(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, p
     values = image[np.where(inside, at[:, 1], 0).astype(np.intp), np.where(inside, at[:, 0], 0).astype(np.intp)]
     if values.ndim == 2:
         values = values.min(axis=1)
-    share = ((values >= CLIPPED_PAPER) & inside).reshape(len(empty), -1).mean(axis=1)  # off the picture: not clipped
+    share = ((values >= s.clipped_paper) & inside).reshape(len(empty), -1).mean(axis=1)  # off the picture: not clipped
     return {b.person for b, clipped in zip(empty, share, strict=True) if clipped >= s.clipped_box_share}
 
 
@@ -160,8 +153,8 @@ def printed_darkness(maps: InkMaps, page: PageLayout, missing: tuple[str, ...] =
     return min(darkness, default=1.0)
 
 
-HEADROOM_CEILING = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
-HEADROOM_LEVELS = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
+# where the paper's level in each channel is measured, fixed by the construction (when a channel has headroom,
+# headroom_ceiling and headroom_levels, is in ScanSettings):
 HEADROOM_PATCH_PX = 2  # the paper's level is taken from source patches of 2 x HEADROOM_PATCH_PX + 1 pixels a side
 HEADROOM_SIDE_MM = 2.5  # at each box's centre and this far left and right of the box
 HEADROOM_MARGIN_MM = 6.0  # the other channel is straightened this far around the boxes' strips (the paper's level)
@@ -209,7 +202,7 @@ def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, ma
       paper at 255: a faint pencil mark lighter than the overexposure is clipped away with the paper, while the
       blue channel, which warm light dims, keeps it. On the field deck's phone photos such a mark showed
       0.6-1.7 levels in red and 5-6.5 in blue. So where the red paper by the boxes is at
-      :data:`HEADROOM_CEILING` or brighter and another channel's paper lies :data:`HEADROOM_LEVELS` below it,
+      ``headroom_ceiling`` or brighter and another channel's paper lies ``headroom_levels`` below it,
       that channel is looked at too, with a floor of ``headroom_line_min``.
 
     Each look measures :func:`scanner.boxes.faint_lines` on that channel, straightened the same way, against
@@ -225,7 +218,7 @@ def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, ma
     levels = paper_channels(image, hom, page)
     if levels is not None:
         channel = int(np.argmin(levels))
-        if levels[2] >= HEADROOM_CEILING and levels[channel] <= levels[2] - HEADROOM_LEVELS:
+        if levels[2] >= s.headroom_ceiling and levels[channel] <= levels[2] - s.headroom_levels:
             looks.append((channel, s.headroom_line_min))
     rects = found_rects(page, boxes)
     # only the part of the page box_regions looks at, and around it what the paper's level is taken from; read

@@ -30,10 +30,9 @@ from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, PageLayout
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
+# filters' shapes at the canonical 6 px/mm, fixed by the construction (the thresholds are in ScanSettings):
 INK_SPREAD_PX = 6  # the smoothed page darkens this far beside dark ink: no line is looked for there
 RIDGE_WINDOW_PX = 13  # a crease is compared with the paper about 1 mm either side of it
-MIN_FREE_SHARE = 0.25  # a line is judged only where at least this share of its length is unprinted
-MARGIN_MM = 1.5  # distance kept from the page edge and the table rules when looking at the margins
 
 
 def _px(v_mm: float) -> int:
@@ -126,12 +125,13 @@ def _cumulative(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sheared_coverage(m_cum: np.ndarray, f_cum: np.ndarray, slope: float) -> np.ndarray:
+def _sheared_coverage(m_cum: np.ndarray, f_cum: np.ndarray, slope: float, min_free_share: float) -> np.ndarray:
     """Coverage of a mask over the free pixels along lines of ``slope``, one value per starting row.
 
     ``m_cum`` and ``f_cum`` are the :func:`_cumulative` sums of the mask and of the
     free pixels. Row ``y`` of the result is the share of the free pixels on the line
-    through (``y``, centre column) that are set in the mask.
+    through (``y``, centre column) that are set in the mask; 0 where under ``min_free_share`` of its
+    length is free.
     """
     h, w = m_cum.shape[0], m_cum.shape[1] - 1
     shifts = np.round(slope * (np.arange(w) - (w - 1) / 2)).astype(int)
@@ -144,7 +144,7 @@ def _sheared_coverage(m_cum: np.ndarray, f_cum: np.ndarray, slope: float) -> np.
         hits[lo:hi] += m_cum[lo + d : hi + d, b] - m_cum[lo + d : hi + d, a]
         room[lo:hi] += f_cum[lo + d : hi + d, b] - f_cum[lo + d : hi + d, a]
     cover = hits / np.maximum(room, 1.0)
-    cover[room < MIN_FREE_SHARE * w] = 0.0  # a line that runs mostly over print: nothing to judge it by
+    cover[room < min_free_share * w] = 0.0  # a line that runs mostly over print: nothing to judge it by
     return np.asarray(cover)
 
 
@@ -174,10 +174,10 @@ def _candidates_full(mask: np.ndarray, free: np.ndarray, s: ScanSettings) -> lis
     reach = int(np.ceil(abs(slopes[0]) * w / 2)) + 1
     per_row = thick.sum(axis=1)
     band = np.convolve(per_row, np.ones(2 * reach + 1), mode="same")
-    if band.max(initial=0) < s.fold_coverage * MIN_FREE_SHARE * w:
+    if band.max(initial=0) < s.fold_coverage * s.fold_min_free_share * w:
         return []
     m_cum, f_cum = _cumulative(thick), _cumulative(free)
-    cover = np.stack([_sheared_coverage(m_cum, f_cum, float(slope)) for slope in slopes])  # (slopes, rows)
+    cover = np.stack([_sheared_coverage(m_cum, f_cum, float(slope), s.fold_min_free_share) for slope in slopes])  # (slopes, rows)
     best = cover.max(axis=0)
     hot = np.flatnonzero(best >= s.fold_coverage)
     if hot.size == 0:
@@ -196,7 +196,8 @@ def _runs(indices: np.ndarray) -> list[np.ndarray]:
     return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1) if indices.size else []
 
 
-COVER_TIE = 0.02  # rows or slopes whose coverage is this close to the best one fit the line as well
+COVER_TIE = 0.02  # rows or slopes whose coverage is this close to the best one fit the line as well: how a found
+#                   line is placed (in the 3-row thickened mask), fixed by the construction; it decides no reading
 
 
 def _best_run(cover: np.ndarray) -> tuple[int, int]:
@@ -287,7 +288,7 @@ def find_lines(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pag
     pen = pen_dark & ~printed
     band = _px(s.fold_band_mm)
     tx, ty, tw, th = page.table_mm
-    margin = _px(MARGIN_MM)
+    margin = _px(s.fold_margin_mm)
     h, w = ink.shape
     found: list[Line] = []
 
@@ -346,7 +347,7 @@ def below_table(smooth: np.ndarray, paper: np.ndarray, ink: np.ndarray, page: Pa
     """
     tx, ty, tw, th = page.table_mm
     h, w = ink.shape
-    margin = _px(MARGIN_MM)
+    margin = _px(s.fold_margin_mm)
     r0, r1 = min(h, _px(ty + th)), max(0, _px(size_mm[1]) - 2 * margin)
     c0, c1 = margin, w - margin
     if r1 - r0 < 20 or c1 - c0 < 20:
@@ -421,26 +422,20 @@ def explained_mask(lines: list[Line], shape: tuple[int, int], s: ScanSettings, *
     return mask.view(bool)
 
 
-CREASE_REACH_MM = 3.0  # the shade beside a crease leaves faint traces this far off its line
-CREASE_LINE_MM = 1.0  # the crease's own line, blurred, is within this of the line fitted to it
-CREASE_SEARCH_MM = 8.0  # a crease is looked for in the margins this far above and below the traces
-MARGIN_RIDGE = 0.015  # ... as a row of the margin whose median darkness stands this far above the rows about it
-
-
 def runs_on_as_crease(smooth: np.ndarray, paper: np.ndarray, page: PageLayout, size_mm: tuple[float, float],
-                      rows: np.ndarray, cols: np.ndarray, *, reach_mm: float = CREASE_REACH_MM) -> bool:
+                      rows: np.ndarray, cols: np.ndarray, s: ScanSettings, *, reach_mm: float | None = None) -> bool:
     """Whether the straight faint traces at the pixels ``rows``, ``cols`` (page pixels) lie along a crease.
 
     A crease runs from edge to edge of the sheet. It is looked for in the margins
-    on both sides of the table, within :data:`CREASE_SEARCH_MM` of the traces'
+    on both sides of the table, within ``crease_search_mm`` of the traces'
     height: a row whose darkness, the median across the margin's width, stands
-    :data:`MARGIN_RIDGE` above the mean of the rows about 1 mm either side of it.
+    ``crease_margin_ridge`` above the mean of the rows about 1 mm either side of it.
     The median over the margin's width is steady: on the 300-voter adf-rough and
     phone decks it reaches 0.009 at most away from a crease, and 0.027 or more
     on one. The line through such a row on the left and one on the right, 190 mm
     apart, is the crease; the traces lie along it when 90 % of their pixels are
-    within ``reach_mm`` of it: :data:`CREASE_REACH_MM` for faint traces (the
-    shade beside a crease leaves them that far off its line), :data:`CREASE_LINE_MM`
+    within ``reach_mm`` of it (default ``crease_reach_mm``): ``crease_reach_mm`` for faint traces (the
+    shade beside a crease leaves them that far off its line), ``crease_line_mm``
     for light ink (the crease's own line). A voter's stroke over a name stops at the table. A
     crease hugging a table rule is found this way too, where :func:`find_lines`
     sees nothing beside the rule.
@@ -449,7 +444,8 @@ def runs_on_as_crease(smooth: np.ndarray, paper: np.ndarray, page: PageLayout, s
         return False
     tx, _, tw, _ = page.table_mm
     h, w = smooth.shape
-    margin, reach, search = _px(MARGIN_MM), reach_mm * PX, _px(CREASE_SEARCH_MM)
+    reach_mm = s.crease_reach_mm if reach_mm is None else reach_mm
+    margin, reach, search = _px(s.fold_margin_mm), reach_mm * PX, _px(s.crease_search_mm)
     sides = ((margin, _px(tx) - margin), (_px(tx + tw) + margin, min(w, _px(size_mm[0])) - margin))
     r0, r1 = max(0, int(rows.min()) - search), min(h, int(rows.max()) + search + 1)
     if r1 - r0 < RIDGE_WINDOW_PX or any(hi - lo < 3 for lo, hi in sides):
@@ -457,7 +453,7 @@ def runs_on_as_crease(smooth: np.ndarray, paper: np.ndarray, page: PageLayout, s
     found = []
     for lo, hi in sides:
         profile = np.median(darkness(smooth[r0:r1, lo:hi], paper[r0:r1, lo:hi]), axis=1).reshape(-1, 1)
-        ridge = _ridges_of(profile, across_rows=True, threshold=MARGIN_RIDGE).ravel()
+        ridge = _ridges_of(profile, across_rows=True, threshold=s.crease_margin_ridge).ravel()
         found.append([(r0 + float(run.mean()), (lo + hi - 1) / 2) for run in _runs(np.flatnonzero(ridge))])
     for (yl, xl), (yr, xr) in ((a, b) for a in found[0] for b in found[1]):
         slope = (yr - yl) / (xr - xl)
@@ -486,19 +482,15 @@ def rows_crossed(lines: list[Line], page: PageLayout, *, explained: bool) -> set
     return hit
 
 
-LOCAL_REACH_MM = 4.0  # a crease through a box is looked for this far beyond it on both sides ...
-LOCAL_RIDGE = 0.008  # ... as a line darker, averaged along each side's stretch, than the paper 1 mm about it
-
-
 def local_creases(smooth: np.ndarray, paper: np.ndarray, rects_mm: list[tuple[float, float, float, float]],
                   s: ScanSettings) -> np.ndarray | None:
     """A band of ``fold_band_mm`` around every short crease through one of ``rects_mm`` (boxes), or None.
 
     A crease over part of the table is not found edge to edge (:func:`find_lines`), and it can be fainter
     than a faint pencil mark. But a faint straight line through a box that goes on, as straight, for
-    ``LOCAL_REACH_MM`` on both sides of it is a crease, not a voter's mark: a mark stays in or near its box,
+    ``local_crease_reach_mm`` on both sides of it is a crease, not a voter's mark: a mark stays in or near its box,
     and an X's overshoot is not one straight line out of both sides. Averaged along its length beside the
-    box, such a line stands out from the paper (``LOCAL_RIDGE``) far more than its pixels do. Only lines
+    box, such a line stands out from the paper (``local_crease_ridge``) far more than its pixels do. Only lines
     along the rows are looked for: across them, the stretches beside a box reach into the next row's boxes.
     The caller asks only about boxes that hold traces and no light ink.
     """
@@ -516,10 +508,10 @@ def local_creases(smooth: np.ndarray, paper: np.ndarray, rects_mm: list[tuple[fl
 
 def _local_crease(smooth: np.ndarray, paper: np.ndarray, rect_mm: tuple[float, float, float, float],
                   s: ScanSettings) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """The ends (x, y) of a faint straight line through the box ``rect_mm`` and ``LOCAL_REACH_MM`` beyond it
+    """The ends (x, y) of a faint straight line through the box ``rect_mm`` and ``local_crease_reach_mm`` beyond it
     on both sides, or None."""
     x, y, w, h = rect_mm
-    reach, gap, window = _px(LOCAL_REACH_MM), _px(0.5), RIDGE_WINDOW_PX
+    reach, gap, window = _px(s.local_crease_reach_mm), _px(0.5), RIDGE_WINDOW_PX
     r0, r1 = max(0, _px(y - 1.5)), min(smooth.shape[0], _px(y + h + 1.5))
     c0, c1 = _px(x) - reach, _px(x + w) + reach
     if c0 < 0 or c1 > smooth.shape[1] or r1 - r0 < window:
@@ -544,7 +536,7 @@ def _local_crease(smooth: np.ndarray, paper: np.ndarray, rect_mm: tuple[float, f
         k = int(np.argmax(ridge))
         if ridge[k] > best:
             best, best_row, best_slope = float(ridge[k]), k, float(slope)
-    if best < LOCAL_RIDGE:
+    if best < s.local_crease_ridge:
         return None
     centre = (width - 1) / 2
     return ((float(c0), r0 + best_row - best_slope * centre),

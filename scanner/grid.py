@@ -33,10 +33,10 @@ from kiemphieu.layout import CANONICAL_PX_PER_MM, COLUMN_X, PageLayout
 from scanner.settings import ScanSettings
 
 PX = CANONICAL_PX_PER_MM
-SEGMENT_MM = 18.0  # horizontal rules are measured in pieces of about this length
-TILT_PX = 2  # a piece of rule not found is looked for as a line tilted across this many pixels more (_tilted_peak)
-TILT_MAX = 0.05  # ... tilted by less than this (pixels across per pixel along: about 3 degrees)
-MIN_COVER = 0.55  # a rule is found where at least this share of its piece is ink, in one pixel row (column)
+# fixed by the construction (the thresholds, grid_min_cover and grid_tilt_max, are in ScanSettings):
+SEGMENT_MM = 18.0  # horizontal rules are measured in pieces of about this length: how the table is sampled
+TILT_PX = 2  # a piece of rule not found is looked for as a line tilted across this many pixels more (_tilted_peak):
+#              the filter's shape at the canonical 6 px/mm
 
 
 def _px(v_mm: float) -> int:
@@ -97,15 +97,15 @@ def _bilinear(along0: np.ndarray, along1: np.ndarray, values: np.ndarray, p0: np
     return np.asarray(top * (1 - t0) + bottom * t0)
 
 
-def _peak(profile: np.ndarray) -> float | None:
-    """Sub-pixel centre of the strongest run of ``profile`` over :data:`MIN_COVER`, or None."""
+def _peak(profile: np.ndarray, s: ScanSettings) -> float | None:
+    """Sub-pixel centre of the strongest run of ``profile`` over ``grid_min_cover``, or None."""
     k = int(np.argmax(profile))
-    if profile[k] < MIN_COVER:
+    if profile[k] < s.grid_min_cover:
         return None
     lo, hi = k, k + 1
-    while lo > 0 and profile[lo - 1] >= MIN_COVER * 0.5:
+    while lo > 0 and profile[lo - 1] >= s.grid_min_cover * 0.5:
         lo -= 1
-    while hi < profile.size and profile[hi] >= MIN_COVER * 0.5:
+    while hi < profile.size and profile[hi] >= s.grid_min_cover * 0.5:
         hi += 1
     weights = profile[lo:hi]
     return float(np.sum(np.arange(lo, hi) * weights) / np.sum(weights))
@@ -153,7 +153,7 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
         if sparse:
             pieces = [pieces[0], pieces[len(pieces) // 2], pieces[-1]]
         bounds = [(_px(a), _px(b)) for a, b in pieces]
-        for (a, b), peak in zip(pieces, _peaks(ink[r0:r1], bounds, vertical=False), strict=True):
+        for (a, b), peak in zip(pieces, _peaks(ink[r0:r1], bounds, s, vertical=False), strict=True):
             if peak is not None:
                 at.append(((a + b) / 2, y))
                 shift.append((r0 + peak) / PX - y)
@@ -167,7 +167,7 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
         c0, c1 = _px(x) - reach, _px(x) + reach + 1
         if c0 < 0 or c1 > w:
             continue
-        for (a, b), peak in zip(spans, _peaks(ink[:, c0:c1], bounds, vertical=True), strict=True):
+        for (a, b), peak in zip(spans, _peaks(ink[:, c0:c1], bounds, s, vertical=True), strict=True):
             if peak is not None:
                 at.append((x, (a + b) / 2))
                 shift.append((c0 + peak) / PX - x)
@@ -175,35 +175,36 @@ def measure(ink: np.ndarray, page: PageLayout, s: ScanSettings, *, sparse: bool 
     return Samples(np.asarray(at, np.float64).reshape(-1, 2), np.asarray(shift, np.float64), np.asarray(vertical, bool))
 
 
-def _peaks(band: np.ndarray, bounds: list[tuple[int, int]], *, vertical: bool) -> list[float | None]:
+def _peaks(band: np.ndarray, bounds: list[tuple[int, int]], s: ScanSettings, *,
+           vertical: bool) -> list[float | None]:
     """Where the rule is across ``band`` (pixels from its start) in each piece ``bounds`` along it, or None.
 
-    A piece no pixel line of which holds :data:`MIN_COVER` of it may be a rule that tilts: on a sheet that
+    A piece no pixel line of which holds ``grid_min_cover`` of it may be a rule that tilts: on a sheet that
     does not lie flat a rule turns with the paper, and over an 18 mm piece a thin rule tilted by 1.2 degrees
     crosses 2-3 pixel lines. Such pieces went unmeasured: the field was filled in from the rule's flat part
     and the page left uncorrected there (the check after the correction, which measures the same way, did
     not see it either). Such a piece is looked for as a tilted line (:func:`_tilted_peak`).
     """
     axis = 0 if vertical else 1
-    peaks = [_peak(profile) for profile in _range_means(band, bounds, axis=axis)]
+    peaks = [_peak(profile, s) for profile in _range_means(band, bounds, axis=axis)]
     for k, peak in enumerate(peaks):
         if peak is None:
             a, b = bounds[k]
-            peaks[k] = _tilted_peak(band[a:b].T if vertical else band[:, a:b])
+            peaks[k] = _tilted_peak(band[a:b].T if vertical else band[:, a:b], s)
     return peaks
 
 
-def _tilted_peak(piece: np.ndarray) -> float | None:
+def _tilted_peak(piece: np.ndarray, s: ScanSettings) -> float | None:
     """The place (rows of ``piece``, (across, along) bool) of a thin rule tilted across it at its middle, or None.
 
-    Each ink pixel is spread :data:`TILT_PX` pixels across, and the strongest run over :data:`MIN_COVER` is
+    Each ink pixel is spread :data:`TILT_PX` pixels across, and the strongest run over ``grid_min_cover`` is
     taken, as for a level rule; what lies in that run must then be a thin straight line: ink in 80 % of the
     columns along, 2.5 pixels of it a column at most on average, on one straight line (1 pixel from it, root
-    mean square) tilted by less than :data:`TILT_MAX`. A line of print, a box outline beside the rule or
+    mean square) tilted by less than ``grid_tilt_max``. A line of print, a box outline beside the rule or
     the shade beside a crease, which the spreading can bring over the cover, is not such a line.
     """
     spread = cv2.dilate(piece.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * TILT_PX + 1)))
-    peak = _peak(spread.mean(axis=1))
+    peak = _peak(spread.mean(axis=1), s)
     if peak is None:
         return None
     lo, hi = max(0, int(np.floor(peak)) - TILT_PX - 1), min(piece.shape[0], int(np.ceil(peak)) + TILT_PX + 2)
@@ -217,7 +218,7 @@ def _tilted_peak(piece: np.ndarray) -> float | None:
     rows = (np.arange(lo, hi, dtype=np.float64)[:, None] * window).sum(axis=0)[inked] / counts
     along = np.flatnonzero(inked) - (piece.shape[1] - 1) / 2
     slope, middle = np.polyfit(along, rows, 1)
-    if abs(slope) > TILT_MAX or float(np.sqrt(np.mean((rows - middle - slope * along) ** 2))) > 1.0:
+    if abs(slope) > s.grid_tilt_max or float(np.sqrt(np.mean((rows - middle - slope * along) ** 2))) > 1.0:
         return None
     return float(middle)
 

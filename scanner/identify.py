@@ -30,7 +30,8 @@ def _qr_crop(image: np.ndarray, hom_mm_to_img: np.ndarray, region_mm: tuple[floa
     return cv2.extractChannel(crop, 2) if crop.ndim == 3 else crop
 
 
-QR_FAST_PX_PER_MM = 6.0
+QR_FAST_PX_PER_MM = 6.0  # the fast path decodes the code straightened at this resolution, the search then at
+#                          others: a decoding step, fixed by the construction (nothing is judged by it)
 
 
 def read_qr(image: np.ndarray, hom_mm_to_img: np.ndarray, qr_mm: tuple[float, float, float, float]) -> str | None:

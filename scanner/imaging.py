@@ -62,7 +62,8 @@ def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2, *, allowed: np.nd
     return total
 
 
-FLAT_ANGLES = (-30, -20, -10, 0, 10, 20, 30)  # degrees from the horizontal: a strike along a name
+FLAT_ANGLES = (-30, -20, -10, 0, 10, 20, 30)  # degrees from the horizontal: a strike along a name (the line
+#                                              filters' angles, fixed by the construction)
 
 
 @cache

@@ -10,13 +10,14 @@ import cv2
 import numpy as np
 
 from kiemphieu.layout import LEVELS, PageLayout, Rect, RowLayout
-from scanner.folds import CREASE_LINE_MM, CREASE_REACH_MM, runs_on_as_crease
+from scanner.folds import runs_on_as_crease
 from scanner.imaging import FLAT_ANGLES, PX, _blob_area_mm2, _px, _region, on_lines
 from scanner.ink import InkMaps
 from scanner.results import BoxResult
 from scanner.settings import ScanSettings
 
 STEEP_ANGLES = tuple(range(40, 141, 5))  # strokes across a name (a zigzag, a hatch): 5 degrees apart, for thin ones
+#                                         (the line filters' angles, fixed by the construction)
 
 
 def strikes(ink: np.ndarray, s: ScanSettings, *, steep: bool = False) -> np.ndarray:
@@ -35,19 +36,19 @@ def strike_coverage(ink: np.ndarray, s: ScanSettings) -> float:
     return width_covered(strikes(ink, s))
 
 
-PRINTED_DARKNESS = 0.05  # the blank page is printed where it is this much darker than white (anti-aliased edges)
-LETTER_HALO_MM = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
+PRINTED_DARKNESS = 0.05  # the blank page is printed where it is this much darker than white (anti-aliased edges): a
+#                          level on the reference PDF as rendered, never on a scan, fixed by the construction
 
 
 CreaseTest = Callable[[np.ndarray, np.ndarray, float], bool]
 """Given the pixels (page rows, columns) of a faint straight line, whether they lie within so many mm of a crease."""
 
 
-def crease_test(maps: InkMaps, page: PageLayout, size_mm: tuple[float, float]) -> CreaseTest:
+def crease_test(maps: InkMaps, page: PageLayout, size_mm: tuple[float, float], s: ScanSettings) -> CreaseTest:
     """:func:`scanner.folds.runs_on_as_crease` on this page."""
 
     def test(rows: np.ndarray, cols: np.ndarray, reach_mm: float) -> bool:
-        return runs_on_as_crease(maps.smooth, maps.paper, page, size_mm, rows, cols, reach_mm=reach_mm)
+        return runs_on_as_crease(maps.smooth, maps.paper, page, size_mm, rows, cols, s, reach_mm=reach_mm)
 
     return test
 
@@ -69,7 +70,7 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     A faint pencil strike can stand less above the usual name than that, or not
     at all: too faint for the light-ink map, or lost among a soft page's runs.
     Where nothing is printed (``printed``, the blank page's print darkness,
-    letters widened by ``LETTER_HALO_MM``), letters make no straight runs, and the strike
+    letters widened by ``letter_halo_mm``), letters make no straight runs, and the strike
     shows there in the faint ``trace`` map, between the words and beyond the
     name's end: a name whose unprinted part holds long straight traces over
     ``name_cross_trace`` of its width counts as struck too.
@@ -90,8 +91,8 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     3 mm off its line). A strike found on light ink or traces (never one on pen-dark
     ink) is not counted when ``crease``, given its pixels (page rows, columns) and a
     reach, finds a crease running on from it across both of the page's margins
-    (:func:`scanner.folds.runs_on_as_crease`): within ``CREASE_LINE_MM`` of its line
-    for light ink, ``CREASE_REACH_MM`` for traces.
+    (:func:`scanner.folds.runs_on_as_crease`): within ``crease_line_mm`` of its line
+    for light ink, ``crease_reach_mm`` for traces.
     """
     dy = {b.person: b.dy_mm for b in boxes if b.level == LEVELS[0]}
     on_light, on_dark, light_strikes = {}, {}, {}
@@ -130,10 +131,10 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
     if dark is not None:
         struck |= _struck_across(light, dark, seen_at, printed_at, printed, s) - struck
     struck |= {p for p, rect in seen_at.items() if p not in struck and on_light[p] >= bar
-               and not along_crease(light_strikes[p], rect, CREASE_LINE_MM)}
+               and not along_crease(light_strikes[p], rect, s.crease_line_mm)}
     if trace is None or printed is None:
         return struck
-    widen = np.ones((2 * _px(LETTER_HALO_MM) + 1,) * 2, np.uint8)
+    widen = np.ones((2 * _px(s.letter_halo_mm) + 1,) * 2, np.uint8)
     for person, rect in seen_at.items():
         seen = _region(trace, rect)
         # the strokes must cover that share of the columns: a name with fewer trace pixels has none to look at
@@ -142,12 +143,9 @@ def crossed_names(light: np.ndarray, dark: np.ndarray | None, page: PageLayout, 
         letters = cv2.dilate((_region(printed, printed_at[person]) > PRINTED_DARKNESS).view(np.uint8), widen)
         h, w = min(seen.shape[0], letters.shape[0]), min(seen.shape[1], letters.shape[1])
         found = strikes(seen[:h, :w] & (letters[:h, :w] == 0), s)
-        if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, CREASE_REACH_MM):
+        if width_covered(found) >= s.name_cross_trace and not along_crease(found, rect, s.crease_reach_mm):
             struck.add(person)
     return struck
-
-
-STEEP_GATE = 1.25  # a name is searched for strokes across it with this many times its page's usual ink
 
 
 def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect], printed_at: dict[int, Rect],
@@ -157,7 +155,7 @@ def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect]
     Each name's ink, light and dark, is weighed against its print on the blank page, and against the
     page's usual name. A name with ``name_cross_ink_ratio`` times the usual share of either is crossed
     out whatever the strokes' shape (loops, a scribble: ink the print does not explain). One with
-    ``STEEP_GATE`` times it is searched (0.3 ms a name and map) for straight strokes across it: in pen-dark
+    ``name_cross_steep_gate`` times it is searched (0.3 ms a name and map) for straight strokes across it: in pen-dark
     ink over ``name_cross_steep`` of its width, or in light ink (a pencil, or a pen broken up by a soft,
     noisy scan) over ``name_cross_steep_light``. Such strokes add ink, and a soft page whose letters run
     together across every name adds it to none. Without the blank page, or on a page of fewer than three
@@ -174,41 +172,34 @@ def _struck_across(light: np.ndarray, dark: np.ndarray, seen_at: dict[int, Rect]
         for names in crops:
             weight = {p: np.count_nonzero(crop) / print_px[p] for p, crop in names.items()}
             usual = float(np.median(list(weight.values())))
-            looked |= {p for p, w in weight.items() if w > STEEP_GATE * usual}
+            looked |= {p for p, w in weight.items() if w > s.name_cross_steep_gate * usual}
             scribbled |= {p for p, w in weight.items() if w >= s.name_cross_ink_ratio * usual}
     return scribbled | {p for p in looked - scribbled
                         if any(width_covered(strikes(names[p], s, steep=True)) >= limit
                                for names, (_, limit) in zip(crops, maps, strict=True))}
 
 
-NAME_HALO_MM = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
-NAME_FIT_MM = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
-NAME_COLOUR_NEAR_MM = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
-RULE_CLEAR_MM = 1.0  # a row's number and position are looked at this far inside their cell's rules
-STRAIGHT_MM = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
-
-
-def _row_cells(row: RowLayout) -> list[Rect]:
-    """A row's number, name and position cells (page mm), ``RULE_CLEAR_MM`` inside their rules."""
+def _row_cells(row: RowLayout, s: ScanSettings) -> list[Rect]:
+    """A row's number, name and position cells (page mm), ``rule_clear_mm`` inside their rules."""
     rx, ry, _, rh = row.row_mm
-    c = RULE_CLEAR_MM
+    c = s.rule_clear_mm
     edges = [rx, row.name_mm[0] - 1.0, row.position_mm[0] - 1.0, min(cell[0] for cell in row.cells_mm.values())]
     return [(x0 + c, ry + c, x1 - x0 - 2 * c, rh - 2 * c)
             for x0, x1 in zip(edges, edges[1:], strict=False) if x1 - x0 > 2 * c + 1.0]
 
 
-def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray) -> float:
-    """Ink of ``found`` where ``open_`` (both bool, one cell): off the print widened by :data:`NAME_HALO_MM`
-    (:func:`_off_print`), in pieces more than specks; straight level and upright lines of ``STRAIGHT_MM`` and
+def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray, s: ScanSettings) -> float:
+    """Ink of ``found`` where ``open_`` (both bool, one cell): off the print widened by ``name_halo_mm``
+    (:func:`_off_print`), in pieces more than specks; straight level and upright lines of ``straight_line_mm`` and
     slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike the name check weighs."""
     h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
     loose = found[:h, :w] & open_[:h, :w]
     if np.count_nonzero(loose) < PX**2:
         return 0.0
-    return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, STRAIGHT_MM, (0, 90))))
+    return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, s.straight_line_mm, (0, 90)), s.sliver_px))
 
 
-def _off_print(print_: np.ndarray, halo_mm: float = NAME_HALO_MM) -> np.ndarray:
+def _off_print(print_: np.ndarray, halo_mm: float) -> np.ndarray:
     """(H, W) bool: where a print (bool) does not reach, widened by ``halo_mm``."""
     halo = np.ones((2 * _px(halo_mm) + 1,) * 2, np.uint8)
     return ~cv2.dilate(print_.view(np.uint8), halo).view(bool)
@@ -221,22 +212,23 @@ class NameCells:
     strip: Rect  # from the number cell's left to the position cell's right (page mm)
     open_strip: np.ndarray  # (H, W) uint8 over ``strip``: 1 in a cell, off its print
     cells: tuple[tuple[Rect, np.ndarray, np.ndarray], ...]  # each cell's rect, its print (bool), off it (bool)
-    texts: tuple[Rect, ...] = ()  # each printed cell's text, widened by NAME_COLOUR_NEAR_MM within its cell (page mm)
+    texts: tuple[Rect, ...] = ()  # each printed cell's text, widened by name_colour_near_mm within its cell (page mm)
 
 
-_NAME_CELLS: dict[tuple[int, int], tuple[np.ndarray, list[NameCells]]] = {}
+_NAME_CELLS: dict[tuple[int, int, float, float, float], tuple[np.ndarray, list[NameCells]]] = {}
 
 
-def _name_cells(page: PageLayout, printed: np.ndarray) -> list[NameCells]:
-    """:func:`_row_cells` of every row with its print and where the print does not reach, cached per process
-    (the blank pages are: :func:`scanner.bleed.printed_pages`)."""
-    key = (id(printed), page.page)
+def _name_cells(page: PageLayout, printed: np.ndarray, s: ScanSettings) -> list[NameCells]:
+    """:func:`_row_cells` of every row with its print and where the print does not reach (``name_halo_mm`` off
+    it), cached per process (the blank pages are: :func:`scanner.bleed.printed_pages`) and per the settings
+    they are worked out with."""
+    key = (id(printed), page.page, s.rule_clear_mm, s.name_halo_mm, s.name_colour_near_mm)
     cached = _NAME_CELLS.get(key)
     if cached is not None and cached[0] is printed:
         return cached[1]
     rows = []
     for row in page.rows:
-        rects = _row_cells(row)
+        rects = _row_cells(row, s)
         if not rects:
             continue
         x0, y0 = rects[0][0], rects[0][1]
@@ -245,11 +237,11 @@ def _name_cells(page: PageLayout, printed: np.ndarray) -> list[NameCells]:
         cells, texts = [], []
         for rect in rects:
             print_ = _region(printed, rect) > PRINTED_DARKNESS
-            open_ = _off_print(print_)
+            open_ = _off_print(print_, s.name_halo_mm)
             cells.append((rect, print_, open_))
             if print_.any():
                 tx, ty, tw, th = cv2.boundingRect(print_.view(np.uint8))
-                near = NAME_COLOUR_NEAR_MM
+                near = s.name_colour_near_mm
                 left, top = max(rect[0], rect[0] + tx / PX - near), max(rect[1], rect[1] + ty / PX - near)
                 right = min(rect[0] + rect[2], rect[0] + (tx + tw) / PX + near)
                 bottom = min(rect[1] + rect[3], rect[1] + (ty + th) / PX + near)
@@ -269,7 +261,7 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
     the voter's choice, or a name crossed out in a way the name check does not take for a strike.
 
     The print is placed first where the row's boxes were found. A row over the bar is looked at again with
-    each cell's print fitted to this page's ink within :data:`NAME_FIT_MM` (the shift that puts the most of
+    each cell's print fitted to this page's ink within ``name_fit_mm`` (the shift that puts the most of
     the print on ink): a phone's lens or a curled sheet moves a position 60 mm from the boxes by a
     millimetre more than its boxes, and the fit is asked of the few rows that need it. Most rows hold no
     ink off their print at all: one count over the row's three cells tells them."""
@@ -277,7 +269,7 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
     for b in boxes:
         shift.setdefault(b.person, []).append((b.dx_mm, b.dy_mm))
     found_persons = set()
-    for row, named in zip(page.rows, _name_cells(page, printed), strict=False):
+    for row, named in zip(page.rows, _name_cells(page, printed, s), strict=False):
         moves = shift.get(row.person, [(0.0, 0.0)])
         dx, dy = sorted(m[0] for m in moves)[len(moves) // 2], sorted(m[1] for m in moves)[len(moves) // 2]
         sx, sy, sw, sh = named.strip
@@ -285,31 +277,29 @@ def name_cell_ink(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], pri
         hh, ww = min(strip.shape[0], named.open_strip.shape[0]), min(strip.shape[1], named.open_strip.shape[1])
         if cv2.countNonZero(cv2.bitwise_and(strip[:hh, :ww], named.open_strip[:hh, :ww])) < PX**2:
             continue
-        areas = [_loose_ink_mm2(_region(ink, (x + dx, y + dy, w, h)), open_) for (x, y, w, h), _, open_ in named.cells]
+        areas = [_loose_ink_mm2(_region(ink, (x + dx, y + dy, w, h)), open_, s)
+                 for (x, y, w, h), _, open_ in named.cells]
         if sum(areas) < s.name_ink_mm2:
             continue
         for k, ((x, y, w, h), print_, open_) in enumerate(named.cells):
-            m = NAME_FIT_MM
+            m = s.name_fit_mm
             wide = _region(ink, (x + dx - m, y + dy - m, w + 2 * m, h + 2 * m))
             if areas[k] and print_.any() and wide.shape[0] > print_.shape[0] and wide.shape[1] > print_.shape[1]:
                 fit = cv2.matchTemplate(wide.view(np.uint8), print_.view(np.uint8), cv2.TM_CCORR)
                 iy, ix = np.unravel_index(int(np.argmax(fit)), fit.shape)
                 areas[k] = min(areas[k], _loose_ink_mm2(wide[iy : iy + print_.shape[0], ix : ix + print_.shape[1]],
-                                                        open_))
+                                                        open_, s))
         if sum(areas) >= s.name_ink_mm2:
             found_persons.add(row.person)
     return found_persons
 
 
-SLIVER_PX = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
-
-
-def _without_slivers(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without its level or upright pieces at most :data:`SLIVER_PX` thick: the bits of a crease or of a
+def _without_slivers(mask: np.ndarray, sliver_px: int) -> np.ndarray:
+    """``mask`` without its level or upright pieces at most ``sliver_px`` thick: the bits of a crease or of a
     rule that a curl or a lens brought into a cell, which the print breaks into pieces too short for a
     straight line. A pen's stroke is thicker in the light-ink map, and writing is never one straight dash."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    drop = np.minimum(bw, bh) <= SLIVER_PX
+    drop = np.minimum(bw, bh) <= sliver_px
     drop[0] = True  # the background
     return mask & ~drop[labels]

@@ -61,7 +61,7 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
             reasons.append(R.R_OUTSIDE)
-    for person in sorted(straddling_marks(ink, page, boxes, s) | strokes_across_columns(ink, page)):
+    for person in sorted(straddling_marks(ink, page, boxes, s) | strokes_across_columns(ink, page, s)):
         row_reasons.setdefault(person, []).append(R.R_BETWEEN_ROWS)
     for person in sorted(inked_rims(ink, page, boxes, s)):
         row_reasons.setdefault(person, []).append(R.R_RIM)
@@ -72,14 +72,12 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     return row_reasons, page_reasons
 
 
-RIM_MM = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
-
-
-def rim_ink_mm2(ink: np.ndarray, rect_mm: tuple[float, float, float, float]) -> float:
-    """Light ink (mm^2) on a box's rim: within ``RIM_MM`` of its outline, inside or out."""
+def rim_ink_mm2(ink: np.ndarray, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
+    """Light ink (mm^2) on a box's rim: within ``rim_mm`` of its outline, inside or out."""
     x, y, w, h = rect_mm
-    outer = _region(ink, (x - RIM_MM, y - RIM_MM, w + 2 * RIM_MM, h + 2 * RIM_MM))
-    inner = _region(ink, (x + RIM_MM, y + RIM_MM, w - 2 * RIM_MM, h - 2 * RIM_MM))
+    rim = s.rim_mm
+    outer = _region(ink, (x - rim, y - rim, w + 2 * rim, h + 2 * rim))
+    inner = _region(ink, (x + rim, y + rim, w - 2 * rim, h - 2 * rim))
     return (cv2.countNonZero(outer.view(np.uint8)) - cv2.countNonZero(inner.view(np.uint8))) / PX**2
 
 
@@ -91,7 +89,8 @@ def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: Sca
     empty boxes' usual rim (the printed outline as this scan shows it: the median) and than the leaner of the
     row's two other boxes' rims sends the row to review. A box
     read as marginal sends its row to review already (a fill, a scribble, a thick pen's ring reaching in)."""
-    rims = {(b.person, b.level): rim_ink_mm2(ink, rect) for b, rect in zip(boxes, found_rects(page, boxes), strict=True)}
+    rims = {(b.person, b.level): rim_ink_mm2(ink, rect, s)
+            for b, rect in zip(boxes, found_rects(page, boxes), strict=True)}
     usual = [rims[(b.person, b.level)] for b in boxes if b.state == "empty"]
     if not usual:
         return set()
@@ -108,12 +107,6 @@ def inked_rims(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: Sca
     return found
 
 
-BETWEEN_ROWS_MAX_MM = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
-BETWEEN_ROWS_MIDDLE = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
-#                            an X over both boxes crosses it near its own middle; a big X overshooting its own box
-#                            crosses it with an arm's end, near or beyond the box's side (and may touch the next box)
-
-
 def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSettings) -> set[int]:
     """Persons whose box shares one mark with the box of the same level in the row above or below: a voter's
     X or tick drawn across the space between two rows, read as a mark in one box or both. Each row would be
@@ -123,7 +116,9 @@ def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], 
     Asked of two boxes one above the other, both inked and one of them marked (two voters' marks overshooting
     towards each other are common, so the ink must run across): one piece of ink (``ink``, the light-ink map)
     running from the interior of one box (``box_inset_mm`` in) to the interior of the other, across the box
-    outlines and the rule between the rows (level lines, left out and bridged where a stroke crosses them)."""
+    outlines and the rule between the rows (level lines, left out and bridged where a stroke crosses them).
+    Asked of boxes ``between_rows_max_mm`` apart at most; the piece must cross the rule within
+    ``between_rows_middle`` of the boxes' width from their middle (:func:`_runs_across`)."""
     at = {(b.person, b.level): b for b in boxes}
     rows = sorted(page.rows, key=lambda r: r.row_mm[1])
     found: set[int] = set()
@@ -136,28 +131,26 @@ def straddling_marks(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], 
             ax, ay, aw, ah = upper.boxes_mm[level]
             bx, by, bw, bh = lower.boxes_mm[level]
             ax, ay, bx, by = ax + a.dx_mm, ay + a.dy_mm, bx + b.dx_mm, by + b.dy_mm
-            if not 0 < by - (ay + ah) <= BETWEEN_ROWS_MAX_MM:
+            if not 0 < by - (ay + ah) <= s.between_rows_max_mm:
                 continue
             top, bottom = ay + ah - min(ah / 2, inset + 0.5), by + min(bh / 2, inset + 0.5)
             left, right = min(ax, bx) - 1.0, max(ax + aw, bx + bw) + 1.0
             inner = slice(_px(max(ax, bx) + inset - left), _px(min(ax + aw, bx + bw) - inset - left))
             middle = (max(ax, bx) + min(ax + aw, bx + bw)) / 2 - left
-            half = BETWEEN_ROWS_MIDDLE * min(aw, bw)
+            half = s.between_rows_middle * min(aw, bw)
             if _runs_across(_region(ink, (left, top, right - left, bottom - top)), inner,
-                            slice(_px(middle - half), _px(middle + half))):
+                            slice(_px(middle - half), _px(middle + half)), s):
                 found |= {upper.person, lower.person}
     return found
 
 
-RUNAWAY_MM = 2.5  # a stroke running this far into the rows either side of a rule, from one level's column to another's
-
-
-COLUMN_RULE_MM = 9.0  # an upright line this long is a rule between the level columns (a box's side is 7, a row 10)
+COLUMN_RULE_MM = 9.0  # an upright line this long is a rule between the level columns (a box's side is 7, a row 10):
+#                      fixed by the printed layout
 
 
 def _on_columns(ink: np.ndarray) -> np.ndarray:
     """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to
-    ``LEVEL_TILT_DEG`` (2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
+    ``level_tilt_deg`` (2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
     page's straightening left them. The ink is widened by 2 px either side so that one upright kernel (fast: a
     rectangle) finds such a line however it steps sideways, and only the ink's own pixels are returned."""
     wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 5), np.uint8))
@@ -165,9 +158,9 @@ def _on_columns(ink: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.morphologyEx(wide, cv2.MORPH_OPEN, kernel)).view(bool) & ink
 
 
-def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
+def strokes_across_columns(ink: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:
     """Persons whose rows one stroke runs through from the column of one level to another's, across the rule
-    between two rows, :data:`RUNAWAY_MM` into both: a line struck slanting over the boxes (a voter spoiling
+    between two rows, ``runaway_mm`` into both: a line struck slanting over the boxes (a voter spoiling
     the ballot, or crossing out several rows at once), which a box it passes through reads as that row's mark.
     An X overshooting its box stays in its level's column (7 mm of paper either side of the box), and one
     reaching the box of the same level in the next row is :func:`straddling_marks`' to judge.
@@ -193,10 +186,10 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
                  for x in columns for a, b in ((-side, -clear), (clear + 1, side + 1)))
     if beside < PX**2:
         return set()
-    rest = crop & ~on_kernels(crop, _level_kernels())
+    rest = crop & ~on_kernels(crop, _level_kernels(s.level_tilt_deg))
     rest &= ~_on_columns(rest)
     n, _, stats, _ = cv2.connectedComponentsWithStats(_bridged(rest), connectivity=8)
-    reach, near = _px(RUNAWAY_MM), _px(1.0)
+    reach, near = _px(s.runaway_mm), _px(1.0)
     found: set[int] = set()
     for i in range(1, n):
         x, y, w, h = (int(v) for v in stats[i, :4])
@@ -208,16 +201,13 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout) -> set[int]:
     return found
 
 
-LEVEL_TILT_DEG = 2.0  # a rule or an outline left this far from level by the page's straightening is still level
-
-
 @cache
-def _level_kernels() -> tuple[np.ndarray, ...]:
-    """Line kernels 3 mm long, level and tilted by ``LEVEL_TILT_DEG`` either way: a slightly tilted printed line
-    steps from one pixel row to the next, and a level kernel alone leaves its short steps behind (a chain of
-    them joined a mark in one box to the next row's box outline)."""
+def _level_kernels(tilt_deg: float) -> tuple[np.ndarray, ...]:
+    """Line kernels 3 mm long, level and tilted by ``tilt_deg`` (``level_tilt_deg``) either way: a slightly tilted
+    printed line steps from one pixel row to the next, and a level kernel alone leaves its short steps behind (a
+    chain of them joined a mark in one box to the next row's box outline)."""
     n = _px(3.0)
-    rise = round(n * np.tan(np.radians(LEVEL_TILT_DEG)))
+    rise = round(n * np.tan(np.radians(tilt_deg)))
     out = [np.ones((1, n), np.uint8)]
     for a, b in ((0, rise), (rise, 0)):
         k = np.zeros((rise + 1, n), np.uint8)
@@ -232,7 +222,7 @@ def _bridged(mask: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8)))
 
 
-def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
+def _runs_across(crop: np.ndarray, inner: slice, middle: slice, s: ScanSettings) -> bool:
     """Whether one stroke of ink in ``crop`` (bool) runs from its top row to its bottom row, within the columns
     ``inner`` at both: level lines (the boxes' outlines, the printed rule between the rows) left out, and a
     stroke's crossing of them bridged (a 5 px upright closing). Where the piece crosses the rule between the
@@ -240,7 +230,7 @@ def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     meeting on the rule from either side, a chevron, are two marks."""
     if crop.shape[0] < 3 or not (crop[0, inner].any() and crop[-1, inner].any()):
         return False
-    level = on_kernels(crop, _level_kernels())
+    level = on_kernels(crop, _level_kernels(s.level_tilt_deg))
     _, labels = cv2.connectedComponents(_bridged(crop & ~level), connectivity=8)
     first, last = labels[0, inner], labels[-1, inner]
     across = np.intersect1d(first[first > 0], last[last > 0])
@@ -252,22 +242,20 @@ def _runs_across(crop: np.ndarray, inner: slice, middle: slice) -> bool:
     rule = min(bands, key=lambda b: abs((b[0] + b[-1]) / 2 - half), default=None)
     if rule is None or not 0.25 * crop.shape[0] < (rule[0] + rule[-1]) / 2 < 0.75 * crop.shape[0]:
         return True  # no rule found between the boxes: the piece runs across
-    return any(_straight_through(labels == k, int(rule[0]), int(rule[-1]), middle) for k in across)
+    return any(_straight_through(labels == k, int(rule[0]), int(rule[-1]), middle, s.upright_px) for k in across)
 
 
 STRAIGHT_WINDOW_PX = (2, 7)  # rows either side of the rule in which a crossing stroke's direction is seen (its cap and
-#                             the blur, nearer, point any way)
+#                             the blur, nearer, point any way): the window's shape at the canonical 6 px/mm
 
 
-UPRIGHT_PX = 1.5  # a stroke whose ink either side of the rule lies this near its crossing is upright
-
-
-def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice) -> bool:
+def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice, upright_px: float) -> bool:
     """Whether ``piece`` (bool) goes straight through the level band of rows ``r0``..``r1`` somewhere: at a place
     where it crosses, its ink just above and just below lies on opposite sides of the crossing (a slanted
     stroke) or in line with it, not both to one side (a chevron: two strokes meeting on the line). A slanted
     stroke must cross in the columns ``middle`` (a big X's arm overshooting its own box crosses near the box's
-    side); an upright one anywhere (a line drawn down a column of boxes)."""
+    side); an upright one anywhere (a line drawn down a column of boxes): its ink either side of the rule within
+    ``upright_px`` of its crossing."""
     cols = np.flatnonzero(piece[r0 : r1 + 1].any(axis=0))
     if not cols.size:
         return False
@@ -282,6 +270,6 @@ def _straight_through(piece: np.ndarray, r0: int, r1: int, middle: slice) -> boo
         down = float(np.nonzero(below)[1].mean()) - centre
         if not (up * down <= 0 or min(abs(up), abs(down)) < 1.0):
             continue  # a chevron
-        if max(abs(up), abs(down)) < UPRIGHT_PX or middle.start <= (run[0] + run[-1]) / 2 < middle.stop:
+        if max(abs(up), abs(down)) < upright_px or middle.start <= (run[0] + run[-1]) / 2 < middle.stop:
             return True
     return False

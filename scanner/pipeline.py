@@ -72,7 +72,6 @@ from scanner.results import BoxResult, PageResult, RowResult, RunContext
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, PageTask, decode_page
 from scanner.streaks import (
-    STREAK_FLAT_MM,
     band_in_boxes,
     find_streak_lines,
     parallelogram_gap_mm,
@@ -84,11 +83,8 @@ from scanner.streaks import (
 )
 from scanner.writing import writing_beside_creases, writing_elsewhere
 
-MIN_SHORT_SIDE = round(210 * PX * 0.98)  # JPEGs are decoded at 1/2, 1/4 size while the short side stays above this
-MIN_PX_PER_MM = 5.5  # below this after a reduced decode, decode the page in full
-
-
-BACK_MARGIN_MM = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
+MIN_SHORT_SIDE = round(210 * PX * 0.98)  # JPEGs are decoded at 1/2, 1/4 size while the short side stays above this:
+#                                          an A4 sheet's width at the canonical resolution (fixed by it)
 
 
 def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
@@ -98,14 +94,14 @@ def back_writing_mm2(grey: np.ndarray, s: ScanSettings) -> float:
     The page is taken to fill the image as an A4 sheet and brought to the canonical scale. Ink is
     pen-dark, as on a ballot (:func:`scanner.ink.ink_maps`: ``ink_darkness`` below the local paper level): a front's
     print showing through the paper, and most pencil, is lighter. Counted as in the free areas (:func:`scanner.imaging._blob_area_mm2`: pieces of
-    ``speck_mm`` or more, a fold or streak across the page left out), ``BACK_MARGIN_MM`` clear of the image's
+    ``speck_mm`` or more, a fold or streak across the page left out), ``back_margin_mm`` clear of the image's
     edge, and nothing that reaches that margin (the dark lid beside a skewed sheet, a punched hole)."""
     h, w = grey.shape
     scale = PX * 297.0 / max(h, w)
     small = np.asarray(cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
     ink = ink_maps(small, s).ink
-    m = _px(BACK_MARGIN_MM)
+    m = _px(s.back_margin_mm)
     inner = ink[m:-m, m:-m]
     if inner.size == 0 or not inner.any():
         return 0.0
@@ -162,7 +158,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         t1 = time.perf_counter()
         grey = dropout(image)
         reg = register(grey, ctx.layout, s)
-        if reg and reg.px_per_mm < MIN_PX_PER_MM:
+        if reg and reg.px_per_mm < s.full_decode_px_per_mm:
             # decoded at reduced size but the page is small in the frame (a photo): decode in full
             full = decode_page(task, max_pixels=s.max_pixels, min_short_side=None)
             if full.shape[:2] != image.shape[:2]:
@@ -213,10 +209,10 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         grid = verify(maps.ink, page, grid, s)
     lines = find_lines(maps.smooth, maps.paper, maps.ink, page, ctx.layout.page_size_mm, s)
     maps = explain_folds(maps, explained_mask(lines, maps.grey.shape, s))
-    scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= STREAK_FLAT_MM  # a flat scan, not a photo
+    scan = parallelogram_gap_mm(hom, ctx.layout.page_size_mm) <= s.streak_flat_mm  # a flat scan, not a photo
     streaks = find_streak_lines(grey, s, rows=scan)
-    streaks_mm = streak_lines_mm(streaks, hom, page)
-    band = streak_band(streaks_mm, maps.grey.shape) if streaks_mm else None
+    streaks_mm = streak_lines_mm(streaks, hom, page, s)
+    band = streak_band(streaks_mm, maps.grey.shape, s) if streaks_mm else None
     if band is not None:  # the scanner's line, not the voter's: read the boxes without it, as a crease
         maps = explain_folds(maps, band)
     boxes, distorted = score_boxes(maps, page, s)
@@ -235,7 +231,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     unstreaked = without_streaks(maps, band)
     row_extra, page_reasons = inspect(unstreaked.light, page, boxes, s, unstreaked.trace, unstreaked.ink,
                                       printed[page.page - 1] if len(printed) >= page.page else None,
-                                      crease_test(maps, page, ctx.layout.page_size_mm))
+                                      crease_test(maps, page, ctx.layout.page_size_mm, s))
     if R.R_WRITING in page_reasons and not writing_beside_creases(unstreaked, lines, page, ctx.layout.page_size_mm, s):
         page_reasons = [r for r in page_reasons if r != R.R_WRITING]
     if R.R_WRITING not in page_reasons and writing_elsewhere(
@@ -244,7 +240,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         page_reasons.append(R.R_WRITING)
     # a streak through a box sends its row to review, never to a count (issue 3): what its band took out of
     # the box is not seen
-    streaked = streak_boxes(streaks, hom, page) | streak_names(streaks_mm, page)
+    streaked = streak_boxes(streaks, hom, page) | streak_names(streaks_mm, page, s)
     for person in sorted(streaked | (band_in_boxes(band, page, boxes, s) if band is not None else set())):
         row_extra.setdefault(person, []).append(R.R_STREAK)
     hidden_rows, hidden_writing = hidden_ink(image, hom, page, s)
@@ -260,7 +256,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
         row_extra.setdefault(person, []).append(R.R_FOLD)
     for person in distorted:
         row_extra.setdefault(person, []).append(R.R_MARGINAL)
-    glared = glare_rows(maps.grey, page)
+    glared = glare_rows(maps.grey, page, s)
     for person in glared:
         row_extra.setdefault(person, []).append(R.R_GLARE)
     bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)

@@ -68,7 +68,9 @@ def _shrink(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR))
 
 
-QUIET_PX = 8  # white added around the reduced image for the whole image's marker search (2.4 mm at 1000 px)
+# fixed by the construction and the printed layout (the registration's thresholds are in ScanSettings):
+QUIET_PX = 8  # white added around the reduced image for the whole image's marker search (2.4 mm at 1000 px):
+#               the marker detector's quiet zone
 EDGE_BAND = 0.16  # the markers lie within 20 mm of a short edge: 7 % of the long side, plus skew and margin
 
 
@@ -269,8 +271,9 @@ def straighten(image: np.ndarray, hom_mm_to_img: np.ndarray, size_mm: tuple[floa
     return out
 
 
+# how the warp is computed, fixed by the construction (the result is the homography's to 0.05 px):
 TILE_TOLERANCE_PX = 0.05  # a tile's affine map is this close to the homography everywhere in the tile
-MAX_TILES = 16
+MAX_TILES = 16  # more tiles than this (a phone photo's perspective): one exact warp instead
 
 
 def _affine_tiles(hom: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int, np.ndarray]] | None:

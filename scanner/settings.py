@@ -21,6 +21,7 @@ SETTINGS_FILE = "scanner.toml"
 class ScanSettings:
     # input limits
     max_pixels: int = 120_000_000  # larger images are rejected before decoding (A4 at 600 dpi is 35 MP)
+    full_decode_px_per_mm: float = 5.5  # a page decoded at reduced size and read at under this is decoded in full
     # registration
     detect_max_side: int = 1000  # markers are searched on an image scaled to this long side
     max_residual_mm: float = 0.8  # marker fit residual beyond which registration is not trusted
@@ -28,6 +29,9 @@ class ScanSettings:
     grid_min_shift_mm: float = 0.3  # no rule moved this far: the sheet lies flat, no local correction
     grid_outlier_mm: float = 0.4  # a rule piece this far off the smooth fit is left out of it
     grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
+    grid_min_cover: float = 0.55  # a rule is found where at least this share of its piece is ink, in one pixel row (column)
+    grid_tilt_max: float = 0.05  # a piece found only as a tilted line is a rule tilted by less than this (pixels
+    #                              across per pixel along: about 3 degrees; scanner/grid.py, _tilted_peak)
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
     outline_band_mm: float = 0.35  # a printed box side is looked for this far either side of its refined place ...
@@ -75,6 +79,16 @@ class ScanSettings:
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
+    rim_mm: float = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+    # marks across two rows or the level columns (scanner/outside.py)
+    between_rows_max_mm: float = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
+    between_rows_middle: float = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
+    #                                   an X over both boxes crosses it near its own middle; a big X overshooting its own box
+    #                                   crosses it with an arm's end, near or beyond the box's side (and may touch the next box)
+    upright_px: float = 1.5  # a stroke whose ink either side of the rule lies this near its crossing is upright
+    runaway_mm: float = 2.5  # a stroke running this far into the rows either side of a rule, from one level's column to another's
+    level_tilt_deg: float = 2.0  # a rule or an outline left this far from level by the page's straightening is still level
+    # crossed names (scanner/names.py)
     name_cross_coverage: float = 0.25  # share of the name width under long straight strokes: crossed out?
     name_cross_dark: float = 0.08  # ... in pen-dark ink, where printed letters hold no such stroke: this share
     name_cross_margin: float = 0.12  # ... on light ink, and this much above the page's usual name
@@ -85,30 +99,83 @@ class ScanSettings:
     name_cross_steep: float = 0.1  # share of the name width under pen-dark strokes across it: crossed out
     name_cross_steep_light: float = 0.3  # ... or under light-ink strokes across it (a pencil zigzag)
     name_cross_ink_ratio: float = 2.0  # a name with this many times the page's usual ink for its print: crossed out
-    writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
-    name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
+    name_cross_steep_gate: float = 1.25  # a name is searched for strokes across it with this many times its page's usual ink
+    letter_halo_mm: float = 0.8  # a printed letter's reach on a scan: its blur on a soft page and the row's misregistration
+    #                              (name_cross_trace looks for traces beyond it)
+    # ink in a row's number, name and position cells, and a pen's colour there (scanner/names.py, scanner/colour.py)
     name_ink_mm2: float = 3.0  # pen ink (mm^2) in a row's number, name or position cells off their print: to review
+    name_halo_mm: float = 0.8  # a printed letter's reach in its cell, once the print is placed: blur and what is left of misregistration
+    name_fit_mm: float = 1.5  # how far a cell's print is looked for around where its row's boxes put it (a lens, a curl)
+    rule_clear_mm: float = 1.0  # a row's number and position are looked at this far inside their cell's rules
+    sliver_px: int = 2  # a piece of ink this thin, level or upright: a crease's shadow or a rule bent into a cell, in bits
+    name_colour_mm2: float = 1.0  # a blue or violet pen's ink (mm^2) on or beside a row's printed texts: to review
+    name_colour_contrast: int = 40  # blue over the paper's tint (blue channel above the lesser of green and red): a pen's ink
+    name_colour_edge_px: int = 2  # source pixels beside neutral print where colour is a scanner's fringe, not ink
+    name_colour_usual: float = 0.25  # a row is weighed against this quantile of the page's rows: what colours every row's
+    #                                  print alike (what is left of a scanner's fringes, a cast) is no pen, which colours a few
+    name_colour_fringe: float = 0.01  # colour per mm^2 of the heading's print: the scanner's fringes, not a pen
+    name_colour_near_mm: float = 1.0  # a pen's colour is looked for this near a cell's printed text: farther, the grey ink shows it
+    # writing (scanner/writing.py)
+    writing_min_mm2: float = 4.0  # stray ink (writing) in free areas that needs a look
     writing_trace_mm2: float = 20.0  # ... or this much of traces (light pencil writing)
+    straight_line_mm: float = 10.0  # a straight level or upright line this long is a rule, a crease or a streak, not writing
+    free_crease_band_mm: float = 3.0  # a crease across the free areas explains this much either side of its line
+    # writing outside the free areas (scanner/writing.py, writing_elsewhere)
+    writing_edge_mm: float = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing
+    writing_corner_mm: float = 15.0  # ... nor its corners, this far along both edges
+    margin_halo_mm: float = 1.5  # what is kept clear around a marker, the QR code, the seal and the signature's place
+    print_halo_mm: float = 1.2  # the print's reach off the table, where only the markers place it (a big bold title)
+    photo_print_halo_mm: float = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
+    signature_reach_mm: float = 15.0  # a signature's flourish or long descender may run this far out of its place
+    crease_pieces_mm: float = 12.0  # ink along one thin straight level or upright line, in pieces, this long in all: a crease
+    # ink the dropout hides (scanner/colour.py)
     red_share: float = 0.02  # share of a box interior in ink the dropout hides (red, pink, yellow...): review
+    hidden_contrast: int = 60  # grey levels above the paper's tint: ink the dropout hid (pale pink reaches 80, red 150+)
+    hidden_seen_near_mm: float = 0.7  # colour this near ink the dropout shows belongs to that ink
+    # folds and creases (scanner/folds.py)
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
     fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
     fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
+    fold_min_free_share: float = 0.25  # a line is judged only where at least this share of its length is unprinted
+    fold_margin_mm: float = 1.5  # distance kept from the page edge and the table rules when looking at the margins
+    crease_reach_mm: float = 3.0  # the shade beside a crease leaves faint traces this far off its line
+    crease_line_mm: float = 1.0  # the crease's own line, blurred, is within this of the line fitted to it
+    crease_search_mm: float = 8.0  # a crease is looked for in the margins this far above and below the traces
+    crease_margin_ridge: float = 0.015  # ... as a row of the margin whose median darkness stands this far above the rows about it
+    local_crease_reach_mm: float = 4.0  # a crease through a box is looked for this far beyond it on both sides ...
+    local_crease_ridge: float = 0.008  # ... as a line darker, averaged along each side's stretch, than the paper 1 mm about it
     # bleed-through: the back's print, mirrored (see scanner/bleed.py)
     bleed_min_strength: float = 0.02  # show-through weaker than this is left alone (under the trace level)
     bleed_min_explained: float = 0.18  # a fit must explain this share of the paper's faint darkness (a page
     #                                    without show-through: 0.08 at most; with it: 0.21 and more)
     bleed_max_shift_mm: float = 3.0  # the two sides of a sheet may be printed this far apart
     bleed_left_darkness: float = 0.004  # where the back darkened the page this much, the faint-mark measures do not look
-    # scanner streaks and blank pages
+    bleed_edge_mm: float = 6.0  # paper this close to the page edge is not used for the fit (scanner edges, shadows)
+    bleed_ink_keep_mm: float = 1.0  # nor paper this close to front print or ink
+    # how the page was scanned or printed: black and white, clipped, glare, headroom, resolution, faded (scanner/exposure.py)
     thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
     thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
+    clipped_white: int = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
     clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
+    clipped_paper: int = 255  # paper this bright is at the ceiling: a camera's or scanner's clip (clipped_box_share)
+    glare_box: float = 0.5  # a box this much clipped ...
+    glare_usual: float = 0.2  # ... on a page whose usual box is clipped less than this ...
+    glare_outline: float = 0.5  # ... and whose printed outline keeps under this share of the usual box's print: a glare
+    headroom_ceiling: float = 249.0  # the dropout's (red) channel has the paper by the boxes this bright, near its ceiling, ...
+    headroom_levels: float = 3.0  # ... and another channel has it this many levels darker: faint marks are looked for there too
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
+    # scanner streaks and blank pages
     streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
+    streak_side_px: int = 3  # a faint streak is compared with the columns this far either side of it (image pixels) ...
+    streak_contrast: float = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
+    streak_band_mm: float = 1.0  # ink this near a streak's line (either side) is the streak's
+    streak_flat_mm: float = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
+    streak_on_rule_mm: float = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
+    back_margin_mm: float = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
     # output
     review_jpeg_quality: int = 82
 
@@ -120,6 +187,18 @@ class ScanSettings:
             problems.append("0 < thresholded_white <= 1 and 0 < thresholded_black <= 1")
         if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm or not 0 < self.clipped_box_share <= 1:
             problems.append("0 <= faded_print_darkness < 1, 0 < min_px_per_mm and 0 < clipped_box_share <= 1")
+        if not 128 <= self.clipped_white <= 255 or not 128 <= self.clipped_paper <= 255:
+            problems.append("128 <= clipped_white <= 255 and 128 <= clipped_paper <= 255")
+        if not 0 < self.glare_box <= 1 or not 0 < self.glare_usual <= 1 or not 0 < self.glare_outline <= 1:
+            problems.append("0 < glare_box <= 1, 0 < glare_usual <= 1 and 0 < glare_outline <= 1")
+        if not 0 < self.headroom_ceiling <= 255 or not 0 < self.headroom_levels < 255:
+            problems.append("0 < headroom_ceiling <= 255 and 0 < headroom_levels < 255")
+        if (not 0 < self.name_colour_contrast < 255 or self.name_colour_edge_px < 0
+                or not 0 <= self.name_colour_usual <= 1 or not 0 < self.name_colour_fringe):
+            problems.append("0 < name_colour_contrast < 255, name_colour_edge_px >= 0, 0 <= name_colour_usual <= 1, "
+                            "0 < name_colour_fringe")
+        if not 0 < self.hidden_contrast < 255 or self.hidden_seen_near_mm < 0:
+            problems.append("0 < hidden_contrast < 255 and hidden_seen_near_mm >= 0")
         if not 0 <= self.empty_ink < self.mark_ink < self.heavy_ink <= 1 or not 0 < self.heavy_trace <= 1:
             problems.append("0 <= empty_ink < mark_ink < heavy_ink <= 1 and 0 < heavy_trace <= 1")
         if not 0 < self.empty_span_mm < self.mark_span_mm:
@@ -134,6 +213,12 @@ class ScanSettings:
                             "strike_min_mm <= steep_strike_min_mm <= 7 (a name's height)")
         if not 0 < self.name_cross_trace <= 1 or self.name_cross_margin < 0 or self.name_cross_ratio < 1:
             problems.append("0 < name_cross_trace <= 1, name_cross_margin >= 0, name_cross_ratio >= 1")
+        if not 1 <= self.name_cross_steep_gate <= self.name_cross_ink_ratio or self.letter_halo_mm < 0:
+            problems.append("1 <= name_cross_steep_gate <= name_cross_ink_ratio and letter_halo_mm >= 0")
+        if (self.name_halo_mm < 0 or self.name_fit_mm < 0 or self.name_colour_near_mm < 0 or self.rule_clear_mm < 0
+                or not 0 < self.straight_line_mm or self.sliver_px < 0):
+            problems.append("name_halo_mm >= 0, name_fit_mm >= 0, name_colour_near_mm >= 0, rule_clear_mm >= 0, "
+                            "0 < straight_line_mm and sliver_px >= 0")
         if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1
                 or not 0 < self.pen_core_ratio <= 1):
             problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")
@@ -147,12 +232,38 @@ class ScanSettings:
                 or not 0 <= self.bleed_max_shift_mm <= 10 or not 0 < self.bleed_left_darkness < 0.1:
             problems.append("0 < bleed_min_strength < 0.5, 0 < bleed_min_explained <= 1, 0 <= bleed_max_shift_mm <= 10,"
                             " 0 < bleed_left_darkness < 0.1")
+        if not 0 < self.bleed_edge_mm <= 30 or not 0 <= self.bleed_ink_keep_mm <= 5:
+            problems.append("0 < bleed_edge_mm <= 30, 0 <= bleed_ink_keep_mm <= 5")
+        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0:
+            problems.append("0 < fold_min_free_share <= 1 and fold_margin_mm >= 0")
+        if (not 0 < self.crease_line_mm <= self.crease_reach_mm or not 0 < self.crease_search_mm
+                or not 0 < self.crease_margin_ridge < 1 or not 0 < self.local_crease_reach_mm
+                or not 0 < self.local_crease_ridge < 1):
+            problems.append("0 < crease_line_mm <= crease_reach_mm, 0 < crease_search_mm, 0 < crease_margin_ridge < 1, "
+                            "0 < local_crease_reach_mm and 0 < local_crease_ridge < 1")
+        if not 0 < self.grid_min_cover <= 1 or not 0 < self.grid_tilt_max < 1:
+            problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
+        if (not 0 < self.rim_mm or not 0 < self.between_rows_max_mm or not 0 < self.between_rows_middle <= 0.5
+                or self.upright_px < 0 or not 0 < self.runaway_mm or not 0 <= self.level_tilt_deg <= 10):
+            problems.append("0 < rim_mm, 0 < between_rows_max_mm, 0 < between_rows_middle <= 0.5, upright_px >= 0, "
+                            "0 < runaway_mm and 0 <= level_tilt_deg <= 10")
+        if (self.free_crease_band_mm < 0 or self.writing_edge_mm < 0 or self.writing_corner_mm < 0
+                or self.margin_halo_mm < 0 or not 0 <= self.print_halo_mm <= self.photo_print_halo_mm
+                or self.signature_reach_mm < 0 or not 0 < self.crease_pieces_mm):
+            problems.append("free_crease_band_mm >= 0, writing_edge_mm >= 0, writing_corner_mm >= 0, margin_halo_mm >= 0, "
+                            "0 <= print_halo_mm <= photo_print_halo_mm, signature_reach_mm >= 0, 0 < crease_pieces_mm")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
-        if self.max_pixels < 1_000_000:
-            problems.append("max_pixels >= 1000000")
+        if (self.streak_side_px < 1 or not 0 < self.streak_contrast < 1 or self.streak_band_mm < 0
+                or not 0 < self.streak_flat_mm or self.streak_on_rule_mm < 0):
+            problems.append("streak_side_px >= 1, 0 < streak_contrast < 1, streak_band_mm >= 0, 0 < streak_flat_mm "
+                            "and streak_on_rule_mm >= 0")
+        if not 0 < self.back_margin_mm < 100:
+            problems.append("0 < back_margin_mm < 100")
+        if self.max_pixels < 1_000_000 or not 0 < self.full_decode_px_per_mm:
+            problems.append("max_pixels >= 1000000 and 0 < full_decode_px_per_mm")
         if not 200 <= self.detect_max_side <= 4000:
             problems.append("200 <= detect_max_side <= 4000")
         if problems:

@@ -23,7 +23,8 @@ from PIL import Image
 from kiemphieu.i18n import tr
 
 Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding
-PDF_RASTER_DPI = 200
+PDF_RASTER_DPI = 200  # a PDF page is rasterised at this resolution, above the canonical 6 px/mm (152 dpi): fixed
+#                       by the construction (the page is straightened to the canonical resolution)
 #: ISO base media brands of HEIF still images: a phone's HEIC photo (an iPhone's default format)
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 
@@ -199,6 +200,7 @@ def _to_bgr_or_gray(image: np.ndarray) -> np.ndarray:
     return image
 
 
+# OpenCV's reduced JPEG decodes, by their factor (an enumeration)
 REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 

@@ -17,17 +17,14 @@ from scanner.ink import InkMaps
 from scanner.results import BoxResult
 from scanner.settings import ScanSettings
 
-STREAK_SIDE_PX = 3  # a faint streak is compared with the columns this far either side of it ...
-STREAK_CONTRAST = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
-
 
 def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> list[float]:
     """Image x positions of thin dark vertical lines that run over the whole image height.
 
     A dark streak is 40 % darker than the paper. A thin one on a high-resolution scan read at reduced size
     (a 1 px line at 600 dpi is a quarter of a pixel at 150 dpi) is only a little darker, but darker than the
-    columns on both sides of it in almost every row, which neither noise, nor a shadow's edge, nor a
-    printed rule that stops with the table is. Without ``dark`` (a photo), only such thin lines are: a
+    columns on both sides of it (``streak_side_px`` away, by ``streak_contrast``) in almost every row, which
+    neither noise, nor a shadow's edge, nor a printed rule that stops with the table is. Without ``dark`` (a photo), only such thin lines are: a
     photo's dark background above and below the sheet, with a shadow across it, is 40 % darker than its
     brightest paper down whole columns (the other hand's phone deck, ``hand-0175``: three "streaks").
     """
@@ -36,11 +33,11 @@ def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> lis
     sample = grey[::step]
     paper = percentile_u8(sample[:, :: max(1, w // 200)], 90)
     coverage = _column_share(sample < 0.6 * paper) if dark else np.zeros(w)
-    k = STREAK_SIDE_PX
+    k = s.streak_side_px
     if w > 2 * k:
         # darker than both sides by the contrast: (integers) a column + ceil(contrast) <= the lighter side
         below = (np.asarray(cv2.min(sample[:, : -2 * k], sample[:, 2 * k :])).astype(np.int16)
-                 - int(np.ceil(STREAK_CONTRAST * paper)))
+                 - int(np.ceil(s.streak_contrast * paper)))
         faint = _column_share(cv2.compare(sample[:, k:-k].astype(np.int16), below, cv2.CMP_LE), 255)
         coverage[k:-k] = np.maximum(coverage[k:-k], faint)
     cols = np.flatnonzero(coverage >= s.streak_coverage)
@@ -58,7 +55,7 @@ def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> lis
 def parallelogram_gap_mm(hom: np.ndarray, size_mm: tuple[float, float]) -> float:
     """How far (mm) the page's fourth corner falls from the parallelogram the other three make in the image:
     next to nothing on a scanner's flat glass or feeder (an affine map), millimetres in a photo's
-    perspective."""
+    perspective (the pipeline takes a page within ``streak_flat_mm`` for a scan)."""
     w, h = size_mm
     corners = cv2.perspectiveTransform(np.array([[[0.0, 0.0]], [[w, 0.0]], [[0.0, h]], [[w, h]]]), hom).reshape(4, 2)
     gap = corners[3] - (corners[1] + corners[2] - corners[0])
@@ -95,11 +92,6 @@ def _column_share(mask: np.ndarray, on: int = 1) -> np.ndarray:
     return np.asarray(counts / (float(on) * mask.shape[0]))
 
 
-STREAK_BAND_MM = 1.0  # ink this near a streak's line (either side) is the streak's
-STREAK_FLAT_MM = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
-STREAK_ON_RULE_MM = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
-
-
 def _along_rows(line: np.ndarray) -> bool:
     """Whether a page line (two points, mm) runs more across the page than down it."""
     dx, dy = line[1] - line[0]
@@ -114,13 +106,14 @@ def _line_across(line: np.ndarray, at: np.ndarray) -> np.ndarray:
     return np.asarray(a[1 - i] + (at - a[i]) * (b[1 - i] - a[1 - i]) / (b[i] - a[i]))
 
 
-def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -> list[np.ndarray]:
+def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout, s: ScanSettings) -> list[np.ndarray]:
     """Each streak (an image line of :func:`find_streak_lines`: the sheet moves past the scanner's sensor)
     as the two page points (mm, shape (2, 2)) its ends fall on: a straight line on the page too.
 
     A sheet fed sideways turns the table's long horizontal rules into image columns dark over 90 % of
     the image's height, which :func:`find_streaks` takes for streaks: a line lying on a printed rule
-    over the whole width (or height) of the table is that rule, and is left out here.
+    over the whole width (or height) of the table (within ``streak_on_rule_mm`` of it at both ends) is that
+    rule, and is left out here.
     """
     to_page = np.linalg.inv(hom)
     tx, ty, tw, th = page.table_mm
@@ -129,7 +122,7 @@ def streak_lines_mm(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout
         line = cv2.perspectiveTransform(ends_img.reshape(2, 1, 2).astype(np.float64), to_page).reshape(2, 2)
         ends, rules = ((tx, tx + tw), rule_rows(page)) if _along_rows(line) else ((ty, ty + th), rule_columns(page))
         at = _line_across(line, np.array(ends))
-        if not any(bool(np.all(np.abs(at - r) <= STREAK_ON_RULE_MM)) for r in rules):
+        if not any(bool(np.all(np.abs(at - r) <= s.streak_on_rule_mm)) for r in rules):
             lines.append(line)
     return lines
 
@@ -154,10 +147,10 @@ def streak_boxes(streaks: list[np.ndarray], hom: np.ndarray, page: PageLayout) -
     return hit
 
 
-def streak_names(lines_mm: list[np.ndarray], page: PageLayout) -> set[int]:
+def streak_names(lines_mm: list[np.ndarray], page: PageLayout, s: ScanSettings) -> set[int]:
     """Persons whose name or position a streak runs along (``lines_mm``: :func:`streak_lines_mm`): a sheet fed
     sideways lays the streak along the rows, where a strike would be, and :func:`without_streaks` takes out
-    whatever lies under it."""
+    whatever lies under it (``streak_band_mm`` either side of its line)."""
     hit: set[int] = set()
     for line in lines_mm:
         if not _along_rows(line):  # down the page: it crosses names and positions, a strike runs along them
@@ -165,17 +158,17 @@ def streak_names(lines_mm: list[np.ndarray], page: PageLayout) -> set[int]:
         for row in page.rows:
             for x, y, w, h in (row.name_mm, row.position_mm):
                 ys = _line_across(line, np.array([x, x + w]))
-                if ys.max() >= y - STREAK_BAND_MM and ys.min() <= y + h + STREAK_BAND_MM:
+                if ys.max() >= y - s.streak_band_mm and ys.min() <= y + h + s.streak_band_mm:
                     hit.add(row.person)
     return hit
 
 
-def streak_band(lines_mm: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) bool, the page's pixels: a band of :data:`STREAK_BAND_MM` either side of each streak's line."""
+def streak_band(lines_mm: list[np.ndarray], shape: tuple[int, ...], s: ScanSettings) -> np.ndarray:
+    """(H, W) bool, the page's pixels: a band of ``streak_band_mm`` either side of each streak's line."""
     band = np.zeros(shape[:2], np.uint8)
     for ends in lines_mm:
         (c0, r0), (c1, r1) = np.round(ends * PX).astype(int)
-        cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 1, 2 * _px(STREAK_BAND_MM) + 1)
+        cv2.line(band, (int(c0), int(r0)), (int(c1), int(r1)), 1, 2 * _px(s.streak_band_mm) + 1)
     return band.view(bool)
 
 
@@ -189,7 +182,7 @@ def band_in_boxes(band: np.ndarray, page: PageLayout, boxes: list[BoxResult], s:
 
 
 def without_streaks(maps: InkMaps, band: np.ndarray | None) -> InkMaps:
-    """``maps`` with the scanner streaks' ``band`` (:func:`streak_band`: :data:`STREAK_BAND_MM` either side
+    """``maps`` with the scanner streaks' ``band`` (:func:`streak_band`: ``streak_band_mm`` either side
     of each streak's line on the page, :func:`streak_lines_mm`) cleared (``band`` is None on a page without one).
 
     Through a level cell beside its box, through the free areas or across a name, a streak is the

@@ -12,7 +12,7 @@ from kiemphieu.layout import PageLayout, Rect
 from scanner.folds import Line, below_table, explained_mask
 from scanner.imaging import PX, _blob_area_mm2, _closed, _px, _region, on_lines
 from scanner.ink import InkMaps, explain_folds
-from scanner.names import PRINTED_DARKNESS, RULE_CLEAR_MM, STRAIGHT_MM, _off_print
+from scanner.names import PRINTED_DARKNESS, _off_print
 from scanner.settings import ScanSettings
 
 
@@ -55,9 +55,6 @@ def _touching(a: tuple[float, float, float, float], b: tuple[float, float, float
             and a[1] - gap_mm <= b[1] + b[3] and b[1] - gap_mm <= a[1] + a[3])
 
 
-FREE_CREASE_BAND_MM = 3.0  # a crease across the free areas explains this much either side of its line
-
-
 def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, size_mm: tuple[float, float],
                            s: ScanSettings) -> bool:
     """Whether writing found in the free areas is still there once creases across them are explained.
@@ -67,44 +64,39 @@ def writing_beside_creases(maps: InkMaps, lines: list[Line], page: PageLayout, s
     A flattened sheet does not lie quite flat: one side of the crease is a few per
     cent darker, and the paper level, lagging behind so sharp a step, leaves faint
     traces up to 3 mm off the crease's line along its whole length. A band of
-    :data:`FREE_CREASE_BAND_MM` either side of these creases is explained: writing
+    ``free_crease_band_mm`` either side of these creases is explained: writing
     in the free areas is found anywhere else in them (a word is wider than that).
     """
     creases = below_table(maps.smooth, maps.paper, maps.ink, page, size_mm, s)
     if not creases:
         return True
     band = explained_mask(lines, maps.grey.shape, s) | explained_mask(creases, maps.grey.shape, s,
-                                                                        band_mm=FREE_CREASE_BAND_MM)
+                                                                        band_mm=s.free_crease_band_mm)
     unfolded = explain_folds(maps, band)
     return writing_found(unfolded.light, unfolded.trace, page, s)
 
 
-EDGE_MM = 4.5  # the sheet's edge (its shadow, a skewed sheet's corner beyond it): never looked at for writing
-CORNER_MM = 15.0  # ... nor its corners, this far along both edges
-MARGIN_HALO_MM = 1.5  # what is kept clear around a marker, the QR code, the seal and the signature's place
-PRINT_HALO_MM = 1.2  # the print's reach off the table, where only the markers place it (a big bold title)
-PHOTO_PRINT_HALO_MM = 3.0  # ... and on a phone's photo, whose lens and a curled sheet move it further
-
-
-def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tuple[Rect, list[Rect]]]:
+def _writing_places(page: PageLayout, size_mm: tuple[float, float], s: ScanSettings) -> list[tuple[Rect, list[Rect]]]:
     """The places outside the free areas, the names and the boxes' cells where a voter could write: the top of
     the page (title, heading), its foot, the side margins, the table's heading and each row's number and
-    position; each with what in it is not looked at (markers, QR code, seal, signature), in page mm."""
+    position; each with what in it is not looked at (markers, QR code, seal, signature), in page mm. The sheet's
+    edge (``writing_edge_mm``) and corners (``writing_corner_mm``) are not places."""
     width, height = size_mm
+    edge, corner = s.writing_edge_mm, s.writing_corner_mm
     tx, ty, tw, th = page.table_mm
     bottom = max([ty + th] + [y + h for _, y, _, h in page.free_mm]
                  + ([page.signature_mm[1] + page.signature_mm[3]] if page.signature_mm else []))
     top_row = min(row.row_mm[1] for row in page.rows) if page.rows else ty + th
-    corners = [(x, y, CORNER_MM, CORNER_MM) for x in (0.0, width - CORNER_MM) for y in (0.0, height - CORNER_MM)]
+    corners = [(x, y, corner, corner) for x in (0.0, width - corner) for y in (0.0, height - corner)]
     keep_clear = [*page.markers_mm.values(), page.qr_mm, page.seal_mm, *corners]
     if page.signature_mm is not None:
         keep_clear.append(page.signature_mm)
-    c = RULE_CLEAR_MM
+    c = s.rule_clear_mm
     places: list[Rect] = [
-        (EDGE_MM, EDGE_MM, width - 2 * EDGE_MM, ty - 1.0 - EDGE_MM),  # title, heading
-        (EDGE_MM, bottom + 1.0, width - 2 * EDGE_MM, height - EDGE_MM - bottom - 1.0),  # the page's foot
-        (EDGE_MM, ty, tx - 0.5 - EDGE_MM, bottom - ty),  # left margin
-        (tx + tw + 0.5, ty, width - EDGE_MM - tx - tw - 0.5, bottom - ty),  # right margin
+        (edge, edge, width - 2 * edge, ty - 1.0 - edge),  # title, heading
+        (edge, bottom + 1.0, width - 2 * edge, height - edge - bottom - 1.0),  # the page's foot
+        (edge, ty, tx - 0.5 - edge, bottom - ty),  # left margin
+        (tx + tw + 0.5, ty, width - edge - tx - tw - 0.5, bottom - ty),  # right margin
         (tx + c, ty + c, tw - 2 * c, top_row - ty - 2 * c),  # the table's heading
     ]
     for row in page.rows:
@@ -112,7 +104,7 @@ def _writing_places(page: PageLayout, size_mm: tuple[float, float]) -> list[tupl
         places.append((rx + c, ry + c, row.name_mm[0] - 1.0 - rx - 2 * c, rh - 2 * c))  # number
         px = row.position_mm[0] - 1.0
         places.append((px + c, ry + c, min(cell[0] for cell in row.cells_mm.values()) - px - 2 * c, rh - 2 * c))
-    return [(rect, [k for k in keep_clear if _touching(rect, k, gap_mm=MARGIN_HALO_MM)])
+    return [(rect, [k for k in keep_clear if _touching(rect, k, gap_mm=s.margin_halo_mm)])
             for rect in places if rect[2] > 1.0 and rect[3] > 1.0]
 
 
@@ -125,23 +117,23 @@ class OpenPlaces:
     whole: np.ndarray  # (H, W) uint8, 1 where any place is open: one count tells most pages apart
 
 
-_OPEN: dict[tuple[int, int, float], OpenPlaces] = {}
+_OPEN: dict[tuple[int, int, float, float, float, float, float], OpenPlaces] = {}
 
 
-def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float],
-                 halo_mm: float = PRINT_HALO_MM) -> OpenPlaces:
+def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float], s: ScanSettings,
+                 halo_mm: float) -> OpenPlaces:
     """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): ``halo_mm``
-    away from the blank page's print and away from what is kept clear. Cached per process, as the blank
-    pages are (:func:`scanner.bleed.printed_pages`)."""
-    key = (id(printed), page.page, halo_mm)
+    away from the blank page's print and ``margin_halo_mm`` away from what is kept clear. Cached per process,
+    as the blank pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with."""
+    key = (id(printed), page.page, halo_mm, s.rule_clear_mm, s.writing_edge_mm, s.writing_corner_mm, s.margin_halo_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
         places = []
         whole = np.zeros(printed.shape, np.uint8)
-        for rect, clear in _writing_places(page, size_mm):
+        for rect, clear in _writing_places(page, size_mm, s):
             open_ = _off_print(_region(printed, rect) > PRINTED_DARKNESS, halo_mm)
             for cx, cy, cw, ch in clear:
-                m = MARGIN_HALO_MM
+                m = s.margin_halo_mm
                 _region(open_, (cx - m - rect[0], cy - m - rect[1], cw + 2 * m, ch + 2 * m))[...] = False
             places.append((rect, open_))
             view = _region(whole, rect)
@@ -150,15 +142,14 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
     return cached
 
 
-SIGNATURE_REACH_MM = 15.0  # a signature's flourish or long descender may run this far out of its place
-CREASE_PIECES_MM = 12.0  # ink along one thin straight level or upright line, in pieces, this long in all: a crease
-CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright (fold_max_tilt_deg)
+CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright (fold_max_tilt_deg): the angles the
+#                                                   line filter is tried at, fixed by the construction
 
 
-def crease_pieces(found: np.ndarray) -> np.ndarray:
+def crease_pieces(found: np.ndarray, s: ScanSettings) -> np.ndarray:
     """(H, W) bool: the ink of ``found`` (bool, one place) that lies on a thin straight level or upright line
-    (within 2 degrees) holding ``CREASE_PIECES_MM`` of ink in all: a fold's crease, which the text on the
-    page and the paper's grain break into pieces shorter than a straight line's ``STRAIGHT_MM``. A word has
+    (within 2 degrees) holding ``crease_pieces_mm`` of ink in all: a fold's crease, which the text on the
+    page and the paper's grain break into pieces shorter than a straight line's ``straight_line_mm``. A word has
     no line that long in it; a long straight line of its own is left out anyway."""
     out = np.zeros(found.shape, bool)
     if not found.any():
@@ -171,7 +162,7 @@ def crease_pieces(found: np.ndarray) -> np.ndarray:
             k = float(np.tan(np.radians(tilt)))
             shear = np.array([[1.0, -k, k * h / 2], [0.0, 1.0, 0.0]], np.float32)
             sheared = cv2.warpAffine(thick, shear, (w, h), flags=cv2.INTER_NEAREST)
-            columns = np.flatnonzero(sheared.sum(axis=0) >= _px(CREASE_PIECES_MM))
+            columns = np.flatnonzero(sheared.sum(axis=0) >= _px(s.crease_pieces_mm))
             if not columns.size:
                 continue
             line = np.zeros((h, w), np.uint8)
@@ -182,16 +173,16 @@ def crease_pieces(found: np.ndarray) -> np.ndarray:
     return out
 
 
-def signature_overflow(light: np.ndarray, page: PageLayout) -> np.ndarray:
+def signature_overflow(light: np.ndarray, page: PageLayout, s: ScanSettings) -> np.ndarray:
     """(H, W) bool: the ink outside the signature's place that is one piece with ink inside it (pen gaps
-    under 0.5 mm bridged), up to ``SIGNATURE_REACH_MM`` away: a signature running out of its place, a
+    under 0.5 mm bridged), up to ``signature_reach_mm`` away: a signature running out of its place, a
     flourish under it or a long descender. A voter may sign, and a signature is not writing, wherever its
     strokes end. Ink out there that does not touch the signature is left as it is."""
     out = np.zeros(light.shape, bool)
     if page.signature_mm is None:
         return out
     sx, sy, sw, sh = page.signature_mm
-    reach = SIGNATURE_REACH_MM
+    reach = s.signature_reach_mm
     r0, c0 = max(0, _px(sy - reach)), max(0, _px(sx - reach))
     r1, c1 = min(light.shape[0], _px(sy + sh + reach)), min(light.shape[1], _px(sx + sw + reach))
     if r1 <= r0 or c1 <= c0:
@@ -212,25 +203,25 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
                       photo: bool = False) -> bool:
     """Writing outside the free areas: in the title's or the foot's space, a side margin, the table's heading,
     a row's number or position (:func:`_writing_places`), ink the blank page's print does not explain,
-    ``writing_min_mm2`` of it in one place, straight level or upright lines of ``STRAIGHT_MM`` left out (a
+    ``writing_min_mm2`` of it in one place, straight level or upright lines of ``straight_line_mm`` left out (a
     table rule off its place, a crease, a streak), a crease broken into pieces (:func:`crease_pieces`) and a
     signature running out of its place (:func:`signature_overflow`) left out. Under QD 262 any extra writing on a ballot spoils it whole;
     only the free areas were looked at, so a word written in a margin or beside a position was counted.
     Without the blank page nothing is looked at here. On a photo (``photo``) only what lies
-    :data:`PHOTO_PRINT_HALO_MM` from the print is looked at: off the table, where only the markers place the
-    print, a phone photo's curl and lens move it by more than ``PRINT_HALO_MM`` (at that reach, 7 of the field
+    ``photo_print_halo_mm`` from the print is looked at: off the table, where only the markers place the
+    print, a phone photo's curl and lens move it by more than ``print_halo_mm`` (at that reach, 7 of the field
     deck's 294 photos of ballots were flagged for the print itself; at 3 mm, 1). ``image``, the page map (page mm
-    -> image) and the image's shape: what lies within ``EDGE_MM`` of the image's edge on the page, or beyond
+    -> image) and the image's shape: what lies within ``writing_edge_mm`` of the image's edge on the page, or beyond
     it, is not looked at (a sheet skewed by 5 degrees runs out of the image, and the page there is made of
     the image's edge drawn out)."""
     if printed is None:
         return False
-    open_places = _open_places(page, printed, size_mm, PHOTO_PRINT_HALO_MM if photo else PRINT_HALO_MM)
+    open_places = _open_places(page, printed, size_mm, s, s.photo_print_halo_mm if photo else s.print_halo_mm)
     h, w = min(light.shape[0], printed.shape[0]), min(light.shape[1], printed.shape[1])
     if cv2.countNonZero(cv2.bitwise_and(light[:h, :w].view(np.uint8), open_places.whole[:h, :w])) < \
             s.writing_min_mm2 * PX**2:
         return False
-    light = light & ~signature_overflow(light, page)  # only on the few pages that get this far
+    light = light & ~signature_overflow(light, page, s)  # only on the few pages that get this far
     seen = None
     if image is not None:  # the image's outline on the page (mm), only on the few pages that get this far
         hom, (h_img, w_img) = image[0], image[1][:2]
@@ -238,7 +229,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
                                             np.linalg.inv(hom)).reshape(-1, 2)
         seen = np.zeros(light.shape, np.uint8)
         cv2.fillConvexPoly(seen, np.round(image_mm * PX).astype(np.int32).reshape(-1, 1, 2), 1)
-        seen = cv2.erode(seen, np.ones((2 * _px(EDGE_MM) + 1,) * 2, np.uint8)).view(bool)
+        seen = cv2.erode(seen, np.ones((2 * _px(s.writing_edge_mm) + 1,) * 2, np.uint8)).view(bool)
     for rect, open_ in open_places.places:
         found = _region(light, rect)
         h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
@@ -247,6 +238,6 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        if _blob_area_mm2(found & ~on_lines(found, STRAIGHT_MM, (0, 90)) & ~crease_pieces(found)) >= s.writing_min_mm2:
+        if _blob_area_mm2(found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found, s)) >= s.writing_min_mm2:
             return True
     return False

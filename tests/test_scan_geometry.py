@@ -689,7 +689,7 @@ def _crossed(grey: np.ndarray, printed: Printed, *, traces: bool = True, margins
     boxes, _ = score_boxes(maps, printed.page, S)
     if not traces:
         return crossed_names(maps.light, maps.ink, printed.page, boxes, S)
-    crease = crease_test(maps, printed.page, printed.layout.page_size_mm) if margins else None
+    crease = crease_test(maps, printed.page, printed.layout.page_size_mm, S) if margins else None
     return crossed_names(maps.light, maps.ink, printed.page, boxes, S, maps.trace, printed.print, crease)
 
 
@@ -958,19 +958,19 @@ def test_a_box_under_a_glare_goes_to_review_but_a_page_washed_white_everywhere_d
     page = printed.page
     row = page.rows[3]
     x, y, w, h = row.boxes_mm["high"]
-    assert glare_rows(printed.grey, page) == set()
+    assert glare_rows(printed.grey, page, S) == set()
     glared = printed.grey.copy()
     cv2.ellipse(glared, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 255, -1)
-    assert glare_rows(glared, page) == {row.person}
+    assert glare_rows(glared, page, S) == {row.person}
     white = np.where(printed.grey > 200, 255, printed.grey).astype(np.uint8)  # the paper clipped, the print kept
-    assert glare_rows(white, page) == set()
+    assert glare_rows(white, page, S) == set()
     bright = printed.grey.copy()  # an overexposed spot: the paper there clipped, the print (and a stroke) kept
     spot = np.zeros(bright.shape, np.uint8)
     cv2.ellipse(spot, (round((x + w / 2) * PX), round((y + h / 2) * PX)), (round(9 * PX), round(6 * PX)), 0, 0, 360,
                 1, -1)
     bright[(spot == 1) & (bright > 200)] = 255
-    assert glare_rows(bright, page) == set()
+    assert glare_rows(bright, page, S) == set()
 
 
 def test_writing_outside_the_free_areas_is_writing(printed: Printed) -> None:
@@ -1021,7 +1021,7 @@ def test_a_signature_running_out_of_its_place_is_not_writing_but_a_word_below_it
     assert page.signature_mm is not None
     signed = _signature(printed, flourish_mm=4.0)
     light = ink_maps(signed, S).light
-    assert signature_overflow(light, page)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
+    assert signature_overflow(light, page, S)[round((page.signature_mm[1] + page.signature_mm[3] + 2) * PX):].any()
     assert not writing_elsewhere(light, page, printed.print, size, S)
     written = _signature(printed, flourish_mm=4.0, word_below_mm=8.0)
     assert writing_elsewhere(ink_maps(written, S).light, page, printed.print, size, S)
@@ -1044,7 +1044,7 @@ def test_a_crease_broken_into_pieces_outside_the_free_areas_is_not_writing_but_a
     pieces = line * (gaps[None, :] if level else gaps[:, None])
     creased = _darken(printed.grey, pieces, 0.35)
     light = ink_maps(creased, S).light
-    assert crease_pieces(light).any()
+    assert crease_pieces(light, S).any()
     assert not writing_elsewhere(light, page, printed.print, size, S)
     word = _word_at(printed, 60.0 if level else 100.0, 280.5 if level else 30.0)
     written = ink_maps(_darken(creased, word, PEN), S).light
@@ -1857,7 +1857,7 @@ def test_a_rule_bent_near_a_rows_boxes_is_not_a_traced_box(printed: Printed) -> 
     maps = ink_maps(_traced_page(printed, "rule", 0.4), S)
     boxes = [BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", 0.0, 0.0) for row in page.rows
              for level in LEVELS]
-    rims = {(row.person, level): rim_ink_mm2(maps.light, row.boxes_mm[level]) for row in page.rows
+    rims = {(row.person, level): rim_ink_mm2(maps.light, row.boxes_mm[level], S) for row in page.rows
             for level in LEVELS}
     usual = float(np.median(list(rims.values())))
     bent = page.rows[TRACED].person
@@ -1914,7 +1914,7 @@ def test_the_steps_of_a_slightly_tilted_rule_do_not_join_two_rows_marks() -> Non
     to the lower box's outline and its X: one mark across two rows, which it is not (18 rows of that deck went
     to review so). Level lines are found tilted by up to 2 degrees too."""
     crop = np.array([[c == "#" for c in line] for line in TILTED_SPACE.strip().splitlines()])
-    assert not _runs_across(crop, slice(12, 48), slice(16, 44))
+    assert not _runs_across(crop, slice(12, 48), slice(16, 44), S)
 
 
 NAMED = 3  # the row whose number, name or position cell the voter writes in
@@ -1987,8 +1987,8 @@ def test_names_printed_where_they_are_or_a_millimetre_off_are_not_ink_in_their_c
     assert name_cell_ink(maps.light, page, boxes, printed.print, S) == set()
     if shift_mm:  # the print where the boxes put it: what the fit mends
         unfitted = [sum(_loose_ink_mm2(_region(maps.light, rect), _off_print(
-                            _region(printed.print, rect) > PRINTED_DARKNESS))
-                        for rect in _row_cells(row)) for row in page.rows]
+                            _region(printed.print, rect) > PRINTED_DARKNESS, S.name_halo_mm), S)
+                        for rect in _row_cells(row, S)) for row in page.rows]
         assert all(area >= S.name_ink_mm2 for area in unfitted), unfitted
 
 
@@ -2027,7 +2027,7 @@ def test_a_line_struck_slanting_over_the_boxes_is_for_a_human(printed: Printed, 
     rows = classify_rows(boxes, S)
     row_reasons, _ = inspect(maps.light, page, boxes, S, maps.trace, maps.ink, printed.print)
     assert all(R.R_BETWEEN_ROWS in row_reasons[row.person] for row in page.rows), row_reasons
-    assert strokes_across_columns(maps.light, page) == {row.person for row in page.rows}
+    assert strokes_across_columns(maps.light, page, S) == {row.person for row in page.rows}
     assert any(r.marks == "one" and not r.reasons for r in rows.values())  # what was counted before
 
 
@@ -2036,7 +2036,7 @@ def test_marks_overshooting_their_boxes_do_not_run_across_columns(printed: Print
     """An X overshooting its box stays in its level's column: 7 mm of paper lie between a box and the rule to
     the next column."""
     maps = ink_maps(_struck_page(printed, marked=True, overshoot_mm=overshoot_mm), S)
-    assert strokes_across_columns(maps.light, printed.page) == set()
+    assert strokes_across_columns(maps.light, printed.page, S) == set()
 
 
 def test_writing_far_from_the_print_is_writing_on_a_photo_too(printed: Printed) -> None:
@@ -2060,6 +2060,6 @@ def test_a_page_without_rows_is_inspected_without_error(printed: Printed) -> Non
     find nothing rather than fail on the level columns' missing area."""
     page = replace(printed.page, rows=())
     maps = ink_maps(printed.grey, S)
-    assert strokes_across_columns(maps.light, page) == set()
+    assert strokes_across_columns(maps.light, page, S) == set()
     row_reasons, _ = inspect(maps.light, page, [], S, maps.trace, maps.ink, printed.print)
     assert row_reasons == {}

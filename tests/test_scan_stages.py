@@ -46,7 +46,6 @@ from scanner.run import build_context
 from scanner.settings import ScanSettings
 from scanner.sources import DecodeError, FileProblem, decode_bytes, describe, sniff, tasks_for
 from scanner.streaks import (
-    STREAK_FLAT_MM,
     band_in_boxes,
     find_streak_lines,
     find_streaks,
@@ -528,24 +527,24 @@ def test_find_streaks(image: np.ndarray, layout: Layout, hom: np.ndarray) -> Non
     # the sheet was fed sideways: the streak runs along the rows, through 11's boxes and along 10's name
     lines = find_streak_lines(image, S)
     assert len(lines) == 1 and lines[0][0][0] == lines[0][1][0] == streaks[0]
-    lines_mm = streak_lines_mm(lines, hom, layout.pages[0])
+    lines_mm = streak_lines_mm(lines, hom, layout.pages[0], S)
     assert streak_boxes(lines, hom, layout.pages[0]) == {11}
-    assert streak_names(lines_mm, layout.pages[0]) == {10, 11}
+    assert streak_names(lines_mm, layout.pages[0], S) == {10, 11}
     # the same scan turned a quarter by the scan software to set the page upright: the streak is an image row,
     # and still found, through the same boxes and along the same name
     turned = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)  # image (x, y) -> (h - 1 - y, x)
     turn = np.array([[0, -1, image.shape[0] - 1], [1, 0, 0], [0, 0, 1]], np.float64)
     (row,) = find_streak_lines(turned, S)
     assert row[0][1] == row[1][1] == pytest.approx(streaks[0], abs=1)
-    turned_mm = streak_lines_mm([row], turn @ hom, layout.pages[0])
+    turned_mm = streak_lines_mm([row], turn @ hom, layout.pages[0], S)
     assert streak_boxes([row], turn @ hom, layout.pages[0]) == {11}
-    assert streak_names(turned_mm, layout.pages[0]) == {10, 11}
+    assert streak_names(turned_mm, layout.pages[0], S) == {10, 11}
     # rows are searched on scans only (a photo has no streak, and a curled sheet's rule can lie along a row):
     # a scanner's page map is affine, a photo's is not
     size = layout.page_size_mm
-    assert parallelogram_gap_mm(hom, size) < STREAK_FLAT_MM / 2 and parallelogram_gap_mm(turn @ hom, size) < STREAK_FLAT_MM / 2
+    assert parallelogram_gap_mm(hom, size) < S.streak_flat_mm / 2 and parallelogram_gap_mm(turn @ hom, size) < S.streak_flat_mm / 2
     tilted = hom @ np.array([[1, 0, 0], [0, 1, 0], [2e-4, 1e-4, 1]], np.float64)  # the sheet leaning away
-    assert parallelogram_gap_mm(tilted, size) > STREAK_FLAT_MM
+    assert parallelogram_gap_mm(tilted, size) > S.streak_flat_mm
     # synthetic: one thin dark column is a streak, a clean page or a dark border is not
     paper = np.full((800, 600), 230, np.uint8)
     assert find_streaks(paper, S) == []
@@ -587,7 +586,7 @@ def test_a_streaks_band_in_a_box_found_off_its_place_sends_the_row_to_review(lay
     page = layout.pages[0]
     x, y, w, h = page.rows[0].boxes_mm["low"]
     shape = (round(layout.page_size_mm[1] * PX), round(layout.page_size_mm[0] * PX))
-    band = streak_band([np.array([[x + w + 0.5, 0.0], [x + w + 0.5, layout.page_size_mm[1]]])], shape)
+    band = streak_band([np.array([[x + w + 0.5, 0.0], [x + w + 0.5, layout.page_size_mm[1]]])], shape, S)
 
     def boxes(dx: float) -> list[BoxResult]:
         return [BoxResult(row.person, level, 0.0, 0.0, 0.0, "empty", dx if row is page.rows[0] else 0.0, 0.0)
