@@ -91,7 +91,7 @@ class BoxInk:
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
-    big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
+    big_blot: bool = False  # its drawn light ink is blots over dot_max_mm only (a drop of ink; a thick marker's X)
     thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
     round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
     open_mm: float = math.inf  # radius of the largest disc of paper its traces leave open (open_paper_mm), mm
@@ -128,26 +128,26 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
-def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+def _largest_piece_mm(mask: np.ndarray, s: ScanSettings) -> tuple[float, float, float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
     3 px closing), or 0; the same with blots of any size left out; how thick the ink is at its thickest
     place (twice its largest distance to the paper, mm); and the stats of all its pieces (as
-    :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``DOT_MAX_MM`` is not drawn: a dot,
+    :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``dot_max_mm`` is not drawn: a dot,
     dots touching (a pen touch, hesitation dots, a marker's dots) or a small drop. A stroke is, and so is a
     larger blot here: a thick marker's X is one (:func:`classify_box` weighs it against the page's marks).
     """
     if not mask.any():
         return 0.0, 0.0, 0.0, np.zeros((0, 5), np.int32)
-    stats, long, blot, depth = _piece_shapes(mask)
-    short = blot & (long <= DOT_MAX_MM * PX)
+    stats, long, blot, depth = _piece_shapes(mask, s)
+    short = blot & (long <= s.dot_max_mm * PX)
     return (float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX,
             2.0 * float(depth.max(initial=0.0)) / PX, stats)
 
 
-def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _piece_shapes(mask: np.ndarray, s: ScanSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each piece of ``mask`` (some ink; grain bridged by a 3 px closing): its stats (as :func:`_pieces`),
-    the longest side of its bounding box (px), whether it is a blot: under ``DOT_ELONGATION`` times as
-    long as it is thick (twice its largest distance to the paper), filling ``DOT_FILL`` of its bounding
+    the longest side of its bounding box (px), whether it is a blot: under ``dot_elongation`` times as
+    long as it is thick (twice its largest distance to the paper), filling ``dot_fill`` of its bounding
     box, and without arms (:func:`_has_arms`: a thick pen's small X or plus has them); and that largest
     distance to the paper (px)."""
     closed = _closed(mask, 3)
@@ -160,10 +160,10 @@ def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
-    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (fill >= DOT_FILL)
+    blot = (long < s.dot_elongation * 2.0 * depth[1:]) & (fill >= s.dot_fill)
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
-        blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
+        blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1, s)
     return np.asarray(stats[1:]), long, blot, depth[1:]
 
 
@@ -176,30 +176,14 @@ def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSe
     mask = _without_specks(_interior(maps.trace, rect_mm, s.trace_inset_mm), s.speck_mm)
     if not mask.any():
         return False
-    _, long, blot, _ = _piece_shapes(mask)
+    _, long, blot, _ = _piece_shapes(mask, s)
     speck = s.speck_mm * PX
     return bool((long[blot] >= speck).any()) and not bool((long[~blot] >= speck).any())
 
 
-DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
-DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
-DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
-#                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
-BLOT_PEN_RATIO = 1.5  # a blot over DOT_MAX_MM is a mark only on a page whose typical mark has 2/3 of its ink ...
-BLOT_WIDTH_RATIO = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is thick: a thick marker's asterisk,
-#                         strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are wide
-#                         (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on a page
-#                         marked with a 0.3-0.6 mm pen, 3.8-4.8
-
-
-BLOT_ROUND = 0.9  # a blot whose outline encloses this share of what a circle of its length would: a drop of ink.
-#                   A digitised disc 3.6-4.4 mm across: 0.96-0.98; a marker's asterisk or X drawn into one blob: at
-#                   most 0.83 (the 300-voter field deck's 144 marked blots, /tmp/kp/s27/blotdeck.py)
-
-
-def _round_blot(mask: np.ndarray) -> bool:
+def _round_blot(mask: np.ndarray, s: ScanSettings) -> bool:
     """Whether the largest piece of ``mask`` (light ink, grain bridged as :func:`_piece_shapes` does) is as round
-    as a disc: 4 pi area / perimeter^2 at least :data:`BLOT_ROUND`. A hand draws a mark in strokes, which leave
+    as a disc: 4 pi area / perimeter^2 at least ``blot_round``. A hand draws a mark in strokes, which leave
     corners and arms on even a thick marker's blob; a drop of ink spreads round."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(_closed(mask, 3), connectivity=8)
     if n < 2:
@@ -207,17 +191,17 @@ def _round_blot(mask: np.ndarray) -> bool:
     piece = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).view(np.uint8)
     outline, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     perimeter = sum(cv2.arcLength(c, True) for c in outline)
-    return perimeter > 0 and 4.0 * np.pi * cv2.countNonZero(piece) / perimeter**2 >= BLOT_ROUND
+    return perimeter > 0 and 4.0 * np.pi * cv2.countNonZero(piece) / perimeter**2 >= s.blot_round
 
 
-def _has_arms(piece: np.ndarray) -> bool:
+def _has_arms(piece: np.ndarray, s: ScanSettings) -> bool:
     """Whether a short solid piece of ink (a bool mask) reaches out in arms both ways: a small X, plus or
     asterisk drawn with a thick pen, whose strokes are hardly longer than the pen is wide.
 
     Dots are convex, alone or touching: round, or, two of them, drawn out along one line. Strokes that
     cross spread as far across as along (the spread of the ink's second moments, smaller over larger, at
-    least ``ARMS_SPREAD``), and leave paper between their arms inside the piece's convex hull (the ink
-    fills at most ``ARMS_SOLIDITY`` of it). Two round dots touching fill 0.88 of their hull and spread
+    least ``arms_spread``), and leave paper between their arms inside the piece's convex hull (the ink
+    fills at most ``arms_solidity`` of it). Two round dots touching fill 0.88 of their hull and spread
     about half as far across; three in a triangle fill 0.87.
     """
     m = cv2.moments(piece.view(np.uint8), binaryImage=True)
@@ -226,17 +210,12 @@ def _has_arms(piece: np.ndarray) -> bool:
     mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
     half_gap = np.hypot((mu20 - mu02) / 2.0, mu11)
     larger, smaller = (mu20 + mu02) / 2.0 + half_gap, (mu20 + mu02) / 2.0 - half_gap
-    if larger <= 0 or smaller < ARMS_SPREAD**2 * larger:
+    if larger <= 0 or smaller < s.arms_spread**2 * larger:
         return False
     outline, _ = cv2.findContours(piece.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros(piece.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.vstack(outline)), 1)
-    return m["m00"] <= ARMS_SOLIDITY * cv2.countNonZero(hull)
-
-
-ARMS_SPREAD = 0.7  # a small thick X spreads 0.75-0.9 as far across as along; a tick (which can be as hollow) <= 0.6
-ARMS_SOLIDITY = 0.84  # ... and fills 0.68-0.81 of its hull. Dots and blots, alone or touching, fill 0.87 and over
-#                       (the 300-voter field deck's 35 short solid pieces in dots and empty boxes)
+    return m["m00"] <= s.arms_solidity * cv2.countNonZero(hull)
 
 
 def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:
@@ -306,7 +285,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
-    piece, stroke, thick, pieces = _largest_piece_mm(light)
+    piece, stroke, thick, pieces = _largest_piece_mm(light, s)
     big_blot = piece >= s.speck_mm > stroke
     dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
                                                                                             strokes, s)
@@ -314,7 +293,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     covered = float(strokes.mean())
     return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
-                  thick, big_blot and _round_blot(light), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
+                  thick, big_blot and _round_blot(light, s), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
                   pen_travel_mm(strokes))
 
 
@@ -398,8 +377,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
 
     A mark is drawn: some piece of its light ink reaches ``speck_mm`` and is not a
     small round blot (:func:`_largest_piece_mm`). A larger blot is drawn only on a page
-    whose typical mark has at least 2/3 of its light ink (``BLOT_PEN_RATIO``) and whose
-    strokes are at least 1/``BLOT_WIDTH_RATIO`` as wide as the blot is thick
+    whose typical mark has at least 2/3 of its light ink (``blot_pen_ratio``) and whose
+    strokes are at least 1/``blot_width_ratio`` as wide as the blot is thick
     (``pen_width_mm``, the median :func:`stroke_width_mm` of its clear strokes): a thick
     marker's X or asterisk is such a blob, no thicker than a few of its strokes crossing,
     but on a page marked in ballpoint, or with no typical mark, it is a drop of ink; and so is a
@@ -417,8 +396,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
-    if drawn and ink.big_blot and (ink.round_blot or pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light
-                                   or pen_width_mm is None or ink.thick_mm > BLOT_WIDTH_RATIO * pen_width_mm):
+    if drawn and ink.big_blot and (ink.round_blot or pen_light is None or ink.light > s.blot_pen_ratio * pen_light
+                                   or pen_width_mm is None or ink.thick_mm > s.blot_width_ratio * pen_width_mm):
         drawn = False  # a large blot (a drop of ink) on a page whose marks are lighter or thinner, or a disc: not a mark
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"

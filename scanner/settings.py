@@ -76,6 +76,22 @@ class ScanSettings:
     pen_trace_ratio: float = 0.5  # ... a marginal stroke with this share of their median trace ...
     pen_light_ratio: float = 0.3  # ... and of their median light ink is that pen's mark
     pen_core_ratio: float = 0.7  # a pen leaving traces only: a stroke this share of their median core darkness
+    # dots, blots and a thick pen's small X: short solid pieces of light ink (scanner/boxes.py, _piece_shapes)
+    dot_elongation: float = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
+    dot_max_mm: float = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
+    dot_fill: float = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
+    #                        fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
+    arms_spread: float = 0.7  # a small thick X spreads 0.75-0.9 as far across as along; a tick (which can be as hollow) <= 0.6
+    arms_solidity: float = 0.84  # ... and fills 0.68-0.81 of its hull. Dots and blots, alone or touching, fill 0.87 and over
+    #                              (the 300-voter field deck's 35 short solid pieces in dots and empty boxes)
+    blot_pen_ratio: float = 1.5  # a blot over dot_max_mm is a mark only on a page whose typical mark has 2/3 of its ink ...
+    blot_width_ratio: float = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is thick: a thick marker's asterisk,
+    #                                strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are
+    #                                wide (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on
+    #                                a page marked with a 0.3-0.6 mm pen, 3.8-4.8
+    blot_round: float = 0.9  # a blot whose outline encloses this share of what a circle of its length would: a drop of ink.
+    #                          A digitised disc 3.6-4.4 mm across: 0.96-0.98; a marker's asterisk or X drawn into one blob: at
+    #                          most 0.83 (the 300-voter field deck's 144 marked blots, /tmp/kp/s27/blotdeck.py)
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
@@ -222,6 +238,12 @@ class ScanSettings:
         if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1
                 or not 0 < self.pen_core_ratio <= 1):
             problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")
+        if (not 1 <= self.dot_elongation <= 10 or not 0 < self.dot_max_mm <= 10 or not 0 < self.dot_fill <= 1
+                or not 0 < self.arms_spread <= 1 or not 0 < self.arms_solidity <= 1):
+            problems.append("1 <= dot_elongation <= 10, 0 < dot_max_mm <= 10, 0 < dot_fill <= 1, 0 < arms_spread <= 1, "
+                            "0 < arms_solidity <= 1")
+        if not 0 < self.blot_pen_ratio or not 0 < self.blot_width_ratio or not 0 < self.blot_round <= 1:
+            problems.append("0 < blot_pen_ratio, 0 < blot_width_ratio and 0 < blot_round <= 1")
         if not 0 <= self.crease_dark_share <= 1:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.faint_line_min < 1 or not 0 < self.headroom_line_min < 1 or not 0 < self.luma_line_min < 1:
