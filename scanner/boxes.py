@@ -287,8 +287,8 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
     piece, stroke, thick, pieces = _largest_piece_mm(light, s)
     big_blot = piece >= s.speck_mm > stroke
-    dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
-                                                                                            strokes, s)
+    dots = share > 0 and piece < s.speck_mm and dark >= s.dots_dark * share and _dots_only(share, pieces, inner_light,
+                                                                                           strokes, s)
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     covered = float(strokes.mean())
     return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
@@ -315,35 +315,26 @@ def open_paper_mm(traces: np.ndarray) -> float:
     return float(cv2.distanceTransform(edged, cv2.DIST_L2, 5).max()) / PX
 
 
-CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
-
-
 def stroke_core(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
-    """How dark the strokes in a box are at their core: the :data:`CORE_PERCENTILE` of the smoothed page's
+    """How dark the strokes in a box are at their core: the ``core_percentile`` of the smoothed page's
     darkness over the box's traces, specks left out (0 without any). Asked only by :func:`soft_pen_marks`,
     on the few pages where a soft pen may be seen."""
     rows, cols = _interior_slices(rect_mm, s.trace_inset_mm)
     strokes = _without_specks(maps.trace[rows, cols], s.speck_mm)
     if not strokes.any():
         return 0.0
-    return float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], CORE_PERCENTILE))
-
-
-DOTS_MAX_INK = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
-DOTS_MAX_COUNT = 3  # ... in at most this many pieces (a grainy pencil stroke breaks into more) ...
-DOTS_DARK = 0.1  # ... and a pen's dots have a pen-dark core: this share of their light ink at least (pencil
-#                  fragments and a faint tiny tick have next to none)
-DOTS_HALO_MM = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
+    return float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], s.core_percentile))
 
 
 @cache
-def _halo_kernel() -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _px(DOTS_HALO_MM) + 1,) * 2)
+def _halo_kernel(halo_mm: float) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _px(halo_mm) + 1,) * 2)
 
 
-def dots_halo(light: np.ndarray) -> np.ndarray:
-    """Where the light ink of dots, and the trace the smoothed page draws around and between them, lie."""
-    return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel())).view(bool)
+def dots_halo(light: np.ndarray, s: ScanSettings) -> np.ndarray:
+    """Where the light ink of dots, and the trace the smoothed page draws around and between them
+    (``dots_halo_mm``), lie."""
+    return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel(s.dots_halo_mm))).view(bool)
 
 
 def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, strokes: np.ndarray, s: ScanSettings) -> bool:
@@ -353,12 +344,12 @@ def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, stroke
     beyond the dots' halo that an empty box would not allow (a faint stroke drawn past a dot is not a dot).
     ``pieces`` are the stats of the light ink's pieces in the box interior (:func:`_largest_piece_mm`),
     ``inner_light`` and ``strokes`` the part of the interior the trace map covers."""
-    if share >= DOTS_MAX_INK:
+    if share >= s.dots_max_ink:
         return False
-    if len(pieces) > DOTS_MAX_COUNT or np.maximum(pieces[:, cv2.CC_STAT_WIDTH],
+    if len(pieces) > s.dots_max_count or np.maximum(pieces[:, cv2.CC_STAT_WIDTH],
                                                   pieces[:, cv2.CC_STAT_HEIGHT]).max(initial=0) >= s.speck_mm * PX:
         return False
-    beyond = strokes & ~dots_halo(inner_light)
+    beyond = strokes & ~dots_halo(inner_light, s)
     return float(beyond.mean()) < s.empty_trace and _longest_span_mm(beyond) < s.empty_span_mm
 
 
@@ -532,7 +523,7 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
             if light.any():
                 box = dark[inner[-1]]
                 oy, ox = _px(y + ins) - _px(y + bi), _px(x + ins) - _px(x + bi)
-                box[dots_halo(light)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
+                box[dots_halo(light, s)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
     return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])
@@ -787,9 +778,6 @@ def _soft_stroke(ink: BoxInk, s: ScanSettings) -> bool:
             and ink.trace_line < s.line_share)
 
 
-SOFT_PEN_SPREAD = 2.0  # one voter's soft marks are within this factor of their median core darkness
-
-
 def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
                    core_of: Callable[[int], float], blot_of: Callable[[int], bool]) -> list[BoxResult]:
     """The marks of a voter whose pen leaves traces only on this scan (a soft pencil, a blurred or
@@ -802,7 +790,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     (``core_of(k)`` for box ``k``: :func:`stroke_core`, worked out only then) are this voter's mark. A marginal one of them is a mark when it is as dark (``pen_core_ratio`` of that core) and as
     inked (``pen_trace_ratio`` of that trace) as the others, and as long as a mark (``mark_span_mm``).
 
-    A page whose lone marks include one over ``SOFT_PEN_SPREAD`` times darker than their median was marked
+    A page whose lone marks include one over ``soft_pen_spread`` times darker than their median was marked
     with a darker pen: its faint strokes are not that pen's marks, and nothing is assumed.
 
     Stays marginal: a fainter stroke (a pencil barely touching is lighter than the voter's own marks, not
@@ -817,7 +805,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     trace = float(np.median([inks[k].trace for k in soft]))
     cores = {k: core_of(k) for k in soft}
     core = float(np.median(list(cores.values())))
-    if max(cores.values()) > SOFT_PEN_SPREAD * core:
+    if max(cores.values()) > s.soft_pen_spread * core:
         return boxes  # some of the page's marks are much darker: its voter's pen is not the soft one
     out = list(boxes)
     for k in soft:
