@@ -267,9 +267,6 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     return best / PX
 
 
-SHADE_STRIP_MM = (1.6, 5.0)  # the paper beside a box: this far from its edge (clear of its blurred outline)
-
-
 def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
@@ -440,8 +437,6 @@ def stroke_width_mm(mask: np.ndarray) -> float:
 
 
 FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
-CREASE_CONTINUES = 0.5  # a faint horizontal line in a box that runs on at half its strength or more ...
-CREASE_ROWS = 3  # ... within this many half-resolution rows (1 mm) of its height, on the paper both sides
 
 
 @cache
@@ -504,7 +499,7 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     as paper, so the faint-mark measures see what else is in it."""
     xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
     ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
-    near, far = SHADE_STRIP_MM
+    near, far = s.shade_strip_near_mm, s.shade_strip_far_mm
     r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
     c0, c1 = max(0, _px(min(xs) - far - 1.0)), _px(max(xs) + far + 1.0)
     dark = darkness(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1])
@@ -545,7 +540,7 @@ def box_shades(regions: BoxRegions) -> np.ndarray:
     return out
 
 
-def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
+def faint_lines(regions: BoxRegions, s: ScanSettings) -> tuple[np.ndarray, np.ndarray]:
     """Strongest faint straight stroke in each box interior, and on the paper beside each box.
 
     The darkness of the smoothed page is averaged along short segments in eight
@@ -562,8 +557,8 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     halo, darkest at the interior's edge, read there as a line along the edge.
 
     A horizontal line that crosses a box from side to side, running on at the
-    same height through the paper left and right of it (:data:`CREASE_CONTINUES`),
-    is a crease of the sheet or a scanner's line, not a voter's stroke: in such a
+    same height through the paper left and right of it (``crease_continues``, within
+    ``crease_rows``), is a crease of the sheet or a scanner's line, not a voter's stroke: in such a
     box only directions at least 45 degrees from horizontal are measured, so a
     faint X over the crease is still found. A faint stroke that stays inside the
     box is measured in every direction.
@@ -607,8 +602,8 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
         if line.size:
             row = int(np.argmax(line)) // line.shape[1]
             strength = float(line.max())
-            near = slice(max(0, row - CREASE_ROWS), row + CREASE_ROWS + 1)  # the same height, give or take 1 mm
-            if all(side.size and float(side[near].max(initial=0.0)) >= CREASE_CONTINUES * strength
+            near = slice(max(0, row - s.crease_rows), row + s.crease_rows + 1)  # the same height, give or take 1 mm
+            if all(side.size and float(side[near].max(initial=0.0)) >= s.crease_continues * strength
                    for side in (part(along, left), part(along, right))):
                 return peak(across, box)  # a crease crosses the box: only strokes across it can be a mark
         return peak(response, box)
@@ -658,7 +653,7 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     judged = [d or r.state == "empty" for d, r in zip(dots, results, strict=True)]
     regions = box_regions(maps, rects, s, judged) if rects else None
     shades = list(box_shades(regions)) if regions else []
-    inside, beside = faint_lines(regions) if regions else (np.zeros(0), np.zeros(0))
+    inside, beside = faint_lines(regions, s) if regions else (np.zeros(0), np.zeros(0))
     limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
     faint = [sh >= s.shade_excess or line >= limit for sh, line in zip(shades, inside, strict=True)]
     results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,

@@ -56,7 +56,12 @@ class ScanSettings:
     headroom_line_min: float = 0.010  # the same, on the colour channel with headroom of an overexposed colour picture
     #                                  (faint_in_colour: a noisier channel, a JPEG keeps colour at half resolution)
     luma_line_min: float = 0.010  # the same, on a colour picture's luma (faint_in_colour: a neutral mark's best look)
+    crease_continues: float = 0.5  # a faint horizontal line in a box that runs on at half its strength or more ...
+    crease_rows: int = 3  # ... within this many half-resolution rows (1 mm) of its height, on the paper both sides:
+    #                       a crease, and only strokes across it are looked for in the box (boxes.faint_lines)
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
+    shade_strip_near_mm: float = 1.6  # the paper beside a box: this far from its edge (clear of its blurred outline) ...
+    shade_strip_far_mm: float = 5.0  # ... to this far (boxes.box_regions: what shade_excess and the faint lines compare with)
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
     shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading) ...
@@ -260,6 +265,10 @@ class ScanSettings:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.faint_line_min < 1 or not 0 < self.headroom_line_min < 1 or not 0 < self.luma_line_min < 1:
             problems.append("0 < faint_line_min, headroom_line_min, luma_line_min < 1")
+        if not 0 < self.crease_continues <= 1 or self.crease_rows < 0:
+            problems.append("0 < crease_continues <= 1 and crease_rows >= 0")
+        if not 0 <= self.shade_strip_near_mm < self.shade_strip_far_mm <= 20:
+            problems.append("0 <= shade_strip_near_mm < shade_strip_far_mm <= 20")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
             problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
         if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \

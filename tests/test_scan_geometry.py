@@ -587,7 +587,7 @@ def test_the_outlines_halo_on_a_soft_scan_is_not_a_faint_line_but_a_faint_x_stil
     for b in boxes:
         x, y, w, h = where[(b.person, b.level)]
         rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
-    inside, beside = faint_lines(box_regions(maps, rects, S))
+    inside, beside = faint_lines(box_regions(maps, rects, S), S)
     limit = max(S.faint_line_min, S.faint_line_ratio * float(np.median(beside)))  # as score_boxes sets it
     assert (inside < limit).all(), int((inside >= limit).sum())
     row = page.rows[3]
