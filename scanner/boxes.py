@@ -45,7 +45,9 @@ def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float],
                found[3] / down.shape[0])
 
 
-OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it
+# fixed by the construction (the search's radius and what the outline must cover are in ScanSettings):
+OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it: the ring refine_box matches at the
+#                 canonical 6 px/mm, and outline_cover leaves out when it looks for the sides
 
 
 def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radius_mm: float) -> tuple[float, float, float]:
@@ -436,7 +438,9 @@ def stroke_width_mm(mask: np.ndarray) -> float:
     return 2.0 * float(np.count_nonzero(closed)) / length / PX if length > 0 else 0.0
 
 
-FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
+# fixed by the construction: the faint-line filters' shapes, in pixels at half the canonical resolution, from
+# which the cached kernels and flanks are built (what counts as a crease is in ScanSettings)
+FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm (the matched filter's length)
 
 
 @cache
@@ -453,6 +457,7 @@ def _faint_line_kernels(length: int = FAINT_LINE_PX) -> tuple[np.ndarray, ...]:
 
 
 FLANK_PX = 3  # at half resolution: the paper either side of a faint stroke is looked at 1 mm from its middle
+#               (the ridge filter's shape: _FLANKS, and the frame of _mover's copies)
 _FLANKS = tuple((round(np.cos(np.deg2rad(a)) * FLANK_PX), round(-np.sin(np.deg2rad(a)) * FLANK_PX))
                 for a in np.arange(0.0, 180.0, 22.5))  # (rows, columns) across each segment direction
 
