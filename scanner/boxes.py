@@ -45,7 +45,9 @@ def outline_cover(light: np.ndarray, rect_mm: tuple[float, float, float, float],
                found[3] / down.shape[0])
 
 
-OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it
+# fixed by the construction (the search's radius and what the outline must cover are in ScanSettings):
+OUTLINE_PX = 3  # the printed outline, as the refinement's template draws it: the ring refine_box matches at the
+#                 canonical 6 px/mm, and outline_cover leaves out when it looks for the sides
 
 
 def refine_box(ink: np.ndarray, rect_mm: tuple[float, float, float, float], radius_mm: float) -> tuple[float, float, float]:
@@ -91,7 +93,7 @@ class BoxInk:
     piece_mm: float = 0.0  # longest side of the largest drawn piece of light ink, dots left out (_largest_piece_mm)
     dots: bool = False  # the ink is dots only: no drawn piece, no trace beyond the dots' halo (_dots_only)
     trace_line: float = 0.0  # share of the strokes' traces on one horizontal or vertical line (boxes under mark_ink)
-    big_blot: bool = False  # its drawn light ink is blots over DOT_MAX_MM only (a drop of ink; a thick marker's X)
+    big_blot: bool = False  # its drawn light ink is blots over dot_max_mm only (a drop of ink; a thick marker's X)
     thick_mm: float = 0.0  # how thick its light ink is at the thickest place (_largest_piece_mm)
     round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
     open_mm: float = math.inf  # radius of the largest disc of paper its traces leave open (open_paper_mm), mm
@@ -128,26 +130,26 @@ def _longest_span_mm(mask: np.ndarray, close_px: int = 3) -> float:
     return float(np.hypot(dims[:, 0], dims[:, 1]).max(initial=0.0)) / PX
 
 
-def _largest_piece_mm(mask: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+def _largest_piece_mm(mask: np.ndarray, s: ScanSettings) -> tuple[float, float, float, np.ndarray]:
     """The longest side of the bounding box of the largest drawn piece of ``mask`` (pencil grain bridged by a
     3 px closing), or 0; the same with blots of any size left out; how thick the ink is at its thickest
     place (twice its largest distance to the paper, mm); and the stats of all its pieces (as
-    :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``DOT_MAX_MM`` is not drawn: a dot,
+    :func:`_pieces` gives them). A blot (:func:`_piece_shapes`) up to ``dot_max_mm`` is not drawn: a dot,
     dots touching (a pen touch, hesitation dots, a marker's dots) or a small drop. A stroke is, and so is a
     larger blot here: a thick marker's X is one (:func:`classify_box` weighs it against the page's marks).
     """
     if not mask.any():
         return 0.0, 0.0, 0.0, np.zeros((0, 5), np.int32)
-    stats, long, blot, depth = _piece_shapes(mask)
-    short = blot & (long <= DOT_MAX_MM * PX)
+    stats, long, blot, depth = _piece_shapes(mask, s)
+    short = blot & (long <= s.dot_max_mm * PX)
     return (float(long[~short].max(initial=0.0)) / PX, float(long[~blot].max(initial=0.0)) / PX,
             2.0 * float(depth.max(initial=0.0)) / PX, stats)
 
 
-def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _piece_shapes(mask: np.ndarray, s: ScanSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each piece of ``mask`` (some ink; grain bridged by a 3 px closing): its stats (as :func:`_pieces`),
-    the longest side of its bounding box (px), whether it is a blot: under ``DOT_ELONGATION`` times as
-    long as it is thick (twice its largest distance to the paper), filling ``DOT_FILL`` of its bounding
+    the longest side of its bounding box (px), whether it is a blot: under ``dot_elongation`` times as
+    long as it is thick (twice its largest distance to the paper), filling ``dot_fill`` of its bounding
     box, and without arms (:func:`_has_arms`: a thick pen's small X or plus has them); and that largest
     distance to the paper (px)."""
     closed = _closed(mask, 3)
@@ -160,10 +162,10 @@ def _piece_shapes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     w, h = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     long = np.maximum(w, h)
     fill = stats[1:, cv2.CC_STAT_AREA] / (w * h)
-    blot = (long < DOT_ELONGATION * 2.0 * depth[1:]) & (fill >= DOT_FILL)
+    blot = (long < s.dot_elongation * 2.0 * depth[1:]) & (fill >= s.dot_fill)
     for k in np.flatnonzero(blot):
         x, y = stats[k + 1, cv2.CC_STAT_LEFT], stats[k + 1, cv2.CC_STAT_TOP]
-        blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1)
+        blot[k] = not _has_arms(labels[y : y + int(h[k]), x : x + int(w[k])] == k + 1, s)
     return np.asarray(stats[1:]), long, blot, depth[1:]
 
 
@@ -176,30 +178,14 @@ def blotted(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSe
     mask = _without_specks(_interior(maps.trace, rect_mm, s.trace_inset_mm), s.speck_mm)
     if not mask.any():
         return False
-    _, long, blot, _ = _piece_shapes(mask)
+    _, long, blot, _ = _piece_shapes(mask, s)
     speck = s.speck_mm * PX
     return bool((long[blot] >= speck).any()) and not bool((long[~blot] >= speck).any())
 
 
-DOT_ELONGATION = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
-DOT_MAX_MM = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
-DOT_FILL = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
-#                 fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
-BLOT_PEN_RATIO = 1.5  # a blot over DOT_MAX_MM is a mark only on a page whose typical mark has 2/3 of its ink ...
-BLOT_WIDTH_RATIO = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is thick: a thick marker's asterisk,
-#                         strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are wide
-#                         (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on a page
-#                         marked with a 0.3-0.6 mm pen, 3.8-4.8
-
-
-BLOT_ROUND = 0.9  # a blot whose outline encloses this share of what a circle of its length would: a drop of ink.
-#                   A digitised disc 3.6-4.4 mm across: 0.96-0.98; a marker's asterisk or X drawn into one blob: at
-#                   most 0.83 (the 300-voter field deck's 144 marked blots, /tmp/kp/s27/blotdeck.py)
-
-
-def _round_blot(mask: np.ndarray) -> bool:
+def _round_blot(mask: np.ndarray, s: ScanSettings) -> bool:
     """Whether the largest piece of ``mask`` (light ink, grain bridged as :func:`_piece_shapes` does) is as round
-    as a disc: 4 pi area / perimeter^2 at least :data:`BLOT_ROUND`. A hand draws a mark in strokes, which leave
+    as a disc: 4 pi area / perimeter^2 at least ``blot_round``. A hand draws a mark in strokes, which leave
     corners and arms on even a thick marker's blob; a drop of ink spreads round."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(_closed(mask, 3), connectivity=8)
     if n < 2:
@@ -207,17 +193,17 @@ def _round_blot(mask: np.ndarray) -> bool:
     piece = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).view(np.uint8)
     outline, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     perimeter = sum(cv2.arcLength(c, True) for c in outline)
-    return perimeter > 0 and 4.0 * np.pi * cv2.countNonZero(piece) / perimeter**2 >= BLOT_ROUND
+    return perimeter > 0 and 4.0 * np.pi * cv2.countNonZero(piece) / perimeter**2 >= s.blot_round
 
 
-def _has_arms(piece: np.ndarray) -> bool:
+def _has_arms(piece: np.ndarray, s: ScanSettings) -> bool:
     """Whether a short solid piece of ink (a bool mask) reaches out in arms both ways: a small X, plus or
     asterisk drawn with a thick pen, whose strokes are hardly longer than the pen is wide.
 
     Dots are convex, alone or touching: round, or, two of them, drawn out along one line. Strokes that
     cross spread as far across as along (the spread of the ink's second moments, smaller over larger, at
-    least ``ARMS_SPREAD``), and leave paper between their arms inside the piece's convex hull (the ink
-    fills at most ``ARMS_SOLIDITY`` of it). Two round dots touching fill 0.88 of their hull and spread
+    least ``arms_spread``), and leave paper between their arms inside the piece's convex hull (the ink
+    fills at most ``arms_solidity`` of it). Two round dots touching fill 0.88 of their hull and spread
     about half as far across; three in a triangle fill 0.87.
     """
     m = cv2.moments(piece.view(np.uint8), binaryImage=True)
@@ -226,17 +212,12 @@ def _has_arms(piece: np.ndarray) -> bool:
     mu20, mu02, mu11 = m["mu20"], m["mu02"], m["mu11"]
     half_gap = np.hypot((mu20 - mu02) / 2.0, mu11)
     larger, smaller = (mu20 + mu02) / 2.0 + half_gap, (mu20 + mu02) / 2.0 - half_gap
-    if larger <= 0 or smaller < ARMS_SPREAD**2 * larger:
+    if larger <= 0 or smaller < s.arms_spread**2 * larger:
         return False
     outline, _ = cv2.findContours(piece.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros(piece.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.vstack(outline)), 1)
-    return m["m00"] <= ARMS_SOLIDITY * cv2.countNonZero(hull)
-
-
-ARMS_SPREAD = 0.7  # a small thick X spreads 0.75-0.9 as far across as along; a tick (which can be as hollow) <= 0.6
-ARMS_SOLIDITY = 0.84  # ... and fills 0.68-0.81 of its hull. Dots and blots, alone or touching, fill 0.87 and over
-#                       (the 300-voter field deck's 35 short solid pieces in dots and empty boxes)
+    return m["m00"] <= s.arms_solidity * cv2.countNonZero(hull)
 
 
 def _without_specks(trace: np.ndarray, speck_mm: float) -> np.ndarray:
@@ -288,9 +269,6 @@ def _stroke_light_span_mm(light: np.ndarray, strokes: np.ndarray) -> float:
     return best / PX
 
 
-SHADE_STRIP_MM = (1.6, 5.0)  # the paper beside a box: this far from its edge (clear of its blurred outline)
-
-
 def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> BoxInk:
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
@@ -306,15 +284,15 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
-    piece, stroke, thick, pieces = _largest_piece_mm(light)
+    piece, stroke, thick, pieces = _largest_piece_mm(light, s)
     big_blot = piece >= s.speck_mm > stroke
-    dots = share > 0 and piece < s.speck_mm and dark >= DOTS_DARK * share and _dots_only(share, pieces, inner_light,
-                                                                                            strokes, s)
+    dots = share > 0 and piece < s.speck_mm and dark >= s.dots_dark * share and _dots_only(share, pieces, inner_light,
+                                                                                           strokes, s)
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     covered = float(strokes.mean())
     return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
-                  thick, big_blot and _round_blot(light), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
+                  thick, big_blot and _round_blot(light, s), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
                   pen_travel_mm(strokes))
 
 
@@ -336,35 +314,26 @@ def open_paper_mm(traces: np.ndarray) -> float:
     return float(cv2.distanceTransform(edged, cv2.DIST_L2, 5).max()) / PX
 
 
-CORE_PERCENTILE = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
-
-
 def stroke_core(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: ScanSettings) -> float:
-    """How dark the strokes in a box are at their core: the :data:`CORE_PERCENTILE` of the smoothed page's
+    """How dark the strokes in a box are at their core: the ``core_percentile`` of the smoothed page's
     darkness over the box's traces, specks left out (0 without any). Asked only by :func:`soft_pen_marks`,
     on the few pages where a soft pen may be seen."""
     rows, cols = _interior_slices(rect_mm, s.trace_inset_mm)
     strokes = _without_specks(maps.trace[rows, cols], s.speck_mm)
     if not strokes.any():
         return 0.0
-    return float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], CORE_PERCENTILE))
-
-
-DOTS_MAX_INK = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
-DOTS_MAX_COUNT = 3  # ... in at most this many pieces (a grainy pencil stroke breaks into more) ...
-DOTS_DARK = 0.1  # ... and a pen's dots have a pen-dark core: this share of their light ink at least (pencil
-#                  fragments and a faint tiny tick have next to none)
-DOTS_HALO_MM = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
+    return float(np.percentile(darkness(maps.smooth[rows, cols], maps.paper[rows, cols])[strokes], s.core_percentile))
 
 
 @cache
-def _halo_kernel() -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _px(DOTS_HALO_MM) + 1,) * 2)
+def _halo_kernel(halo_mm: float) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _px(halo_mm) + 1,) * 2)
 
 
-def dots_halo(light: np.ndarray) -> np.ndarray:
-    """Where the light ink of dots, and the trace the smoothed page draws around and between them, lie."""
-    return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel())).view(bool)
+def dots_halo(light: np.ndarray, s: ScanSettings) -> np.ndarray:
+    """Where the light ink of dots, and the trace the smoothed page draws around and between them
+    (``dots_halo_mm``), lie."""
+    return np.asarray(cv2.dilate(light.view(np.uint8), _halo_kernel(s.dots_halo_mm))).view(bool)
 
 
 def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, strokes: np.ndarray, s: ScanSettings) -> bool:
@@ -374,12 +343,12 @@ def _dots_only(share: float, pieces: np.ndarray, inner_light: np.ndarray, stroke
     beyond the dots' halo that an empty box would not allow (a faint stroke drawn past a dot is not a dot).
     ``pieces`` are the stats of the light ink's pieces in the box interior (:func:`_largest_piece_mm`),
     ``inner_light`` and ``strokes`` the part of the interior the trace map covers."""
-    if share >= DOTS_MAX_INK:
+    if share >= s.dots_max_ink:
         return False
-    if len(pieces) > DOTS_MAX_COUNT or np.maximum(pieces[:, cv2.CC_STAT_WIDTH],
+    if len(pieces) > s.dots_max_count or np.maximum(pieces[:, cv2.CC_STAT_WIDTH],
                                                   pieces[:, cv2.CC_STAT_HEIGHT]).max(initial=0) >= s.speck_mm * PX:
         return False
-    beyond = strokes & ~dots_halo(inner_light)
+    beyond = strokes & ~dots_halo(inner_light, s)
     return float(beyond.mean()) < s.empty_trace and _longest_span_mm(beyond) < s.empty_span_mm
 
 
@@ -398,8 +367,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
 
     A mark is drawn: some piece of its light ink reaches ``speck_mm`` and is not a
     small round blot (:func:`_largest_piece_mm`). A larger blot is drawn only on a page
-    whose typical mark has at least 2/3 of its light ink (``BLOT_PEN_RATIO``) and whose
-    strokes are at least 1/``BLOT_WIDTH_RATIO`` as wide as the blot is thick
+    whose typical mark has at least 2/3 of its light ink (``blot_pen_ratio``) and whose
+    strokes are at least 1/``blot_width_ratio`` as wide as the blot is thick
     (``pen_width_mm``, the median :func:`stroke_width_mm` of its clear strokes): a thick
     marker's X or asterisk is such a blob, no thicker than a few of its strokes crossing,
     but on a page marked in ballpoint, or with no typical mark, it is a drop of ink; and so is a
@@ -417,8 +386,8 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
         heavy = ink.light >= s.solid_ink or ink.light > pen_light * s.heavy_pen_ratio
     crease = is_crease(ink, s)
     drawn = ink.piece_mm >= s.speck_mm
-    if drawn and ink.big_blot and (ink.round_blot or pen_light is None or ink.light > BLOT_PEN_RATIO * pen_light
-                                   or pen_width_mm is None or ink.thick_mm > BLOT_WIDTH_RATIO * pen_width_mm):
+    if drawn and ink.big_blot and (ink.round_blot or pen_light is None or ink.light > s.blot_pen_ratio * pen_light
+                                   or pen_width_mm is None or ink.thick_mm > s.blot_width_ratio * pen_width_mm):
         drawn = False  # a large blot (a drop of ink) on a page whose marks are lighter or thinner, or a disc: not a mark
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
@@ -469,9 +438,9 @@ def stroke_width_mm(mask: np.ndarray) -> float:
     return 2.0 * float(np.count_nonzero(closed)) / length / PX if length > 0 else 0.0
 
 
-FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm
-CREASE_CONTINUES = 0.5  # a faint horizontal line in a box that runs on at half its strength or more ...
-CREASE_ROWS = 3  # ... within this many half-resolution rows (1 mm) of its height, on the paper both sides
+# fixed by the construction: the faint-line filters' shapes, in pixels at half the canonical resolution, from
+# which the cached kernels and flanks are built (what counts as a crease is in ScanSettings)
+FAINT_LINE_PX = 7  # at half the canonical resolution: segments of about 2.3 mm (the matched filter's length)
 
 
 @cache
@@ -488,6 +457,7 @@ def _faint_line_kernels(length: int = FAINT_LINE_PX) -> tuple[np.ndarray, ...]:
 
 
 FLANK_PX = 3  # at half resolution: the paper either side of a faint stroke is looked at 1 mm from its middle
+#               (the ridge filter's shape: _FLANKS, and the frame of _mover's copies)
 _FLANKS = tuple((round(np.cos(np.deg2rad(a)) * FLANK_PX), round(-np.sin(np.deg2rad(a)) * FLANK_PX))
                 for a in np.arange(0.0, 180.0, 22.5))  # (rows, columns) across each segment direction
 
@@ -534,7 +504,7 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
     as paper, so the faint-mark measures see what else is in it."""
     xs = [r[0] for r in rects] + [r[0] + r[2] for r in rects]
     ys = [r[1] for r in rects] + [r[1] + r[3] for r in rects]
-    near, far = SHADE_STRIP_MM
+    near, far = s.shade_strip_near_mm, s.shade_strip_far_mm
     r0, r1 = max(0, _px(min(ys) - 1.0)), _px(max(ys) + 1.0)
     c0, c1 = max(0, _px(min(xs) - far - 1.0)), _px(max(xs) + far + 1.0)
     dark = darkness(maps.smooth[r0:r1, c0:c1], maps.paper[r0:r1, c0:c1])
@@ -553,7 +523,7 @@ def box_regions(maps: InkMaps, rects: list[tuple[float, float, float, float]], s
             if light.any():
                 box = dark[inner[-1]]
                 oy, ox = _px(y + ins) - _px(y + bi), _px(x + ins) - _px(x + bi)
-                box[dots_halo(light)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
+                box[dots_halo(light, s)[oy : oy + box.shape[0], ox : ox + box.shape[1]]] = 0.0
         beside.append(((rows, slice(_px(x - far) - c0, _px(x - near) - c0)),
                        (rows, slice(_px(x + w + near) - c0, _px(x + w + far) - c0))))
     return BoxRegions(dark, tuple(inner), tuple(beside), ~maps.trace[r0:r1, c0:c1])
@@ -575,7 +545,7 @@ def box_shades(regions: BoxRegions) -> np.ndarray:
     return out
 
 
-def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
+def faint_lines(regions: BoxRegions, s: ScanSettings) -> tuple[np.ndarray, np.ndarray]:
     """Strongest faint straight stroke in each box interior, and on the paper beside each box.
 
     The darkness of the smoothed page is averaged along short segments in eight
@@ -592,8 +562,8 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
     halo, darkest at the interior's edge, read there as a line along the edge.
 
     A horizontal line that crosses a box from side to side, running on at the
-    same height through the paper left and right of it (:data:`CREASE_CONTINUES`),
-    is a crease of the sheet or a scanner's line, not a voter's stroke: in such a
+    same height through the paper left and right of it (``crease_continues``, within
+    ``crease_rows``), is a crease of the sheet or a scanner's line, not a voter's stroke: in such a
     box only directions at least 45 degrees from horizontal are measured, so a
     faint X over the crease is still found. A faint stroke that stays inside the
     box is measured in every direction.
@@ -637,8 +607,8 @@ def faint_lines(regions: BoxRegions) -> tuple[np.ndarray, np.ndarray]:
         if line.size:
             row = int(np.argmax(line)) // line.shape[1]
             strength = float(line.max())
-            near = slice(max(0, row - CREASE_ROWS), row + CREASE_ROWS + 1)  # the same height, give or take 1 mm
-            if all(side.size and float(side[near].max(initial=0.0)) >= CREASE_CONTINUES * strength
+            near = slice(max(0, row - s.crease_rows), row + s.crease_rows + 1)  # the same height, give or take 1 mm
+            if all(side.size and float(side[near].max(initial=0.0)) >= s.crease_continues * strength
                    for side in (part(along, left), part(along, right))):
                 return peak(across, box)  # a crease crosses the box: only strokes across it can be a mark
         return peak(response, box)
@@ -688,7 +658,7 @@ def score_boxes(maps: InkMaps, page: PageLayout, s: ScanSettings) -> tuple[list[
     judged = [d or r.state == "empty" for d, r in zip(dots, results, strict=True)]
     regions = box_regions(maps, rects, s, judged) if rects else None
     shades = list(box_shades(regions)) if regions else []
-    inside, beside = faint_lines(regions) if regions else (np.zeros(0), np.zeros(0))
+    inside, beside = faint_lines(regions, s) if regions else (np.zeros(0), np.zeros(0))
     limit = max(s.faint_line_min, s.faint_line_ratio * float(np.median(beside))) if beside.size else np.inf
     faint = [sh >= s.shade_excess or line >= limit for sh, line in zip(shades, inside, strict=True)]
     results = [replace(b, shade=round(sh, 4), state="marginal" if b.state == "empty" and seen else b.state,
@@ -808,9 +778,6 @@ def _soft_stroke(ink: BoxInk, s: ScanSettings) -> bool:
             and ink.trace_line < s.line_share)
 
 
-SOFT_PEN_SPREAD = 2.0  # one voter's soft marks are within this factor of their median core darkness
-
-
 def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
                    core_of: Callable[[int], float], blot_of: Callable[[int], bool]) -> list[BoxResult]:
     """The marks of a voter whose pen leaves traces only on this scan (a soft pencil, a blurred or
@@ -823,7 +790,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     (``core_of(k)`` for box ``k``: :func:`stroke_core`, worked out only then) are this voter's mark. A marginal one of them is a mark when it is as dark (``pen_core_ratio`` of that core) and as
     inked (``pen_trace_ratio`` of that trace) as the others, and as long as a mark (``mark_span_mm``).
 
-    A page whose lone marks include one over ``SOFT_PEN_SPREAD`` times darker than their median was marked
+    A page whose lone marks include one over ``soft_pen_spread`` times darker than their median was marked
     with a darker pen: its faint strokes are not that pen's marks, and nothing is assumed.
 
     Stays marginal: a fainter stroke (a pencil barely touching is lighter than the voter's own marks, not
@@ -838,7 +805,7 @@ def soft_pen_marks(boxes: list[BoxResult], inks: list[BoxInk], s: ScanSettings,
     trace = float(np.median([inks[k].trace for k in soft]))
     cores = {k: core_of(k) for k in soft}
     core = float(np.median(list(cores.values())))
-    if max(cores.values()) > SOFT_PEN_SPREAD * core:
+    if max(cores.values()) > s.soft_pen_spread * core:
         return boxes  # some of the page's marks are much darker: its voter's pen is not the soft one
     out = list(boxes)
     for k in soft:

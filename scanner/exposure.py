@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from kiemphieu.layout import LEVELS, PageLayout
-from scanner.boxes import SHADE_STRIP_MM, box_regions, faint_lines, found_rects
+from scanner.boxes import box_regions, faint_lines, found_rects
 from scanner.folds import level_area
 from scanner.grid import GridFit
 from scanner.imaging import _px, _region
@@ -223,7 +223,7 @@ def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, ma
     rects = found_rects(page, boxes)
     # only the part of the page box_regions looks at, and around it what the paper's level is taken from; read
     # from the source pixels it shows, and more, for a bent sheet's shifts
-    far, margin = SHADE_STRIP_MM[1] + 1.0 + HEADROOM_MARGIN_MM, HEADROOM_MARGIN_MM
+    far, margin = s.shade_strip_far_mm + 1.0 + HEADROOM_MARGIN_MM, HEADROOM_MARGIN_MM
     x0, y0 = min(r[0] for r in rects) - far, min(r[1] for r in rects) - 1.0 - margin
     x1, y1 = max(r[0] + r[2] for r in rects) + far, max(r[1] + r[3] for r in rects) + 1.0 + margin
     shape = maps.grey.shape
@@ -236,7 +236,7 @@ def faint_in_colour(image: np.ndarray, hom: np.ndarray, grid: GridFit | None, ma
         grey = straighten_part(image, hom, size_mm, (r0, r1, c0, c1), channel=channel, grid=grid, reach_mm=margin)
         smooth[r0:r1, c0:c1] = cv2.GaussianBlur(grey, (9, 9), 1.5)
         paper[r0:r1, c0:c1] = paper_level(grey)
-        inside, beside = faint_lines(box_regions(replace(maps, smooth=smooth, paper=paper), rects, s, judged))
+        inside, beside = faint_lines(box_regions(replace(maps, smooth=smooth, paper=paper), rects, s, judged), s)
         seen |= inside >= max(floor, s.faint_line_ratio * float(np.median(beside)))
     return [replace(b, state="marginal") if b.state == "empty" and hit else b
             for b, hit in zip(boxes, seen, strict=True)]

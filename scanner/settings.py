@@ -56,7 +56,12 @@ class ScanSettings:
     headroom_line_min: float = 0.010  # the same, on the colour channel with headroom of an overexposed colour picture
     #                                  (faint_in_colour: a noisier channel, a JPEG keeps colour at half resolution)
     luma_line_min: float = 0.010  # the same, on a colour picture's luma (faint_in_colour: a neutral mark's best look)
+    crease_continues: float = 0.5  # a faint horizontal line in a box that runs on at half its strength or more ...
+    crease_rows: int = 3  # ... within this many half-resolution rows (1 mm) of its height, on the paper both sides:
+    #                       a crease, and only strokes across it are looked for in the box (boxes.faint_lines)
     shade_excess: float = 0.004  # an empty box this much darker on average than the paper beside it: review
+    shade_strip_near_mm: float = 1.6  # the paper beside a box: this far from its edge (clear of its blurred outline) ...
+    shade_strip_far_mm: float = 5.0  # ... to this far (boxes.box_regions: what shade_excess and the faint lines compare with)
     heavy_ink: float = 0.5  # a box this full may be a scribbled-out (cancelled) mark: review
     heavy_trace: float = 0.85  # ... or this much of it darkened at all
     shaded_trace: float = 0.6  # ... or this much darkened mostly faintly (a pencil scribble or shading) ...
@@ -76,6 +81,29 @@ class ScanSettings:
     pen_trace_ratio: float = 0.5  # ... a marginal stroke with this share of their median trace ...
     pen_light_ratio: float = 0.3  # ... and of their median light ink is that pen's mark
     pen_core_ratio: float = 0.7  # a pen leaving traces only: a stroke this share of their median core darkness
+    core_percentile: int = 90  # a stroke's core: its darkest tenth, the middle of its line rather than its soft edges
+    soft_pen_spread: float = 2.0  # one voter's soft marks are within this factor of their median core darkness
+    # dots, blots and a thick pen's small X: short solid pieces of light ink (scanner/boxes.py, _piece_shapes)
+    dot_elongation: float = 2.5  # a dot, or two touching, is under 2.5 times as long as it is thick ...
+    dot_max_mm: float = 3.5  # ... short: a thick marker's whole X or asterisk is one piece as thick, but longer ...
+    dot_fill: float = 0.5  # ... and solid: it fills half its bounding box (two dots touching on a slant: 0.54; a
+    #                        fragment of grainy pencil, bridged by the closing, fills 0.3-0.46 and is a stroke's part)
+    arms_spread: float = 0.7  # a small thick X spreads 0.75-0.9 as far across as along; a tick (which can be as hollow) <= 0.6
+    arms_solidity: float = 0.84  # ... and fills 0.68-0.81 of its hull. Dots and blots, alone or touching, fill 0.87 and over
+    #                              (the 300-voter field deck's 35 short solid pieces in dots and empty boxes)
+    blot_pen_ratio: float = 1.5  # a blot over dot_max_mm is a mark only on a page whose typical mark has 2/3 of its ink ...
+    blot_width_ratio: float = 3.5  # ... and whose strokes are 1/3.5 as wide as the blot is thick: a thick marker's asterisk,
+    #                                strokes crossing in one solid blob, is up to 3.2 times as thick as the page's strokes are
+    #                                wide (the 300-voter field deck's 144 marked blots); a round drop of ink 3.6 mm across, on
+    #                                a page marked with a 0.3-0.6 mm pen, 3.8-4.8
+    blot_round: float = 0.9  # a blot whose outline encloses this share of what a circle of its length would: a drop of ink.
+    #                          A digitised disc 3.6-4.4 mm across: 0.96-0.98; a marker's asterisk or X drawn into one blob: at
+    #                          most 0.83 (the 300-voter field deck's 144 marked blots, /tmp/kp/s27/blotdeck.py)
+    dots_max_ink: float = 0.1  # dots cover at most this share of a box (three 1 mm dots: 0.08) ...
+    dots_max_count: int = 3  # ... in at most this many pieces (a grainy pencil stroke breaks into more) ...
+    dots_dark: float = 0.1  # ... and a pen's dots have a pen-dark core: this share of their light ink at least (pencil
+    #                         fragments and a faint tiny tick have next to none)
+    dots_halo_mm: float = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
     # other ink on the ballot
     outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
@@ -222,10 +250,25 @@ class ScanSettings:
         if (self.pen_rows < 3 or not 0 < self.pen_trace_ratio <= 1 or not 0 < self.pen_light_ratio <= 1
                 or not 0 < self.pen_core_ratio <= 1):
             problems.append("pen_rows >= 3, 0 < pen_trace_ratio <= 1, 0 < pen_light_ratio <= 1, 0 < pen_core_ratio <= 1")
+        if not 0 < self.core_percentile <= 100 or self.soft_pen_spread < 1:
+            problems.append("0 < core_percentile <= 100 and soft_pen_spread >= 1")
+        if (not 1 <= self.dot_elongation <= 10 or not 0 < self.dot_max_mm <= 10 or not 0 < self.dot_fill <= 1
+                or not 0 < self.arms_spread <= 1 or not 0 < self.arms_solidity <= 1):
+            problems.append("1 <= dot_elongation <= 10, 0 < dot_max_mm <= 10, 0 < dot_fill <= 1, 0 < arms_spread <= 1, "
+                            "0 < arms_solidity <= 1")
+        if not 0 < self.blot_pen_ratio or not 0 < self.blot_width_ratio or not 0 < self.blot_round <= 1:
+            problems.append("0 < blot_pen_ratio, 0 < blot_width_ratio and 0 < blot_round <= 1")
+        if (not 0 < self.dots_max_ink <= 1 or self.dots_max_count < 1 or not 0 <= self.dots_dark <= 1
+                or self.dots_halo_mm < 0):
+            problems.append("0 < dots_max_ink <= 1, dots_max_count >= 1, 0 <= dots_dark <= 1 and dots_halo_mm >= 0")
         if not 0 <= self.crease_dark_share <= 1:
             problems.append("0 <= crease_dark_share <= 1")
         if not 0 < self.faint_line_min < 1 or not 0 < self.headroom_line_min < 1 or not 0 < self.luma_line_min < 1:
             problems.append("0 < faint_line_min, headroom_line_min, luma_line_min < 1")
+        if not 0 < self.crease_continues <= 1 or self.crease_rows < 0:
+            problems.append("0 < crease_continues <= 1 and crease_rows >= 0")
+        if not 0 <= self.shade_strip_near_mm < self.shade_strip_far_mm <= 20:
+            problems.append("0 <= shade_strip_near_mm < shade_strip_far_mm <= 20")
         if not 0 < self.speck_mm <= self.empty_span_mm or not self.empty_ink <= self.speck_ink:
             problems.append("0 < speck_mm <= empty_span_mm and empty_ink <= speck_ink")
         if not 0 < self.bleed_min_strength < 0.5 or not 0 < self.bleed_min_explained <= 1 \

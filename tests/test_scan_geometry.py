@@ -23,7 +23,6 @@ from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
 from scanner import folds, grid
 from scanner.boxes import (
-    DOT_MAX_MM,
     BoxInk,
     box_regions,
     classify_box,
@@ -588,7 +587,7 @@ def test_the_outlines_halo_on_a_soft_scan_is_not_a_faint_line_but_a_faint_x_stil
     for b in boxes:
         x, y, w, h = where[(b.person, b.level)]
         rects.append((x + b.dx_mm, y + b.dy_mm, w, h))
-    inside, beside = faint_lines(box_regions(maps, rects, S))
+    inside, beside = faint_lines(box_regions(maps, rects, S), S)
     limit = max(S.faint_line_min, S.faint_line_ratio * float(np.median(beside)))  # as score_boxes sets it
     assert (inside < limit).all(), int((inside >= limit).sum())
     row = page.rows[3]
@@ -1146,7 +1145,7 @@ def test_a_small_x_by_a_thick_pen_is_a_mark_but_a_blot_is_not(printed: Printed, 
         for d in (-0.6, 0.6):
             cv2.circle(cover, at(d, d), round(0.85 * PX * 16), 1.0, -1, cv2.LINE_AA, 4)
     ys, xs = np.nonzero(cover > 0.5)
-    assert max(np.ptp(xs), np.ptp(ys)) <= DOT_MAX_MM * PX  # short: in the blot rule's range
+    assert max(np.ptp(xs), np.ptp(ys)) <= S.dot_max_mm * PX  # short: in the blot rule's range
     maps = ink_maps(_darken(printed.grey, cover, PEN), S)
     assert _states(maps, row)[1] == state, measure_box(maps, row.boxes_mm["medium"], S)
 
@@ -1491,7 +1490,7 @@ def test_a_round_drop_of_ink_is_not_a_felt_pens_mark(printed: Printed, kind: str
     row the voter left unmarked was counted. A drop is round: a digitised disc's outline encloses 0.96 of
     what a circle of its length would (4 pi area / perimeter^2), a marker's asterisk or X drawn into one blob
     at most 0.83 (the 300-voter field deck's 144 marked blots, ``/tmp/kp/s27/blotdeck.py``). A blot that round
-    (``BLOT_ROUND``) is not drawn; the row goes to review. The page's own felt-pen X's are still marks."""
+    (``blot_round``) is not drawn; the row goes to review. The page's own felt-pen X's are still marks."""
     page = printed.page
     grey = _pen_page(printed, len(page.rows) - 1, width_mm=1.0)
     maps = ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)
@@ -1507,9 +1506,9 @@ def test_a_blot_is_not_taken_for_the_voters_mark(printed: Printed, pen: str, kin
     it is marginal. Its ink, though, compares with the page's marks as a light pen's or a soft pencil's mark
     would, and the page rules took it for one: a row the voter left unmarked counted as a vote. A blot (its
     ink one round solid piece, however large: :func:`blotted`) is not taken; the row goes to
-    review. A drop over 3.5 mm (``DOT_MAX_MM``) was even a mark by itself, as a thick marker's X is: on a
-    page marked in ballpoint it is not, its ink heavier than the page's marks (``BLOT_PEN_RATIO``: 4 mm) or
-    as heavy but thicker than the page's strokes are wide (``BLOT_WIDTH_RATIO``: 3.7 mm)."""
+    review. A drop over 3.5 mm (``dot_max_mm``) was even a mark by itself, as a thick marker's X is: on a
+    page marked in ballpoint it is not, its ink heavier than the page's marks (``blot_pen_ratio``: 4 mm) or
+    as heavy but thicker than the page's strokes are wide (``blot_width_ratio``: 3.7 mm)."""
     page = printed.page
     grey = _pen_page(printed, len(page.rows) - 1) if pen == "pen" else _soft_page(printed, len(page.rows) - 1)
     maps = ink_maps(_smudge(grey, page.rows[-1], "medium", kind), S)

@@ -26,8 +26,6 @@ from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, load_layout
 from kiemphieu.session import REFERENCE_PDF, Workspace
 from scanner.bleed import shifted
 from scanner.boxes import (
-    BLOT_PEN_RATIO,
-    BLOT_WIDTH_RATIO,
     BoxInk,
     _mover,
     classify_box,
@@ -470,10 +468,10 @@ def test_a_large_blot_is_a_mark_only_where_the_pages_marks_are_as_heavy_and_thic
     strokes) or with no typical mark."""
     blot = BoxInk(0.42, 6.0, 0.7, 6.0, piece_mm=4.0, big_blot=True, thick_mm=4.0)
     assert classify_box(blot, S) == "marginal"
-    marker = {"pen_light": 0.35, "pen_width_mm": 4.0 / BLOT_WIDTH_RATIO + 0.05}
+    marker = {"pen_light": 0.35, "pen_width_mm": 4.0 / S.blot_width_ratio + 0.05}
     assert classify_box(blot, S, **marker) == "marked"  # the page's marks as heavy, its strokes as wide: a marker
-    assert classify_box(blot, S, **(marker | {"pen_light": 0.42 / BLOT_PEN_RATIO - 0.01})) == "marginal"  # lighter
-    assert classify_box(blot, S, **(marker | {"pen_width_mm": 4.0 / BLOT_WIDTH_RATIO - 0.05})) == "marginal"  # thinner
+    assert classify_box(blot, S, **(marker | {"pen_light": 0.42 / S.blot_pen_ratio - 0.01})) == "marginal"  # lighter
+    assert classify_box(blot, S, **(marker | {"pen_width_mm": 4.0 / S.blot_width_ratio - 0.05})) == "marginal"  # thinner
     assert classify_box(blot, S, pen_light=0.35) == "marginal"  # how wide the page's strokes are is not known
     assert classify_box(replace(blot, big_blot=False), S) == "marked"  # a stroke in it
 
