@@ -782,15 +782,15 @@ def _photographed(image: np.ndarray, gains_bgr: tuple[float, float, float], penc
     return np.clip(page[:, :, None] * np.array(gains_bgr, np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-def _faint_pencil_xs(layout: Layout, hom: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A faint pencil X (0.06 darkening) in person 5's "high" and person 7's "low" box, each an empty box
+def _faint_pencil_xs(layout: Layout, hom: np.ndarray, shape: tuple[int, ...], darkening: float = 0.06) -> np.ndarray:
+    """A faint pencil X (``darkening``) in person 5's "high" and person 7's "low" box, each an empty box
     beside its voter's clear mark, as a darkening map of the fixture scan's ``shape``."""
     pencil = np.zeros(shape, np.float32)
     for person, level in ((5, "high"), (7, "low")):
         x, y, w, h = layout.pages[0].rows[person - 1].boxes_mm[level]
         for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
             p, q = _image_points([a, b], hom)
-            cv2.line(pencil, p, q, 0.06, 2, cv2.LINE_AA)
+            cv2.line(pencil, p, q, darkening, 2, cv2.LINE_AA)
     return pencil
 
 
@@ -831,12 +831,7 @@ def test_a_faint_pencil_mark_the_red_channel_s_colour_noise_hides_is_looked_for_
     the red channel does. Without the X, the colour picture sends no row to review that the red channel
     does not. (Of seeds 1-6, the colour picture finds both X's in every one; the red channel misses one or
     both in five.)"""
-    pencil = np.zeros(image.shape, np.float32)
-    for person, level in ((5, "high"), (7, "low")):
-        x, y, w, h = layout.pages[0].rows[person - 1].boxes_mm[level]
-        for a, b in (((x + 1.2, y + 1.2), (x + w - 1.2, y + h - 1.2)), ((x + w - 1.2, y + 1.2), (x + 1.2, y + h - 1.2))):
-            p, q = _image_points([a, b], hom)
-            cv2.line(pencil, p, q, 0.02, 2, cv2.LINE_AA)
+    pencil = _faint_pencil_xs(layout, hom, image.shape, 0.02)
 
     def photo(marks: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(seed)
