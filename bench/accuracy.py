@@ -37,9 +37,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _checkout import use_this_checkout  # bench/ is the script's folder: always importable
+
+ROOT = use_this_checkout()  # this checkout's code, in the worker processes too
 
 from ballot_templates.render import render_ballots  # noqa: E402
 from calibration.evaluate import Evaluation, evaluate  # noqa: E402

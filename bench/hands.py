@@ -36,9 +36,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _checkout import use_this_checkout  # bench/ is the script's folder: always importable
+
+ROOT = use_this_checkout()  # this checkout's code, in the worker processes too
 
 from accuracy import printed_workspace  # noqa: E402
 

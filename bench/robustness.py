@@ -39,11 +39,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+from _checkout import use_this_checkout  # bench/ is the script's folder: always importable
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+ROOT = use_this_checkout()  # this checkout's code, in the worker processes too
 
 from calibration.effects import colour_fringes, crease  # noqa: E402
 from calibration.evaluate import evaluate  # noqa: E402

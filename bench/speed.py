@@ -47,9 +47,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _checkout import use_this_checkout  # bench/ is the script's folder: always importable
+
+ROOT = use_this_checkout()  # this checkout's code, in the worker processes too
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
