@@ -183,8 +183,11 @@ class ScanSettings:
     bleed_edge_mm: float = 6.0  # paper this close to the page edge is not used for the fit (scanner edges, shadows)
     bleed_ink_keep_mm: float = 1.0  # nor paper this close to front print or ink
     # how the page was scanned or printed: black and white, clipped, glare, headroom, resolution, faded (scanner/exposure.py)
-    thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
-    thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
+    bitonal_share: float = 0.995  # a page with this share of its pixels pure black or pure white (0 or 255): a 1-bit scan
+    thresholded_white: float = 0.5  # the boxes' columns this pure white (clipped_white: >= 254) ...
+    thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black: a 1-bit scan re-encoded
+    thresholded_dark: int = 128  # ... their dark pixels (the ink, for thresholded_black): those under this level ...
+    pure_black: int = 16  # ... and one at this level or under is pure black
     clipped_white: int = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
     clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
     clipped_paper: int = 255  # paper this bright is at the ceiling: a camera's or scanner's clip (clipped_box_share)
@@ -211,8 +214,10 @@ class ScanSettings:
         problems = []
         if not 0 < self.trace_darkness < self.light_darkness <= self.ink_darkness < 1:
             problems.append("0 < trace_darkness < light_darkness <= ink_darkness < 1")
-        if not 0 < self.thresholded_white <= 1 or not 0 < self.thresholded_black <= 1:
-            problems.append("0 < thresholded_white <= 1 and 0 < thresholded_black <= 1")
+        if not 0 < self.thresholded_white <= 1 or not 0 < self.thresholded_black <= 1 or not 0 < self.bitonal_share <= 1:
+            problems.append("0 < thresholded_white <= 1, 0 < thresholded_black <= 1 and 0 < bitonal_share <= 1")
+        if not 0 <= self.pure_black < self.thresholded_dark <= 255:
+            problems.append("0 <= pure_black < thresholded_dark <= 255")
         if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm or not 0 < self.clipped_box_share <= 1:
             problems.append("0 <= faded_print_darkness < 1, 0 < min_px_per_mm and 0 < clipped_box_share <= 1")
         if not 128 <= self.clipped_white <= 255 or not 128 <= self.clipped_paper <= 255:

@@ -26,6 +26,9 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
     [
         "mark_ink = 0.001\nempty_ink = 0.01\n",  # marked below empty
         "trace_darkness = 0.5\n",  # trace darker than ink
+        "bitonal_share = 1.5\n",  # a share over 1
+        "pure_black = 128\n",  # pure black not under the dark pixels' level
+        "thresholded_dark = 300\n",  # over 8 bits
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
