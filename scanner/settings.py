@@ -199,12 +199,15 @@ class ScanSettings:
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     # scanner streaks and blank pages
-    streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
+    streak_dark: float = 0.6  # a column's pixel under this share of the paper's level is dark (40 % darker) ...
+    streak_coverage: float = 0.80  # ... and a dark column over this share of the image height is a streak
     streak_side_px: int = 3  # a faint streak is compared with the columns this far either side of it (image pixels) ...
     streak_contrast: float = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
     streak_band_mm: float = 1.0  # ink this near a streak's line (either side) is the streak's
     streak_flat_mm: float = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
     streak_on_rule_mm: float = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
+    streak_max_share: float = 0.05  # more than this share of the image's columns (rows) found as streaks: a dark border
+    #                                 or a photo of something else, and no streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
     back_margin_mm: float = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
     # output
@@ -308,6 +311,8 @@ class ScanSettings:
                 or not 0 < self.streak_flat_mm or self.streak_on_rule_mm < 0):
             problems.append("streak_side_px >= 1, 0 < streak_contrast < 1, streak_band_mm >= 0, 0 < streak_flat_mm "
                             "and streak_on_rule_mm >= 0")
+        if not 0 < self.streak_dark < 1 or not 0 < self.streak_coverage <= 1 or not 0 < self.streak_max_share <= 1:
+            problems.append("0 < streak_dark < 1, 0 < streak_coverage <= 1 and 0 < streak_max_share <= 1")
         if not 0 < self.back_margin_mm < 100:
             problems.append("0 < back_margin_mm < 100")
         if self.max_pixels < 1_000_000 or not 0 < self.full_decode_px_per_mm:

@@ -29,6 +29,8 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
         "bitonal_share = 1.5\n",  # a share over 1
         "pure_black = 128\n",  # pure black not under the dark pixels' level
         "thresholded_dark = 300\n",  # over 8 bits
+        "streak_dark = 1.0\n",  # a streak no darker than the paper
+        "streak_max_share = 0\n",
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
