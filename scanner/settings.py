@@ -30,8 +30,11 @@ class ScanSettings:
     grid_outlier_mm: float = 0.4  # a rule piece this far off the smooth fit is left out of it
     grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
     grid_min_cover: float = 0.55  # a rule is found where at least this share of its piece is ink, in one pixel row (column)
-    grid_tilt_max: float = 0.05  # a piece found only as a tilted line is a rule tilted by less than this (pixels
-    #                              across per pixel along: about 3 degrees; scanner/grid.py, _tilted_peak)
+    grid_tilt_cover: float = 0.8  # a piece found only as a tilted line (scanner/grid.py, _tilted_peak) is a rule: ink in
+    #                               this share of its pixel columns along ...
+    grid_tilt_width_px: float = 2.5  # ... this many pixels of it a column at most, on average (a thin line) ...
+    grid_tilt_rms_px: float = 1.0  # ... on one straight line, within this of it (pixels, root mean square) ...
+    grid_tilt_max: float = 0.05  # ... tilted by less than this (pixels across per pixel along: about 3 degrees)
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
     outline_band_mm: float = 0.35  # a printed box side is looked for this far either side of its refined place ...
@@ -294,6 +297,8 @@ class ScanSettings:
                             "0 < local_crease_reach_mm and 0 < local_crease_ridge < 1")
         if not 0 < self.grid_min_cover <= 1 or not 0 < self.grid_tilt_max < 1:
             problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
+        if not 0 < self.grid_tilt_cover <= 1 or self.grid_tilt_width_px < 1 or not 0 < self.grid_tilt_rms_px:
+            problems.append("0 < grid_tilt_cover <= 1, grid_tilt_width_px >= 1 and 0 < grid_tilt_rms_px")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
         if (not 0 < self.rim_mm or not 0 < self.between_rows_max_mm or not 0 < self.between_rows_middle <= 0.5

@@ -31,6 +31,9 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
         "thresholded_dark = 300\n",  # over 8 bits
         "streak_dark = 1.0\n",  # a streak no darker than the paper
         "streak_max_share = 0\n",
+        "grid_tilt_cover = 1.2\n",  # a share over 1
+        "grid_tilt_width_px = 0.5\n",  # thinner than the one pixel a column a line has
+        "grid_tilt_rms_px = 0\n",
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
