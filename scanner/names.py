@@ -190,13 +190,15 @@ def _row_cells(row: RowLayout, s: ScanSettings) -> list[Rect]:
 
 def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray, s: ScanSettings) -> float:
     """Ink of ``found`` where ``open_`` (both bool, one cell): off the print widened by ``name_halo_mm``
-    (:func:`_off_print`), in pieces more than specks; straight level and upright lines of ``straight_line_mm`` and
-    slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike the name check weighs."""
+    (:func:`_off_print`), in pieces more than specks (``speck_mm``); straight level and upright lines of
+    ``straight_line_mm`` and slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike
+    the name check weighs."""
     h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
     loose = found[:h, :w] & open_[:h, :w]
     if np.count_nonzero(loose) < PX**2:
         return 0.0
-    return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, s.straight_line_mm, (0, 90)), s.sliver_px))
+    loose = _without_slivers(loose & ~on_lines(loose, s.straight_line_mm, (0, 90)), s.sliver_px)
+    return _blob_area_mm2(loose, s.speck_mm)
 
 
 def _off_print(print_: np.ndarray, halo_mm: float) -> np.ndarray:

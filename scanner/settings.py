@@ -51,7 +51,9 @@ class ScanSettings:
     empty_ink: float = 0.008  # empty: light-ink share below this ...
     empty_trace: float = 0.03  # ... trace share below this ...
     empty_span_mm: float = 1.3  # ... and no trace longer than this
-    speck_mm: float = 1.2  # a trace shorter than this is a speck (a pen touch, a dot), not a stroke
+    speck_mm: float = 1.2  # a trace shorter than this is a speck (a pen touch, a dot), not a stroke; nor is a piece of ink
+    #                        that short writing, in the free areas or elsewhere, on a back or in a row's cells
+    #                        (scanner/imaging.py, _blob_area_mm2)
     speck_ink: float = 0.03  # empty: all light ink, specks included, below this share
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     faint_line_min: float = 0.010  # an empty box with a straight stroke this much darker than the paper both sides of it (averaged along 2 mm) ...

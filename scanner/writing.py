@@ -26,18 +26,19 @@ def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout,
     def enough(mask: np.ndarray, limit_mm2: float) -> bool:
         # each area with half a millimetre around it: the areas are cut out as whole pixels two ways
         ink = int(sum(np.count_nonzero(_region(mask, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))) for x, y, w, h in page.free_mm))
-        return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page) >= limit_mm2
+        return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page, s) >= limit_mm2
 
     return enough(light, s.writing_min_mm2) or (trace is not None and enough(trace, s.writing_trace_mm2))
 
 
-def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
-    """Ink (mm²) in the page's free areas: writing. A signature spilling out of its place is not counted."""
+def writing_area_mm2(mask: np.ndarray, page: PageLayout, s: ScanSettings) -> float:
+    """Ink (mm²) in the page's free areas, in pieces of ``speck_mm`` or more: writing. A signature spilling out of
+    its place is not counted."""
     total = 0.0
     sig = page.signature_mm
     for rect in page.free_mm:
         if sig is None or not _touching(rect, sig, gap_mm=3.0):
-            total += _blob_area_mm2(_region(mask, rect))
+            total += _blob_area_mm2(_region(mask, rect), s.speck_mm)
             continue
         # measure the free area together with the signature place: what reaches into it is the signature
         x0, y0 = min(rect[0], sig[0]), min(rect[1], sig[1])
@@ -46,7 +47,7 @@ def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
         free, signature = np.zeros(both.shape, bool), np.zeros(both.shape, bool)
         _region(free, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))[...] = True
         _region(signature, (sig[0] - x0, sig[1] - y0, sig[2], sig[3]))[...] = True
-        total += _blob_area_mm2(both & (free | signature), allowed=signature & ~free)
+        total += _blob_area_mm2(both & (free | signature), s.speck_mm, allowed=signature & ~free)
     return total
 
 
@@ -238,6 +239,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        if _blob_area_mm2(found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found, s)) >= s.writing_min_mm2:
+        rest = found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found, s)
+        if _blob_area_mm2(rest, s.speck_mm) >= s.writing_min_mm2:
             return True
     return False
