@@ -29,7 +29,9 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     darkness of the blank page (none when the session's reference PDF is missing).
 
     * a printed name crossed out: long straight strokes over the name (:func:`scanner.names.crossed_names`);
-    * a mark outside the boxes: ink in a level cell away from its box and the rules;
+    * a mark outside the boxes: ink in a level cell away from its box (``rim_mm`` round it, where the box's rim is
+      looked at: :func:`inked_rims`) and the rules (``outside_rule_mm``), ``outside_ink_mm2`` of it in pieces of
+      ``outside_speck_mm`` or more;
     * writing: ink in the free areas, where nothing is printed (elsewhere: :func:`scanner.writing.writing_elsewhere`).
     """
     row_reasons: dict[int, list[str]] = {}
@@ -46,17 +48,18 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
             cell = _region(ink, row.cells_mm[level]).copy()
             dx, dy = shift[(row.person, level)]
             bx, by, bw, bh = row.boxes_mm[level]
-            pad = 1.0
+            pad = s.rim_mm  # the box's rim is inked_rims' to look at
             r0, c0 = _px(by + dy - cy - pad), _px(bx + dx - cx - pad)
             r1, c1 = _px(by + dy - cy + bh + pad), _px(bx + dx - cx + bw + pad)
             cell[max(0, r0) : r1, max(0, c0) : c1] = False
-            edge = _px(0.8)  # the table rules around the cell, slightly misregistered
+            edge = _px(s.outside_rule_mm)  # the table rules around the cell, slightly misregistered
+            h, w = cell.shape
             cell[:edge, :] = False
-            cell[-edge:, :] = False
+            cell[max(0, h - edge) :, :] = False
             cell[:, :edge] = False
-            cell[:, -edge:] = False
+            cell[:, max(0, w - edge) :] = False
             limit = s.outside_ink_mm2
-            if np.count_nonzero(cell) >= limit * PX**2 and _blob_area_mm2(cell, min_span_mm=1.5) >= limit:
+            if np.count_nonzero(cell) >= limit * PX**2 and _blob_area_mm2(cell, s.outside_speck_mm) >= limit:
                 outside_levels.append(level)
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):

@@ -110,9 +110,13 @@ class ScanSettings:
     #                         fragments and a faint tiny tick have next to none)
     dots_halo_mm: float = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
     # other ink on the ballot
-    outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
+    outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look ...
+    outside_speck_mm: float = 1.5  # ... in pieces spanning this or more (smaller ones are specks) ...
+    outside_rule_mm: float = 0.8  # ... farther than this from the cell's sides: ink nearer is the table's rules,
+    #                               slightly misregistered (scanner/outside.py, inspect)
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
     rim_mm: float = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+    #                      (the cell's check leaves out the box and this much round it: outside.inspect)
     # marks across two rows or the level columns (scanner/outside.py)
     between_rows_max_mm: float = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
     between_rows_middle: float = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
@@ -314,6 +318,8 @@ class ScanSettings:
                             "0 <= print_halo_mm <= photo_print_halo_mm, signature_reach_mm >= 0, 0 < crease_pieces_mm")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
+        if not 0 < self.outside_speck_mm or not 0 <= self.outside_rule_mm <= 5:
+            problems.append("0 < outside_speck_mm and 0 <= outside_rule_mm <= 5")
         if (self.streak_side_px < 1 or not 0 < self.streak_contrast < 1 or self.streak_band_mm < 0
                 or not 0 < self.streak_flat_mm or self.streak_on_rule_mm < 0):
             problems.append("streak_side_px >= 1, 0 < streak_contrast < 1, streak_band_mm >= 0, 0 < streak_flat_mm "

@@ -34,6 +34,8 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
         "grid_tilt_cover = 1.2\n",  # a share over 1
         "grid_tilt_width_px = 0.5\n",  # thinner than the one pixel a column a line has
         "grid_tilt_rms_px = 0\n",
+        "outside_speck_mm = 0\n",
+        "outside_rule_mm = -0.5\n",
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
