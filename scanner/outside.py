@@ -151,13 +151,16 @@ COLUMN_RULE_MM = 9.0  # an upright line this long is a rule between the level co
 #                      fixed by the printed layout
 
 
-def _on_columns(ink: np.ndarray) -> np.ndarray:
-    """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to
-    ``level_tilt_deg`` (2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
-    page's straightening left them. The ink is widened by 2 px either side so that one upright kernel (fast: a
-    rectangle) finds such a line however it steps sideways, and only the ink's own pixels are returned."""
-    wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 5), np.uint8))
-    kernel = np.ones((_px(COLUMN_RULE_MM), 1), np.uint8)
+def _on_columns(ink: np.ndarray, tilt_deg: float) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to ``tilt_deg``
+    (``level_tilt_deg``; 2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
+    page's straightening left them. The ink is widened either side by that drift, rounded (2 px at 2 degrees),
+    so that one upright kernel (fast: a rectangle) finds such a line however it steps sideways, and only the
+    ink's own pixels are returned."""
+    length = _px(COLUMN_RULE_MM)
+    side = round(length * np.tan(np.radians(tilt_deg)))  # how far such a line steps sideways along its length
+    wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 2 * side + 1), np.uint8))
+    kernel = np.ones((length, 1), np.uint8)
     return np.asarray(cv2.morphologyEx(wide, cv2.MORPH_OPEN, kernel)).view(bool) & ink
 
 
@@ -190,7 +193,7 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout, s: ScanSettings) -
     if beside < PX**2:
         return set()
     rest = crop & ~on_kernels(crop, _level_kernels(s.level_tilt_deg))
-    rest &= ~_on_columns(rest)
+    rest &= ~_on_columns(rest, s.level_tilt_deg)
     n, _, stats, _ = cv2.connectedComponentsWithStats(_bridged(rest), connectivity=8)
     reach, near = _px(s.runaway_mm), _px(1.0)
     found: set[int] = set()
