@@ -172,7 +172,8 @@ class ScanSettings:
     # folds and creases (scanner/folds.py)
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
-    fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
+    fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page (and creases through
+    #                                 the places writing is looked for: scanner/writing.py, crease_tilts)
     fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
     fold_min_free_share: float = 0.25  # a line is judged only where at least this share of its length is unprinted
@@ -294,8 +295,8 @@ class ScanSettings:
                             " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.bleed_edge_mm <= 30 or not 0 <= self.bleed_ink_keep_mm <= 5:
             problems.append("0 < bleed_edge_mm <= 30, 0 <= bleed_ink_keep_mm <= 5")
-        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0:
-            problems.append("0 < fold_min_free_share <= 1 and fold_margin_mm >= 0")
+        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0 or not 0 <= self.fold_max_tilt_deg <= 10:
+            problems.append("0 < fold_min_free_share <= 1, fold_margin_mm >= 0 and 0 <= fold_max_tilt_deg <= 10")
         if (not 0 < self.crease_line_mm <= self.crease_reach_mm or not 0 < self.crease_search_mm
                 or not 0 < self.crease_margin_ridge < 1 or not 0 < self.local_crease_reach_mm
                 or not 0 < self.local_crease_ridge < 1):

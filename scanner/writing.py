@@ -143,15 +143,24 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
     return cached
 
 
-CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright (fold_max_tilt_deg): the angles the
-#                                                   line filter is tried at, fixed by the construction
+CREASE_STEP_DEG = 0.5  # the line filter is tried every half degree (at most) off level or upright: a search grid,
+#                        fixed by the construction (how far off is fold_max_tilt_deg's)
+
+
+def crease_tilts(max_tilt_deg: float) -> tuple[float, ...]:
+    """The angles (degrees off level or upright) a crease is looked for at: level and steps of at most
+    :data:`CREASE_STEP_DEG` out to ``max_tilt_deg`` (``fold_max_tilt_deg``) either way, both ends included:
+    -2.0, -1.5, ..., 2.0 at the default 2 degrees."""
+    n = int(np.ceil(max_tilt_deg / CREASE_STEP_DEG))
+    return tuple(np.linspace(-max_tilt_deg, max_tilt_deg, 2 * n + 1))
 
 
 def crease_pieces(found: np.ndarray, s: ScanSettings) -> np.ndarray:
     """(H, W) bool: the ink of ``found`` (bool, one place) that lies on a thin straight level or upright line
-    (within 2 degrees) holding ``crease_pieces_mm`` of ink in all: a fold's crease, which the text on the
-    page and the paper's grain break into pieces shorter than a straight line's ``straight_line_mm``. A word has
-    no line that long in it; a long straight line of its own is left out anyway."""
+    (within ``fold_max_tilt_deg``, as folds are: :func:`crease_tilts`) holding ``crease_pieces_mm`` of ink in all:
+    a fold's crease, which the text on the page and the paper's grain break into pieces shorter than a straight
+    line's ``straight_line_mm``. A word has no line that long in it; a long straight line of its own is left out
+    anyway."""
     out = np.zeros(found.shape, bool)
     if not found.any():
         return out
@@ -159,7 +168,7 @@ def crease_pieces(found: np.ndarray, s: ScanSettings) -> np.ndarray:
         mask = found if upright else found.T
         h, w = mask.shape
         thick = cv2.dilate(mask.view(np.uint8), np.ones((1, 3), np.uint8))  # a line one pixel either side
-        for tilt in CREASE_TILTS:
+        for tilt in crease_tilts(s.fold_max_tilt_deg):
             k = float(np.tan(np.radians(tilt)))
             shear = np.array([[1.0, -k, k * h / 2], [0.0, 1.0, 0.0]], np.float32)
             sheared = cv2.warpAffine(thick, shear, (w, h), flags=cv2.INTER_NEAREST)

@@ -56,6 +56,7 @@ from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
 from scanner.writing import (
     crease_pieces,
+    crease_tilts,
     signature_overflow,
     writing_beside_creases,
     writing_elsewhere,
@@ -1024,6 +1025,22 @@ def test_a_signature_running_out_of_its_place_is_not_writing_but_a_word_below_it
     assert not writing_elsewhere(light, page, printed.print, size, S)
     written = _signature(printed, flourish_mm=4.0, word_below_mm=8.0)
     assert writing_elsewhere(ink_maps(written, S).light, page, printed.print, size, S)
+
+
+def test_the_crease_filter_is_tried_out_to_fold_max_tilt_deg() -> None:
+    """``crease_pieces`` tries the angles of ``crease_tilts``: level and every half degree out to
+    ``fold_max_tilt_deg`` either way, -2 to 2 at the default (the angles it was given as a constant); a crease in
+    pieces tilted by 6 degrees is not one at the default, and is once ``fold_max_tilt_deg`` reaches it."""
+    assert crease_tilts(S.fold_max_tilt_deg) == tuple(np.arange(-2.0, 2.01, 0.5))
+    assert crease_tilts(1.2) == pytest.approx((-1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.2))
+    assert crease_tilts(0.0) == (0.0,)
+    found = np.zeros((400, 200), bool)
+    rows = np.arange(400)
+    cols = np.round(100 + np.tan(np.radians(6.0)) * (rows - 200)).astype(int)
+    dashed = (rows % 48) < 36  # pieces 6 mm long, 2 mm apart
+    found[rows[dashed], cols[dashed]] = True
+    assert not crease_pieces(found, S).any()
+    assert crease_pieces(found, replace(S, fold_max_tilt_deg=6.0)).any()
 
 
 @pytest.mark.parametrize(("tilt", "level"), [(0.0, False), (1.2, False), (-0.8, True)])

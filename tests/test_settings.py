@@ -36,6 +36,7 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
         "grid_tilt_rms_px = 0\n",
         "outside_speck_mm = 0\n",
         "outside_rule_mm = -0.5\n",
+        "fold_max_tilt_deg = -1\n",
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
