@@ -119,13 +119,15 @@ class OpenPlaces:
 
 
 _OPEN: dict[tuple[int, int, float, float, float, float, float], OpenPlaces] = {}
+OPEN_KEPT = 8  # entries kept at most (a few sessions' pages): a worker reading many sessions' pages drops the oldest
 
 
 def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float], s: ScanSettings,
                  halo_mm: float) -> OpenPlaces:
     """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): ``halo_mm``
     away from the blank page's print and ``margin_halo_mm`` away from what is kept clear. Cached per process,
-    as the blank pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with."""
+    as the blank pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with;
+    :data:`OPEN_KEPT` entries at most, the oldest dropped first."""
     key = (id(printed), page.page, halo_mm, s.rule_clear_mm, s.writing_edge_mm, s.writing_corner_mm, s.margin_halo_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
@@ -139,6 +141,8 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
             places.append((rect, open_))
             view = _region(whole, rect)
             view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
+        if key not in _OPEN and len(_OPEN) >= OPEN_KEPT:
+            del _OPEN[next(iter(_OPEN))]  # the oldest (a dict keeps its keys in the order they came)
         cached = _OPEN[key] = OpenPlaces(printed, places, whole)
     return cached
 
