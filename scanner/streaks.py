@@ -21,9 +21,9 @@ from scanner.settings import ScanSettings
 def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> list[float]:
     """Image x positions of thin dark vertical lines that run over the whole image height.
 
-    A dark streak is 40 % darker than the paper (under ``streak_dark`` of its level) over ``streak_coverage`` of the
-    rows. A thin one on a high-resolution scan read at reduced size
-    (a 1 px line at 600 dpi is a quarter of a pixel at 150 dpi) is only a little darker, but darker than the
+    A dark streak is 40 % darker than the paper (under ``streak_dark`` of its level) over ``streak_coverage`` of
+    the rows. A thin one on a high-resolution scan read at reduced size (a 1 px line at 600 dpi is a quarter
+    of a pixel at 150 dpi) is only a little darker, but darker than the
     columns on both sides of it (``streak_side_px`` away, by ``streak_contrast``) in almost every row, which
     neither noise, nor a shadow's edge, nor a printed rule that stops with the table is. Without ``dark`` (a photo), only such thin lines are: a
     photo's dark background above and below the sheet, with a shadow across it, is 40 % darker than its
