@@ -20,15 +20,16 @@ from scanner.results import BoxResult
 from scanner.settings import ScanSettings
 
 
-def is_bitonal(grey: np.ndarray) -> bool:
-    """True for a black-and-white (1-bit) scan: almost every pixel pure black or pure white.
+def is_bitonal(grey: np.ndarray, s: ScanSettings) -> bool:
+    """True for a black-and-white (1-bit) scan: almost every pixel pure black or pure white (``bitonal_share``
+    of them at 0 or 255).
 
     Such a scan keeps no grey: a pencil mark or light ink under the scanner's
     threshold is gone, and nothing on the page can show that it was there.
     """
-    sample = grey[::7, ::7]
-    extreme = np.count_nonzero((sample == 0) | (sample == 255))
-    return bool(sample.size > 0 and extreme >= 0.995 * sample.size)
+    sample = grey[::7, ::7]  # every 7th pixel both ways: how the page is sampled, fixed by the construction
+    extreme = np.count_nonzero((sample == 0) | (sample == 255))  # the ends of 8 bits: pure black and white
+    return bool(sample.size > 0 and extreme >= s.bitonal_share * sample.size)
 
 
 def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> bool:
@@ -40,7 +41,8 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     same: a faint pencil mark beside a clear one was read as the clear one alone, with no reason. Over the
     boxes' columns of the straightened page (``straight``, (H, W) grey), the paper is pure white (at least
     ``thresholded_white`` of the pixels at ``clipped_white`` (254) or more, where a scan's paper keeps its grain) and the ink
-    pure black (at least ``thresholded_black`` of the pixels under 128 at 16 or less). On the simulated decks
+    pure black (at least ``thresholded_black`` of the pixels under ``thresholded_dark`` (128) at ``pure_black`` (16)
+    or less). On the simulated decks
     (adf, phone, field: 925 pages) the less of the two shares reaches 0.045 at most on a grey or colour
     page; on a 1-bit page re-encoded or resampled (``bench/robustness.py`` on the field deck) 0.13 at least
     (0.27 but for one blurred after thresholding), on a 1-bit page itself 0.68.
@@ -53,9 +55,9 @@ def looks_thresholded(straight: np.ndarray, page: PageLayout, s: ScanSettings) -
     region = straight[area.r0 : area.r1, area.c0 : area.c1]
     if region.size == 0:
         return False
-    dark = region[region < 128]
+    dark = region[region < s.thresholded_dark]
     return bool(np.count_nonzero(region >= s.clipped_white) >= s.thresholded_white * region.size
-                and dark.size > 0 and np.count_nonzero(dark <= 16) >= s.thresholded_black * dark.size)
+                and dark.size > 0 and np.count_nonzero(dark <= s.pure_black) >= s.thresholded_black * dark.size)
 
 
 def glare_rows(straight: np.ndarray, page: PageLayout, s: ScanSettings) -> set[int]:

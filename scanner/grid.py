@@ -198,27 +198,29 @@ def _tilted_peak(piece: np.ndarray, s: ScanSettings) -> float | None:
     """The place (rows of ``piece``, (across, along) bool) of a thin rule tilted across it at its middle, or None.
 
     Each ink pixel is spread :data:`TILT_PX` pixels across, and the strongest run over ``grid_min_cover`` is
-    taken, as for a level rule; what lies in that run must then be a thin straight line: ink in 80 % of the
-    columns along, 2.5 pixels of it a column at most on average, on one straight line (1 pixel from it, root
-    mean square) tilted by less than ``grid_tilt_max``. A line of print, a box outline beside the rule or
-    the shade beside a crease, which the spreading can bring over the cover, is not such a line.
+    taken, as for a level rule; what lies in that run must then be a thin straight line: ink in
+    ``grid_tilt_cover`` (80 %) of the columns along, ``grid_tilt_width_px`` (2.5) pixels of it a column at most on
+    average, on one straight line (``grid_tilt_rms_px``, 1 pixel, from it, root mean square) tilted by less than
+    ``grid_tilt_max``. A line of print, a box outline beside the rule or the shade beside a crease, which the
+    spreading can bring over the cover, is not such a line.
     """
     spread = cv2.dilate(piece.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * TILT_PX + 1)))
     peak = _peak(spread.mean(axis=1), s)
     if peak is None:
         return None
+    # the run and the spread either side of it, a pixel more for the rounding: the window the line is fitted in
     lo, hi = max(0, int(np.floor(peak)) - TILT_PX - 1), min(piece.shape[0], int(np.ceil(peak)) + TILT_PX + 2)
     window = piece[lo:hi]
     inked = window.any(axis=0)
-    if inked.mean() < 0.8:
+    if inked.mean() < s.grid_tilt_cover:
         return None
     counts = window.sum(axis=0)[inked]
-    if counts.mean() > 2.5:
+    if counts.mean() > s.grid_tilt_width_px:
         return None
     rows = (np.arange(lo, hi, dtype=np.float64)[:, None] * window).sum(axis=0)[inked] / counts
     along = np.flatnonzero(inked) - (piece.shape[1] - 1) / 2
     slope, middle = np.polyfit(along, rows, 1)
-    if abs(slope) > s.grid_tilt_max or float(np.sqrt(np.mean((rows - middle - slope * along) ** 2))) > 1.0:
+    if abs(slope) > s.grid_tilt_max or float(np.sqrt(np.mean((rows - middle - slope * along) ** 2))) > s.grid_tilt_rms_px:
         return None
     return float(middle)
 

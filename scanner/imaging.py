@@ -34,8 +34,9 @@ def _region(mask: np.ndarray, rect_mm: tuple[float, float, float, float]) -> np.
     return mask[max(0, _px(y)) : _px(y + h), max(0, _px(x)) : _px(x + w)]
 
 
-def _blob_area_mm2(mask: np.ndarray, min_span_mm: float = 1.2, *, allowed: np.ndarray | None = None) -> float:
-    """Area (mm²) of the ink components that are more than specks, long thin lines left out.
+def _blob_area_mm2(mask: np.ndarray, min_span_mm: float, *, allowed: np.ndarray | None = None) -> float:
+    """Area (mm²) of the ink components that are more than specks (spanning ``min_span_mm`` or more: the
+    caller's setting, ``speck_mm`` for writing), long thin lines left out.
 
     A thin component that runs across most of the region (85 % of its width or
     height) is a fold or a scanner streak, not writing. With ``allowed`` (a bool

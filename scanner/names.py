@@ -190,13 +190,15 @@ def _row_cells(row: RowLayout, s: ScanSettings) -> list[Rect]:
 
 def _loose_ink_mm2(found: np.ndarray, open_: np.ndarray, s: ScanSettings) -> float:
     """Ink of ``found`` where ``open_`` (both bool, one cell): off the print widened by ``name_halo_mm``
-    (:func:`_off_print`), in pieces more than specks; straight level and upright lines of ``straight_line_mm`` and
-    slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike the name check weighs."""
+    (:func:`_off_print`), in pieces more than specks (``speck_mm``); straight level and upright lines of
+    ``straight_line_mm`` and slivers (:func:`_without_slivers`) left out: a crease, a rule off its place, a strike
+    the name check weighs."""
     h, w = min(found.shape[0], open_.shape[0]), min(found.shape[1], open_.shape[1])
     loose = found[:h, :w] & open_[:h, :w]
     if np.count_nonzero(loose) < PX**2:
         return 0.0
-    return _blob_area_mm2(_without_slivers(loose & ~on_lines(loose, s.straight_line_mm, (0, 90)), s.sliver_px))
+    loose = _without_slivers(loose & ~on_lines(loose, s.straight_line_mm, (0, 90)), s.sliver_px)
+    return _blob_area_mm2(loose, s.speck_mm)
 
 
 def _off_print(print_: np.ndarray, halo_mm: float) -> np.ndarray:
@@ -216,12 +218,13 @@ class NameCells:
 
 
 _NAME_CELLS: dict[tuple[int, int, float, float, float], tuple[np.ndarray, list[NameCells]]] = {}
+NAME_CELLS_KEPT = 8  # entries kept at most (a few sessions' pages): a worker reading many sessions' pages drops the oldest
 
 
 def _name_cells(page: PageLayout, printed: np.ndarray, s: ScanSettings) -> list[NameCells]:
     """:func:`_row_cells` of every row with its print and where the print does not reach (``name_halo_mm`` off
     it), cached per process (the blank pages are: :func:`scanner.bleed.printed_pages`) and per the settings
-    they are worked out with."""
+    they are worked out with; :data:`NAME_CELLS_KEPT` entries at most, the oldest dropped first."""
     key = (id(printed), page.page, s.rule_clear_mm, s.name_halo_mm, s.name_colour_near_mm)
     cached = _NAME_CELLS.get(key)
     if cached is not None and cached[0] is printed:
@@ -249,7 +252,9 @@ def _name_cells(page: PageLayout, printed: np.ndarray, s: ScanSettings) -> list[
             view = _region(open_strip, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
             view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
         rows.append(NameCells(strip, open_strip, tuple(cells), tuple(texts)))
-    _NAME_CELLS[key] = (printed, rows)
+    if key not in _NAME_CELLS and len(_NAME_CELLS) >= NAME_CELLS_KEPT:
+        del _NAME_CELLS[next(iter(_NAME_CELLS))]  # the oldest (a dict keeps its keys in the order they came)
+    _NAME_CELLS[key] = (printed, rows)  # the page is held, so its id is not reused while it is here
     return rows
 
 

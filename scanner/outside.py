@@ -29,7 +29,9 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
     darkness of the blank page (none when the session's reference PDF is missing).
 
     * a printed name crossed out: long straight strokes over the name (:func:`scanner.names.crossed_names`);
-    * a mark outside the boxes: ink in a level cell away from its box and the rules;
+    * a mark outside the boxes: ink in a level cell away from its box (``rim_mm`` round it, where the box's rim is
+      looked at: :func:`inked_rims`) and the rules (``outside_rule_mm``), ``outside_ink_mm2`` of it in pieces of
+      ``outside_speck_mm`` or more;
     * writing: ink in the free areas, where nothing is printed (elsewhere: :func:`scanner.writing.writing_elsewhere`).
     """
     row_reasons: dict[int, list[str]] = {}
@@ -46,17 +48,18 @@ def inspect(ink: np.ndarray, page: PageLayout, boxes: list[BoxResult], s: ScanSe
             cell = _region(ink, row.cells_mm[level]).copy()
             dx, dy = shift[(row.person, level)]
             bx, by, bw, bh = row.boxes_mm[level]
-            pad = 1.0
+            pad = s.rim_mm  # the box's rim is inked_rims' to look at
             r0, c0 = _px(by + dy - cy - pad), _px(bx + dx - cx - pad)
             r1, c1 = _px(by + dy - cy + bh + pad), _px(bx + dx - cx + bw + pad)
             cell[max(0, r0) : r1, max(0, c0) : c1] = False
-            edge = _px(0.8)  # the table rules around the cell, slightly misregistered
+            edge = _px(s.outside_rule_mm)  # the table rules around the cell, slightly misregistered
+            h, w = cell.shape
             cell[:edge, :] = False
-            cell[-edge:, :] = False
+            cell[max(0, h - edge) :, :] = False
             cell[:, :edge] = False
-            cell[:, -edge:] = False
+            cell[:, max(0, w - edge) :] = False
             limit = s.outside_ink_mm2
-            if np.count_nonzero(cell) >= limit * PX**2 and _blob_area_mm2(cell, min_span_mm=1.5) >= limit:
+            if np.count_nonzero(cell) >= limit * PX**2 and _blob_area_mm2(cell, s.outside_speck_mm) >= limit:
                 outside_levels.append(level)
         marked = [lv for lv in LEVELS if state[(row.person, lv)] == "marked"]
         if outside_levels and (not marked or any(lv not in marked for lv in outside_levels)):
@@ -148,13 +151,16 @@ COLUMN_RULE_MM = 9.0  # an upright line this long is a rule between the level co
 #                      fixed by the printed layout
 
 
-def _on_columns(ink: np.ndarray) -> np.ndarray:
-    """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to
-    ``level_tilt_deg`` (2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
-    page's straightening left them. The ink is widened by 2 px either side so that one upright kernel (fast: a
-    rectangle) finds such a line however it steps sideways, and only the ink's own pixels are returned."""
-    wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 5), np.uint8))
-    kernel = np.ones((_px(COLUMN_RULE_MM), 1), np.uint8)
+def _on_columns(ink: np.ndarray, tilt_deg: float) -> np.ndarray:
+    """The pixels of ``ink`` (bool) on upright lines :data:`COLUMN_RULE_MM` long, tilted up to ``tilt_deg``
+    (``level_tilt_deg``; 2 degrees: 1.9 px over 9 mm at 6 px a mm): the rules between the level columns, as the
+    page's straightening left them. The ink is widened either side by that drift, rounded (2 px at 2 degrees),
+    so that one upright kernel (fast: a rectangle) finds such a line however it steps sideways, and only the
+    ink's own pixels are returned."""
+    length = _px(COLUMN_RULE_MM)
+    side = round(length * np.tan(np.radians(tilt_deg)))  # how far such a line steps sideways along its length
+    wide = cv2.dilate(ink.view(np.uint8), np.ones((1, 2 * side + 1), np.uint8))
+    kernel = np.ones((length, 1), np.uint8)
     return np.asarray(cv2.morphologyEx(wide, cv2.MORPH_OPEN, kernel)).view(bool) & ink
 
 
@@ -187,7 +193,7 @@ def strokes_across_columns(ink: np.ndarray, page: PageLayout, s: ScanSettings) -
     if beside < PX**2:
         return set()
     rest = crop & ~on_kernels(crop, _level_kernels(s.level_tilt_deg))
-    rest &= ~_on_columns(rest)
+    rest &= ~_on_columns(rest, s.level_tilt_deg)
     n, _, stats, _ = cv2.connectedComponentsWithStats(_bridged(rest), connectivity=8)
     reach, near = _px(s.runaway_mm), _px(1.0)
     found: set[int] = set()

@@ -259,7 +259,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     glared = glare_rows(maps.grey, page, s)
     for person in glared:
         row_extra.setdefault(person, []).append(R.R_GLARE)
-    bitonal = is_bitonal(grey) or looks_thresholded(maps.grey, page, s)
+    bitonal = is_bitonal(grey, s) or looks_thresholded(maps.grey, page, s)
     faded = printed_darkness(maps, page, reg.missing) < s.faded_print_darkness
     # every reading of such a page needs a human: what the scanner's threshold dropped is not there; a
     # print no darker than a pencil is not told from one; at under 90 dpi a light stroke is under a pixel

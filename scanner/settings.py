@@ -30,8 +30,11 @@ class ScanSettings:
     grid_outlier_mm: float = 0.4  # a rule piece this far off the smooth fit is left out of it
     grid_max_residual_mm: float = 0.8  # a kept piece this far off: the sheet is crumpled, the page goes to review
     grid_min_cover: float = 0.55  # a rule is found where at least this share of its piece is ink, in one pixel row (column)
-    grid_tilt_max: float = 0.05  # a piece found only as a tilted line is a rule tilted by less than this (pixels
-    #                              across per pixel along: about 3 degrees; scanner/grid.py, _tilted_peak)
+    grid_tilt_cover: float = 0.8  # a piece found only as a tilted line (scanner/grid.py, _tilted_peak) is a rule: ink in
+    #                               this share of its pixel columns along ...
+    grid_tilt_width_px: float = 2.5  # ... this many pixels of it a column at most, on average (a thin line) ...
+    grid_tilt_rms_px: float = 1.0  # ... on one straight line, within this of it (pixels, root mean square) ...
+    grid_tilt_max: float = 0.05  # ... tilted by less than this (pixels across per pixel along: about 3 degrees)
     refine_radius_mm: float = 1.5  # local search for each printed box outline
     refine_max_shift_mm: float = 1.2  # a larger local correction means the page is distorted: review
     outline_band_mm: float = 0.35  # a printed box side is looked for this far either side of its refined place ...
@@ -48,7 +51,9 @@ class ScanSettings:
     empty_ink: float = 0.008  # empty: light-ink share below this ...
     empty_trace: float = 0.03  # ... trace share below this ...
     empty_span_mm: float = 1.3  # ... and no trace longer than this
-    speck_mm: float = 1.2  # a trace shorter than this is a speck (a pen touch, a dot), not a stroke
+    speck_mm: float = 1.2  # a trace shorter than this is a speck (a pen touch, a dot), not a stroke; nor is a piece of ink
+    #                        that short writing, in the free areas or elsewhere, on a back or in a row's cells
+    #                        (scanner/imaging.py, _blob_area_mm2)
     speck_ink: float = 0.03  # empty: all light ink, specks included, below this share
     line_share: float = 0.6  # a box whose ink is mostly one axis-aligned straight line (a fold): review
     faint_line_min: float = 0.010  # an empty box with a straight stroke this much darker than the paper both sides of it (averaged along 2 mm) ...
@@ -105,9 +110,13 @@ class ScanSettings:
     #                         fragments and a faint tiny tick have next to none)
     dots_halo_mm: float = 0.8  # a dot's blurred halo, and the trace the smoothed page draws between dots this close
     # other ink on the ballot
-    outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look
+    outside_ink_mm2: float = 3.0  # ink in a level cell outside its box that needs a look ...
+    outside_speck_mm: float = 1.5  # ... in pieces spanning this or more (smaller ones are specks) ...
+    outside_rule_mm: float = 0.8  # ... farther than this from the cell's sides: ink nearer is the table's rules,
+    #                               slightly misregistered (scanner/outside.py, inspect)
     rim_ink_mm2: float = 6.0  # ink on a box's outline and within 1 mm of it beyond the page's usual: traced, circled
     rim_mm: float = 1.0  # a box's rim: its outline and this far either side, which neither its interior nor its cell's check sees
+    #                      (the cell's check leaves out the box and this much round it: outside.inspect)
     # marks across two rows or the level columns (scanner/outside.py)
     between_rows_max_mm: float = 6.0  # boxes of two rows this close, one above the other, may share one voter's mark ...
     between_rows_middle: float = 0.3  # ... which crosses the rule between them this near the boxes' middle (of their width):
@@ -163,7 +172,8 @@ class ScanSettings:
     # folds and creases (scanner/folds.py)
     fold_ridge: float = 0.03  # a fold: a thin line this much darker than the paper 1 mm either side of it
     fold_coverage: float = 0.6  # a straight line over this share of the level columns: fold or ruler line
-    fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page
+    fold_max_tilt_deg: float = 2.0  # folds are looked for up to this tilt on the straightened page (and creases through
+    #                                 the places writing is looked for: scanner/writing.py, crease_tilts)
     fold_band_mm: float = 0.8  # a fold seen edge to edge is explained: this band around it is not ink
     fold_ink_share: float = 0.2  # ... unless this share of its length is pen-dark ink
     fold_min_free_share: float = 0.25  # a line is judged only where at least this share of its length is unprinted
@@ -183,8 +193,11 @@ class ScanSettings:
     bleed_edge_mm: float = 6.0  # paper this close to the page edge is not used for the fit (scanner edges, shadows)
     bleed_ink_keep_mm: float = 1.0  # nor paper this close to front print or ink
     # how the page was scanned or printed: black and white, clipped, glare, headroom, resolution, faded (scanner/exposure.py)
-    thresholded_white: float = 0.5  # the boxes' columns this pure white (>= 254) ...
-    thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black (<= 16): a 1-bit scan re-encoded
+    bitonal_share: float = 0.995  # a page with this share of its pixels pure black or pure white (0 or 255): a 1-bit scan
+    thresholded_white: float = 0.5  # the boxes' columns this pure white (clipped_white: >= 254) ...
+    thresholded_black: float = 0.1  # ... and this share of their dark pixels pure black: a 1-bit scan re-encoded
+    thresholded_dark: int = 128  # ... their dark pixels (the ink, for thresholded_black): those under this level ...
+    pure_black: int = 16  # ... and one at this level or under is pure black
     clipped_white: int = 254  # a pixel this bright is clipped white: the paper keeps its grain below it, and ink is gone
     clipped_box_share: float = 0.3  # an empty box this much at 255 in every channel (its paper clipped): a light mark lost? review
     clipped_paper: int = 255  # paper this bright is at the ceiling: a camera's or scanner's clip (clipped_box_share)
@@ -196,12 +209,15 @@ class ScanSettings:
     min_px_per_mm: float = 3.5  # a page read at under this (90 dpi on the sheet): a fine or light stroke is lost, review
     faded_print_darkness: float = 0.42  # printed markers lighter than this (darkness vs paper): a faded print, review
     # scanner streaks and blank pages
-    streak_coverage: float = 0.80  # a dark column over this share of the image height is a streak
+    streak_dark: float = 0.6  # a column's pixel under this share of the paper's level is dark (40 % darker) ...
+    streak_coverage: float = 0.80  # ... and a dark column over this share of the image height is a streak
     streak_side_px: int = 3  # a faint streak is compared with the columns this far either side of it (image pixels) ...
     streak_contrast: float = 0.04  # ... and is this much (of the paper's level) darker than both, row after row
     streak_band_mm: float = 1.0  # ink this near a streak's line (either side) is the streak's
     streak_flat_mm: float = 1.0  # a page whose fourth corner is this near the others' parallelogram is a scan: rows searched too
     streak_on_rule_mm: float = 0.8  # a "streak" this near a printed rule at both ends of the table is that rule
+    streak_max_share: float = 0.05  # more than this share of the image's columns (rows) found as streaks: a dark border
+    #                                 or a photo of something else, and no streak
     blank_ink_share: float = 0.0015  # a page without markers and less ink than this is blank
     back_margin_mm: float = 15.0  # a blank page's edge: the scanner lid's shadow, punched holes, a staple, a skewed sheet's corner
     # output
@@ -211,8 +227,10 @@ class ScanSettings:
         problems = []
         if not 0 < self.trace_darkness < self.light_darkness <= self.ink_darkness < 1:
             problems.append("0 < trace_darkness < light_darkness <= ink_darkness < 1")
-        if not 0 < self.thresholded_white <= 1 or not 0 < self.thresholded_black <= 1:
-            problems.append("0 < thresholded_white <= 1 and 0 < thresholded_black <= 1")
+        if not 0 < self.thresholded_white <= 1 or not 0 < self.thresholded_black <= 1 or not 0 < self.bitonal_share <= 1:
+            problems.append("0 < thresholded_white <= 1, 0 < thresholded_black <= 1 and 0 < bitonal_share <= 1")
+        if not 0 <= self.pure_black < self.thresholded_dark <= 255:
+            problems.append("0 <= pure_black < thresholded_dark <= 255")
         if not 0 <= self.faded_print_darkness < 1 or not 0 < self.min_px_per_mm or not 0 < self.clipped_box_share <= 1:
             problems.append("0 <= faded_print_darkness < 1, 0 < min_px_per_mm and 0 < clipped_box_share <= 1")
         if not 128 <= self.clipped_white <= 255 or not 128 <= self.clipped_paper <= 255:
@@ -277,8 +295,8 @@ class ScanSettings:
                             " 0 < bleed_left_darkness < 0.1")
         if not 0 < self.bleed_edge_mm <= 30 or not 0 <= self.bleed_ink_keep_mm <= 5:
             problems.append("0 < bleed_edge_mm <= 30, 0 <= bleed_ink_keep_mm <= 5")
-        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0:
-            problems.append("0 < fold_min_free_share <= 1 and fold_margin_mm >= 0")
+        if not 0 < self.fold_min_free_share <= 1 or self.fold_margin_mm < 0 or not 0 <= self.fold_max_tilt_deg <= 10:
+            problems.append("0 < fold_min_free_share <= 1, fold_margin_mm >= 0 and 0 <= fold_max_tilt_deg <= 10")
         if (not 0 < self.crease_line_mm <= self.crease_reach_mm or not 0 < self.crease_search_mm
                 or not 0 < self.crease_margin_ridge < 1 or not 0 < self.local_crease_reach_mm
                 or not 0 < self.local_crease_ridge < 1):
@@ -286,6 +304,8 @@ class ScanSettings:
                             "0 < local_crease_reach_mm and 0 < local_crease_ridge < 1")
         if not 0 < self.grid_min_cover <= 1 or not 0 < self.grid_tilt_max < 1:
             problems.append("0 < grid_min_cover <= 1, 0 < grid_tilt_max < 1")
+        if not 0 < self.grid_tilt_cover <= 1 or self.grid_tilt_width_px < 1 or not 0 < self.grid_tilt_rms_px:
+            problems.append("0 < grid_tilt_cover <= 1, grid_tilt_width_px >= 1 and 0 < grid_tilt_rms_px")
         if not 0 < self.outline_band_mm <= 1 or not 0 <= self.outline_min_cover <= 1:
             problems.append("0 < outline_band_mm <= 1 and 0 <= outline_min_cover <= 1")
         if (not 0 < self.rim_mm or not 0 < self.between_rows_max_mm or not 0 < self.between_rows_middle <= 0.5
@@ -299,10 +319,14 @@ class ScanSettings:
                             "0 <= print_halo_mm <= photo_print_halo_mm, signature_reach_mm >= 0, 0 < crease_pieces_mm")
         if not 0 < self.outside_ink_mm2 or not 0 < self.rim_ink_mm2 or not 0 < self.name_ink_mm2 or not 0 < self.name_colour_mm2:
             problems.append("0 < outside_ink_mm2, 0 < rim_ink_mm2, 0 < name_ink_mm2 and 0 < name_colour_mm2")
+        if not 0 < self.outside_speck_mm or not 0 <= self.outside_rule_mm <= 5:
+            problems.append("0 < outside_speck_mm and 0 <= outside_rule_mm <= 5")
         if (self.streak_side_px < 1 or not 0 < self.streak_contrast < 1 or self.streak_band_mm < 0
                 or not 0 < self.streak_flat_mm or self.streak_on_rule_mm < 0):
             problems.append("streak_side_px >= 1, 0 < streak_contrast < 1, streak_band_mm >= 0, 0 < streak_flat_mm "
                             "and streak_on_rule_mm >= 0")
+        if not 0 < self.streak_dark < 1 or not 0 < self.streak_coverage <= 1 or not 0 < self.streak_max_share <= 1:
+            problems.append("0 < streak_dark < 1, 0 < streak_coverage <= 1 and 0 < streak_max_share <= 1")
         if not 0 < self.back_margin_mm < 100:
             problems.append("0 < back_margin_mm < 100")
         if self.max_pixels < 1_000_000 or not 0 < self.full_decode_px_per_mm:

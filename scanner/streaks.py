@@ -21,18 +21,22 @@ from scanner.settings import ScanSettings
 def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> list[float]:
     """Image x positions of thin dark vertical lines that run over the whole image height.
 
-    A dark streak is 40 % darker than the paper. A thin one on a high-resolution scan read at reduced size
-    (a 1 px line at 600 dpi is a quarter of a pixel at 150 dpi) is only a little darker, but darker than the
+    A dark streak is 40 % darker than the paper (under ``streak_dark`` of its level) over ``streak_coverage`` of
+    the rows. A thin one on a high-resolution scan read at reduced size (a 1 px line at 600 dpi is a quarter
+    of a pixel at 150 dpi) is only a little darker, but darker than the
     columns on both sides of it (``streak_side_px`` away, by ``streak_contrast``) in almost every row, which
     neither noise, nor a shadow's edge, nor a printed rule that stops with the table is. Without ``dark`` (a photo), only such thin lines are: a
     photo's dark background above and below the sheet, with a shadow across it, is 40 % darker than its
-    brightest paper down whole columns (the other hand's phone deck, ``hand-0175``: three "streaks").
+    brightest paper down whole columns (the other hand's phone deck, ``hand-0175``: three "streaks"). More
+    columns than ``streak_max_share`` of them found: a dark border or a photo of something else, no streak.
     """
     h, w = grey.shape
+    # how the image is sampled, fixed by the construction: about 400 rows, the paper's level on about 200 columns
+    # (the brightest tenth's edge: paper, whatever ink lies on it)
     step = max(1, h // 400)
     sample = grey[::step]
     paper = percentile_u8(sample[:, :: max(1, w // 200)], 90)
-    coverage = _column_share(sample < 0.6 * paper) if dark else np.zeros(w)
+    coverage = _column_share(sample < s.streak_dark * paper) if dark else np.zeros(w)
     k = s.streak_side_px
     if w > 2 * k:
         # darker than both sides by the contrast: (integers) a column + ceil(contrast) <= the lighter side
@@ -41,11 +45,11 @@ def find_streaks(grey: np.ndarray, s: ScanSettings, *, dark: bool = True) -> lis
         faint = _column_share(cv2.compare(sample[:, k:-k].astype(np.int16), below, cv2.CMP_LE), 255)
         coverage[k:-k] = np.maximum(coverage[k:-k], faint)
     cols = np.flatnonzero(coverage >= s.streak_coverage)
-    if cols.size == 0 or cols.size > w * 0.05:  # a dark border or a photo of something else
+    if cols.size == 0 or cols.size > w * s.streak_max_share:  # a dark border or a photo of something else
         return []
     groups, start = [], cols[0]
     for a, b in zip(cols[:-1], cols[1:], strict=True):
-        if b - a > 2:
+        if b - a > 2:  # columns 2 px apart or closer are one streak's (a line's blur): fixed by the construction
             groups.append((start + a) / 2)
             start = b
     groups.append((start + cols[-1]) / 2)

@@ -26,18 +26,19 @@ def writing_found(light: np.ndarray, trace: np.ndarray | None, page: PageLayout,
     def enough(mask: np.ndarray, limit_mm2: float) -> bool:
         # each area with half a millimetre around it: the areas are cut out as whole pixels two ways
         ink = int(sum(np.count_nonzero(_region(mask, (x - 0.5, y - 0.5, w + 1.0, h + 1.0))) for x, y, w, h in page.free_mm))
-        return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page) >= limit_mm2
+        return ink >= limit_mm2 * PX**2 and writing_area_mm2(mask, page, s) >= limit_mm2
 
     return enough(light, s.writing_min_mm2) or (trace is not None and enough(trace, s.writing_trace_mm2))
 
 
-def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
-    """Ink (mm²) in the page's free areas: writing. A signature spilling out of its place is not counted."""
+def writing_area_mm2(mask: np.ndarray, page: PageLayout, s: ScanSettings) -> float:
+    """Ink (mm²) in the page's free areas, in pieces of ``speck_mm`` or more: writing. A signature spilling out of
+    its place is not counted."""
     total = 0.0
     sig = page.signature_mm
     for rect in page.free_mm:
         if sig is None or not _touching(rect, sig, gap_mm=3.0):
-            total += _blob_area_mm2(_region(mask, rect))
+            total += _blob_area_mm2(_region(mask, rect), s.speck_mm)
             continue
         # measure the free area together with the signature place: what reaches into it is the signature
         x0, y0 = min(rect[0], sig[0]), min(rect[1], sig[1])
@@ -46,7 +47,7 @@ def writing_area_mm2(mask: np.ndarray, page: PageLayout) -> float:
         free, signature = np.zeros(both.shape, bool), np.zeros(both.shape, bool)
         _region(free, (rect[0] - x0, rect[1] - y0, rect[2], rect[3]))[...] = True
         _region(signature, (sig[0] - x0, sig[1] - y0, sig[2], sig[3]))[...] = True
-        total += _blob_area_mm2(both & (free | signature), allowed=signature & ~free)
+        total += _blob_area_mm2(both & (free | signature), s.speck_mm, allowed=signature & ~free)
     return total
 
 
@@ -118,13 +119,15 @@ class OpenPlaces:
 
 
 _OPEN: dict[tuple[int, int, float, float, float, float, float], OpenPlaces] = {}
+OPEN_KEPT = 8  # entries kept at most (a few sessions' pages): a worker reading many sessions' pages drops the oldest
 
 
 def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, float], s: ScanSettings,
                  halo_mm: float) -> OpenPlaces:
     """:func:`_writing_places` with, for each, where ink would be unexplained (the place's pixels): ``halo_mm``
     away from the blank page's print and ``margin_halo_mm`` away from what is kept clear. Cached per process,
-    as the blank pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with."""
+    as the blank pages are (:func:`scanner.bleed.printed_pages`), and per the settings they are worked out with;
+    :data:`OPEN_KEPT` entries at most, the oldest dropped first."""
     key = (id(printed), page.page, halo_mm, s.rule_clear_mm, s.writing_edge_mm, s.writing_corner_mm, s.margin_halo_mm)
     cached = _OPEN.get(key)
     if cached is None or cached.printed is not printed:
@@ -138,19 +141,30 @@ def _open_places(page: PageLayout, printed: np.ndarray, size_mm: tuple[float, fl
             places.append((rect, open_))
             view = _region(whole, rect)
             view |= open_[: view.shape[0], : view.shape[1]].view(np.uint8)
+        if key not in _OPEN and len(_OPEN) >= OPEN_KEPT:
+            del _OPEN[next(iter(_OPEN))]  # the oldest (a dict keeps its keys in the order they came)
         cached = _OPEN[key] = OpenPlaces(printed, places, whole)
     return cached
 
 
-CREASE_TILTS = tuple(np.arange(-2.0, 2.01, 0.5))  # degrees off level or upright (fold_max_tilt_deg): the angles the
-#                                                   line filter is tried at, fixed by the construction
+CREASE_STEP_DEG = 0.5  # the line filter is tried every half degree (at most) off level or upright: a search grid,
+#                        fixed by the construction (how far off is fold_max_tilt_deg's)
+
+
+def crease_tilts(max_tilt_deg: float) -> tuple[float, ...]:
+    """The angles (degrees off level or upright) a crease is looked for at: level and steps of at most
+    :data:`CREASE_STEP_DEG` out to ``max_tilt_deg`` (``fold_max_tilt_deg``) either way, both ends included:
+    -2.0, -1.5, ..., 2.0 at the default 2 degrees."""
+    n = int(np.ceil(max_tilt_deg / CREASE_STEP_DEG))
+    return tuple(np.linspace(-max_tilt_deg, max_tilt_deg, 2 * n + 1))
 
 
 def crease_pieces(found: np.ndarray, s: ScanSettings) -> np.ndarray:
     """(H, W) bool: the ink of ``found`` (bool, one place) that lies on a thin straight level or upright line
-    (within 2 degrees) holding ``crease_pieces_mm`` of ink in all: a fold's crease, which the text on the
-    page and the paper's grain break into pieces shorter than a straight line's ``straight_line_mm``. A word has
-    no line that long in it; a long straight line of its own is left out anyway."""
+    (within ``fold_max_tilt_deg``, as folds are: :func:`crease_tilts`) holding ``crease_pieces_mm`` of ink in all:
+    a fold's crease, which the text on the page and the paper's grain break into pieces shorter than a straight
+    line's ``straight_line_mm``. A word has no line that long in it; a long straight line of its own is left out
+    anyway."""
     out = np.zeros(found.shape, bool)
     if not found.any():
         return out
@@ -158,7 +172,7 @@ def crease_pieces(found: np.ndarray, s: ScanSettings) -> np.ndarray:
         mask = found if upright else found.T
         h, w = mask.shape
         thick = cv2.dilate(mask.view(np.uint8), np.ones((1, 3), np.uint8))  # a line one pixel either side
-        for tilt in CREASE_TILTS:
+        for tilt in crease_tilts(s.fold_max_tilt_deg):
             k = float(np.tan(np.radians(tilt)))
             shear = np.array([[1.0, -k, k * h / 2], [0.0, 1.0, 0.0]], np.float32)
             sheared = cv2.warpAffine(thick, shear, (w, h), flags=cv2.INTER_NEAREST)
@@ -238,6 +252,7 @@ def writing_elsewhere(light: np.ndarray, page: PageLayout, printed: np.ndarray |
             found &= _region(seen, rect)[:h, :w]
         if np.count_nonzero(found) < s.writing_min_mm2 * PX**2:
             continue
-        if _blob_area_mm2(found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found, s)) >= s.writing_min_mm2:
+        rest = found & ~on_lines(found, s.straight_line_mm, (0, 90)) & ~crease_pieces(found, s)
+        if _blob_area_mm2(rest, s.speck_mm) >= s.writing_min_mm2:
             return True
     return False

@@ -21,7 +21,7 @@ from pdf2image import convert_from_path
 
 from kiemphieu import readings as R
 from kiemphieu.layout import CANONICAL_PX_PER_MM, LEVELS, Layout, PageLayout, RowLayout, load_layout
-from scanner import folds, grid
+from scanner import folds, grid, names, writing
 from scanner.boxes import (
     BoxInk,
     box_regions,
@@ -56,6 +56,7 @@ from scanner.results import BoxResult, RowResult
 from scanner.settings import ScanSettings
 from scanner.writing import (
     crease_pieces,
+    crease_tilts,
     signature_overflow,
     writing_beside_creases,
     writing_elsewhere,
@@ -1026,6 +1027,22 @@ def test_a_signature_running_out_of_its_place_is_not_writing_but_a_word_below_it
     assert writing_elsewhere(ink_maps(written, S).light, page, printed.print, size, S)
 
 
+def test_the_crease_filter_is_tried_out_to_fold_max_tilt_deg() -> None:
+    """``crease_pieces`` tries the angles of ``crease_tilts``: level and every half degree out to
+    ``fold_max_tilt_deg`` either way, -2 to 2 at the default (the angles it was given as a constant); a crease in
+    pieces tilted by 6 degrees is not one at the default, and is once ``fold_max_tilt_deg`` reaches it."""
+    assert crease_tilts(S.fold_max_tilt_deg) == tuple(np.arange(-2.0, 2.01, 0.5))
+    assert crease_tilts(1.2) == pytest.approx((-1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.2))
+    assert crease_tilts(0.0) == (0.0,)
+    found = np.zeros((400, 200), bool)
+    rows = np.arange(400)
+    cols = np.round(100 + np.tan(np.radians(6.0)) * (rows - 200)).astype(int)
+    dashed = (rows % 48) < 36  # pieces 6 mm long, 2 mm apart
+    found[rows[dashed], cols[dashed]] = True
+    assert not crease_pieces(found, S).any()
+    assert crease_pieces(found, replace(S, fold_max_tilt_deg=6.0)).any()
+
+
 @pytest.mark.parametrize(("tilt", "level"), [(0.0, False), (1.2, False), (-0.8, True)])
 def test_a_crease_broken_into_pieces_outside_the_free_areas_is_not_writing_but_a_word_on_it_is(
         printed: Printed, tilt: float, level: bool) -> None:
@@ -1087,6 +1104,35 @@ def test_a_crease_hugging_the_table_s_bottom_rule_is_not_writing_but_a_word_unde
     assert _page_reasons(grey, printed) == []
     fx, fy, _, _ = printed.page.free_mm[0]
     assert _page_reasons(_darken(grey, _word_at(printed, fx + 20, fy + 4), PEN), printed) == [R.R_WRITING]
+
+
+def test_the_blank_pages_caches_keep_a_few_pages_and_give_what_is_worked_out_afresh(
+        printed: Printed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that reads pages of many sessions gets each session's blank pages as new arrays: the caches
+    of the names' cells and of the places writing is looked for, keyed by those arrays, keep at most
+    ``NAME_CELLS_KEPT`` and ``OPEN_KEPT`` of them (here 2, for fewer copies of a page), dropping the oldest,
+    and still give what a first call works out."""
+    monkeypatch.setattr(names, "NAME_CELLS_KEPT", 2)
+    monkeypatch.setattr(writing, "OPEN_KEPT", 2)
+    monkeypatch.setattr(names, "_NAME_CELLS", {})  # empty, whatever the tests before this one left
+    monkeypatch.setattr(writing, "_OPEN", {})
+    page, size = printed.page, printed.layout.page_size_mm
+    cells = names._name_cells(page, printed.print, S)
+    places = writing._open_places(page, printed.print, size, S, S.print_halo_mm)
+    sessions = [printed.print.copy() for _ in range(3)]
+    for other in sessions:
+        names._name_cells(page, other, S)
+        writing._open_places(page, other, size, S, S.print_halo_mm)
+        assert len(names._NAME_CELLS) <= names.NAME_CELLS_KEPT and len(writing._OPEN) <= writing.OPEN_KEPT
+    assert not any(key[0] == id(printed.print) for key in names._NAME_CELLS)  # the oldest went first
+    again_cells = names._name_cells(page, printed.print, S)
+    again = writing._open_places(page, printed.print, size, S, S.print_halo_mm)
+    assert again_cells is not cells and again is not places  # worked out afresh
+    assert [(c.strip, c.texts) for c in again_cells] == [(c.strip, c.texts) for c in cells]
+    assert all(np.array_equal(a.open_strip, b.open_strip) for a, b in zip(again_cells, cells, strict=True))
+    assert np.array_equal(again.whole, places.whole)
+    assert [r for r, _ in again.places] == [r for r, _ in places.places]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(again.places, places.places, strict=True))
 
 
 # --- hesitation dots: close together, joined by the smoothed trace map, still not a mark ---------------

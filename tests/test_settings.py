@@ -26,6 +26,17 @@ def test_workspace_file_overrides_and_round_trips(tmp_path: Path) -> None:
     [
         "mark_ink = 0.001\nempty_ink = 0.01\n",  # marked below empty
         "trace_darkness = 0.5\n",  # trace darker than ink
+        "bitonal_share = 1.5\n",  # a share over 1
+        "pure_black = 128\n",  # pure black not under the dark pixels' level
+        "thresholded_dark = 300\n",  # over 8 bits
+        "streak_dark = 1.0\n",  # a streak no darker than the paper
+        "streak_max_share = 0\n",
+        "grid_tilt_cover = 1.2\n",  # a share over 1
+        "grid_tilt_width_px = 0.5\n",  # thinner than the one pixel a column a line has
+        "grid_tilt_rms_px = 0\n",
+        "outside_speck_mm = 0\n",
+        "outside_rule_mm = -0.5\n",
+        "fold_max_tilt_deg = -1\n",
         "no_such_threshold = 1\n",
         "mark_ink = [\n",
     ],
