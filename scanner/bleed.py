@@ -22,7 +22,7 @@ darkness as the back's print explains is taken away, where it is printed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -47,7 +47,11 @@ class BleedFit:
     explained: float  # share of the paper's darkness the fit explains
 
 
-@cache
+PRINTED_KEPT = 4  # sessions' printed pages kept per process (about 9 MB a page): a worker that reads pages of many
+#                   sessions, or of one session reprinted, renders the oldest again rather than keep them all
+
+
+@lru_cache(maxsize=PRINTED_KEPT)
 def _printed(reference_pdf: str, stamp: float, size: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """Darkness (0..1, float32) of every printed page at the canonical size ``(width, height)``.
 

@@ -220,3 +220,25 @@ def test_without_the_reference_pdf_nothing_is_fitted(tmp_path: object) -> None:
 
     assert bleed.printed_pages(Path(str(tmp_path)) / "missing.pdf", (1260, 1782)) == ()
     assert bleed.fit(np.zeros((10, 10), np.uint8), np.ones((10, 10), np.uint8), np.zeros((10, 10), bool), 1, (), S) is None
+
+
+def test_the_printed_pages_of_a_few_sessions_are_kept_and_an_older_one_is_rendered_again(tmp_path: object) -> None:
+    """A worker reading pages of many sessions (or of one reprinted) keeps the printed pages of
+    ``PRINTED_KEPT`` of them; an older one is rendered again, to the same pages."""
+    import os
+    from pathlib import Path
+
+    pdf = make_workspace(Path(str(tmp_path)) / "ws", copies=1).reference_pdf
+    size = (126, 178)  # small: every reprint is rendered
+    bleed._printed.cache_clear()
+    first = bleed.printed_pages(pdf, size)
+    assert bleed.printed_pages(pdf, size) is first  # kept
+    stamp = pdf.stat().st_mtime
+    for k in range(1, bleed.PRINTED_KEPT + 1):  # reprinted, again and again
+        os.utime(pdf, (stamp + k, stamp + k))
+        bleed.printed_pages(pdf, size)
+        assert bleed._printed.cache_info().currsize <= bleed.PRINTED_KEPT
+    os.utime(pdf, (stamp, stamp))
+    again = bleed.printed_pages(pdf, size)
+    assert again is not first  # the oldest went first, and was rendered again
+    assert len(again) == len(first) and all(np.array_equal(a, b) for a, b in zip(again, first, strict=True))
