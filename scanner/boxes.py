@@ -98,6 +98,7 @@ class BoxInk:
     round_blot: bool = False  # that big blot is as round as a disc: a drop of ink, never a mark (_round_blot)
     open_mm: float = math.inf  # radius of the largest disc of paper its traces leave open (open_paper_mm), mm
     travel_mm: float = 0.0  # how far the pen went in the box: the length of its traces' skeleton (pen_travel_mm)
+    hidden_mm: float = 0.0  # longest extent of pen-dark ink the light ink lacks: taken out of it as a crease's (see measure_box)
 
 
 @cache
@@ -273,8 +274,16 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
     trace = _interior(maps.trace, rect_mm, s.trace_inset_mm)
+    hidden_mm = 0.0
+    if maps.explained is not None and light.size:
+        # pen-dark ink lies within the light ink, but for what explain_folds took out of the light ink as a
+        # crease's or a streak's band. A crease is not pen-dark (is_crease): a pen's stroke lying along one
+        # (a tiny tick on the fold) was taken out with it, and must not be read as empty or as dots
+        hidden = _interior(maps.ink, rect_mm, s.box_inset_mm) & ~light
+        hidden_mm = _longest_span_mm(hidden) if hidden.any() else 0.0
     if light.size == 0 or trace.size == 0 or not (light.any() or trace.any()):
-        return BoxInk(0.0, 0.0, 0.0, 0.0)  # nothing in the box (most boxes): what the measures below give
+        # nothing in the box (most boxes): what the measures below give
+        return BoxInk(0.0, 0.0, 0.0, 0.0, hidden_mm=hidden_mm)
     share = float(light.mean())
     strokes = _without_specks(trace, s.speck_mm)
     speck_light = 0.0
@@ -286,14 +295,14 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
     piece, stroke, thick, pieces = _largest_piece_mm(light, s)
     big_blot = piece >= s.speck_mm > stroke
-    dots = share > 0 and piece < s.speck_mm and dark >= s.dots_dark * share and _dots_only(share, pieces, inner_light,
-                                                                                           strokes, s)
+    dots = (share > 0 and piece < s.speck_mm and hidden_mm < s.speck_mm and dark >= s.dots_dark * share
+            and _dots_only(share, pieces, inner_light, strokes, s))
     trace_line = _axis_line_share(strokes) if share < s.mark_ink and strokes.any() else 0.0  # soft strokes' only
     covered = float(strokes.mean())
     return BoxInk(share, light_span, covered, _longest_span_mm(strokes),
                   _axis_line_share(light) if share > 0 else 0.0, speck_light, dark, piece, dots, trace_line, big_blot,
                   thick, big_blot and _round_blot(light, s), open_paper_mm(strokes) if covered >= s.shaded_trace else math.inf,
-                  pen_travel_mm(strokes))
+                  pen_travel_mm(strokes), hidden_mm)
 
 
 def pen_travel_mm(traces: np.ndarray) -> float:
@@ -378,7 +387,9 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     marker's dots): marginal.
 
     Empty allows specks (pen touches, dots under ``speck_mm``) up to ``speck_ink``
-    of the box, but no trace longer than ``empty_span_mm`` and almost no other ink.
+    of the box, but no trace longer than ``empty_span_mm`` and almost no other ink, and no pen-dark ink of
+    ``speck_mm`` or more that a crease's band took out of the light ink (``hidden_mm``: a crease is not
+    pen-dark, a stroke along it is).
     """
     stroke_light = max(0.0, ink.light - ink.speck_light)
     heavy = is_heavy(ink.light, ink.trace, s, ink.open_mm)
@@ -392,7 +403,7 @@ def classify_box(ink: BoxInk, s: ScanSettings, *, pen_light: float | None = None
     if stroke_light >= s.mark_ink and ink.light_span_mm >= s.mark_span_mm and drawn and not heavy and not crease:
         return "marked"
     if (stroke_light < s.empty_ink and ink.light < s.speck_ink and ink.trace < s.empty_trace
-            and ink.trace_span_mm < s.empty_span_mm):
+            and ink.trace_span_mm < s.empty_span_mm and ink.hidden_mm < s.speck_mm):
         return "empty"
     return "marginal"
 

@@ -208,6 +208,41 @@ def test_faint_crease_edge_to_edge_is_explained_and_its_boxes_read_empty(printed
     assert all(_states(after, r) == ["empty"] * 3 for r in printed.page.rows)
 
 
+
+@pytest.mark.parametrize("beside_an_x", [True, False])
+def test_a_tiny_tick_lying_along_a_crease_is_not_taken_out_with_it(printed: Printed, beside_an_x: bool) -> None:
+    """A crease found edge to edge is explained: a band of ``fold_band_mm`` around it is taken out of the light
+    ink. A tiny tick drawn in pen right along it was taken out with it. Alone in its row, its box read empty
+    and the row was read as no mark, with no doubt; on a 757-page adf-rough deck such a tick, a speck of it
+    left outside the band, read as dots beside the row's fill, which was counted. (Beside this X the
+    faint-stroke look happens to flag it.) A crease is not pen-dark: pen-dark ink the band took out of
+    the light ink now keeps its box from being empty or dots, so the row goes to review."""
+    row = printed.page.rows[ROW]
+    page_w = printed.layout.page_size_mm[0]
+    creased = _darken(printed.grey, _horizontal(printed, (0.0, page_w)), CREASE)
+    tick, x = np.zeros(printed.shape, np.float32), np.zeros(printed.shape, np.float32)
+    at = _from_centre(row, "medium")
+    cv2.polylines(tick, [np.array([at(-0.9, -0.1), at(-0.4, 0.3), at(0.9, -0.3)], np.int32)], False, 1.0,
+                  round(0.5 * PX), cv2.LINE_AA, 4)  # within 0.6 mm of the crease: inside its band
+    if beside_an_x:
+        at = _from_centre(row, "high")
+        for sign in (1, -1):
+            cv2.line(x, at(-2.5, -2.5 * sign), at(2.5, 2.5 * sign), 1.0, round(0.5 * PX), cv2.LINE_AA, 4)
+
+    def reading(pen: np.ndarray) -> tuple[dict[str, BoxResult], RowResult]:
+        maps, lines = _find(_darken(creased, pen, PEN), printed)
+        assert len(lines) == 1 and lines[0].explained
+        boxes, _ = score_boxes(_explained(maps, lines), printed.page, S)
+        return {b.level: b for b in boxes if b.person == row.person}, classify_rows(boxes, S)[row.person]
+
+    boxes, line = reading(np.maximum(tick, x))
+    assert line.reasons, (line, boxes["medium"])  # to review
+    assert boxes["medium"].state != "empty" and not boxes["medium"].dots, boxes["medium"]
+    # without the tick the crease alone is explained, and the row is read as the X alone (or as no mark)
+    boxes, line = reading(x)
+    assert boxes["medium"].state == "empty" and line.reasons == (), (boxes["medium"], line)
+    assert line.marks == ("one" if beside_an_x else "none")
+
 @pytest.mark.parametrize("tilt", [0.0, 0.6, -1.2])
 def test_a_crease_is_followed_out_to_the_margins_and_over_the_names(printed: Printed, tilt: float) -> None:
     """The line is found across the level columns (66 mm), where a range of slopes fits it; the middle of
