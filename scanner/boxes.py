@@ -278,8 +278,11 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     if maps.explained is not None and light.size:
         # pen-dark ink lies within the light ink, but for what explain_folds took out of the light ink as a
         # crease's or a streak's band. A crease is not pen-dark (is_crease): a pen's stroke lying along one
-        # (a tiny tick on the fold) was taken out with it, and must not be read as empty or as dots
+        # (a tiny tick on the fold) was taken out with it, and must not be read as empty or as dots. A streak
+        # is (a dark one), and its row goes to review for it: its band is read as no mark
         hidden = _interior(maps.ink, rect_mm, s.box_inset_mm) & ~light
+        if maps.streak_band is not None:
+            hidden &= ~_interior(maps.streak_band, rect_mm, s.box_inset_mm)
         hidden_mm = _longest_span_mm(hidden) if hidden.any() else 0.0
     if light.size == 0 or trace.size == 0 or not (light.any() or trace.any()):
         # nothing in the box (most boxes): what the measures below give

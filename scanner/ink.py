@@ -46,6 +46,7 @@ class InkMaps:
     paper: np.ndarray  # its local paper level
     explained: np.ndarray | None = None  # pixels explained as a crease (see :func:`explain_folds`)
     shown_through: np.ndarray | None = None  # where the back's print showed through (:func:`bleed.shown_through`)
+    streak_band: np.ndarray | None = None  # the part of ``explained`` that is a scanner streak's band: pen-dark, not a crease
 
 
 def ink_maps(grey: np.ndarray, settings: ScanSettings) -> InkMaps:

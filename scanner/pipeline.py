@@ -214,7 +214,7 @@ def read_page(task: PageTask, ctx: RunContext) -> PageResult:
     streaks_mm = streak_lines_mm(streaks, hom, page, s)
     band = streak_band(streaks_mm, maps.grey.shape, s) if streaks_mm else None
     if band is not None:  # the scanner's line, not the voter's: read the boxes without it, as a crease
-        maps = explain_folds(maps, band)
+        maps = replace(explain_folds(maps, band), streak_band=band)
     boxes, distorted = score_boxes(maps, page, s)
     # the session's blank pages (kept per process): for the show-through and for strikes where nothing is printed
     printed = bleed.printed_pages(Path(ctx.workspace) / REFERENCE_PDF, maps.grey.shape[::-1])
@@ -309,7 +309,8 @@ def without_bleed(maps: InkMaps, page: PageLayout, printed: tuple[np.ndarray, ..
         return None
     unbled = ink_maps(bleed.remove(maps.grey, fitted, printed), s)
     unbled = explain_folds(unbled, maps.explained) if maps.explained is not None else unbled
-    return replace(unbled, shown_through=bleed.shown_through(fitted, printed, s.bleed_left_darkness))
+    return replace(unbled, shown_through=bleed.shown_through(fitted, printed, s.bleed_left_darkness),
+                   streak_band=maps.streak_band)
 
 
 def _explain_local_creases(maps: InkMaps, page: PageLayout, boxes: list[BoxResult], distorted: set[int],
