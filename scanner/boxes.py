@@ -274,13 +274,14 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
     """Ink shares and stroke extents inside the box interior (the printed outline excluded)."""
     light = _interior(maps.light, rect_mm, s.box_inset_mm)
     trace = _interior(maps.trace, rect_mm, s.trace_inset_mm)
+    pen = _interior(maps.ink, rect_mm, s.box_inset_mm)
     hidden_mm = 0.0
     if maps.explained is not None and light.size:
         # pen-dark ink lies within the light ink, but for what explain_folds took out of the light ink as a
         # crease's or a streak's band. A crease is not pen-dark (is_crease): a pen's stroke lying along one
         # (a tiny tick on the fold) was taken out with it, and must not be read as empty or as dots. A streak
         # is (a dark one), and its row goes to review for it: its band is read as no mark
-        hidden = _interior(maps.ink, rect_mm, s.box_inset_mm) & ~light
+        hidden = pen & ~light
         if maps.streak_band is not None:
             hidden &= ~_interior(maps.streak_band, rect_mm, s.box_inset_mm)
         hidden_mm = _longest_span_mm(hidden) if hidden.any() else 0.0
@@ -295,7 +296,7 @@ def measure_box(maps: InkMaps, rect_mm: tuple[float, float, float, float], s: Sc
         inner_light = _interior(maps.light, rect_mm, s.trace_inset_mm)
         speck_light = float((inner_light & ~strokes).sum()) / light.size
         light_span = max(_longest_span_mm(light, 5), _stroke_light_span_mm(inner_light, strokes))
-    dark = float(_interior(maps.ink, rect_mm, s.box_inset_mm).mean()) if share > 0 else 0.0
+    dark = float(pen.mean()) if share > 0 else 0.0
     piece, stroke, thick, pieces = _largest_piece_mm(light, s)
     big_blot = piece >= s.speck_mm > stroke
     dots = (share > 0 and piece < s.speck_mm and hidden_mm < s.speck_mm and dark >= s.dots_dark * share
